@@ -1,0 +1,44 @@
+//! The page header: who is signed in, with which role, and Log out.
+
+use leptos::{prelude::*, task::spawn_local};
+use leptos_router::hooks::use_navigate;
+
+use crate::{api, session::use_auth};
+
+#[component]
+pub fn Header() -> impl IntoView {
+    let auth = use_auth();
+    let navigate = use_navigate();
+    let logout = move |_| {
+        let Some(token) = auth.token() else { return };
+        let navigate = navigate.clone();
+        spawn_local(async move {
+            // Forget the token locally even if the server cannot be reached.
+            let _ = api::logout(&token).await;
+            auth.sign_out(Some("You have signed out.".into()));
+            navigate("/login", Default::default());
+        });
+    };
+    view! {
+        <header class="bg-slate-900 text-white">
+            <div class="mx-auto flex max-w-5xl flex-wrap items-center justify-between gap-3 p-3">
+                <a href="/" class="text-lg font-bold tracking-wide">"Vigil"</a>
+                <div class="flex items-center gap-3">
+                    {move || auth.session.get().map(|s| view! {
+                        <span data-testid="current-user">{s.user.username}</span>
+                        <span data-testid="current-role" class="rounded bg-slate-700 px-2 py-0.5 text-xs uppercase">
+                            {s.user.role.as_str()}
+                        </span>
+                    })}
+                    <button
+                        type="button"
+                        class="rounded border border-slate-500 px-3 py-1 text-sm hover:bg-slate-800"
+                        on:click=logout
+                    >
+                        "Log out"
+                    </button>
+                </div>
+            </div>
+        </header>
+    }
+}

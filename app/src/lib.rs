@@ -1,0 +1,49 @@
+//! The Vigil dashboard (Leptos): pages, components, the browser's API
+//! client, and the API types shared with the server.
+
+pub mod api;
+pub mod components;
+pub mod pages;
+pub mod session;
+pub mod types;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    path,
+};
+
+/// The HTML document around the app, rendered by the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body class="min-h-screen bg-slate-50 text-slate-900 antialiased">
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    session::provide();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/vigil.css"/>
+        <Title text="Vigil"/>
+        <Router>
+            <Routes fallback=|| view! { <p class="p-6">"Page not found."</p> }>
+                <Route path=path!("/login") view=pages::login::LoginPage/>
+                <Route path=path!("/") view=pages::home::HomePage/>
+            </Routes>
+        </Router>
+    }
+}

@@ -1,0 +1,130 @@
+//! The signed-in session: kept in `localStorage` (key `vigil.session`) so a
+//! reload stays signed in, and offered to every component as context.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::{api::ApiFailure, types::{LoginResponse, UserInfo}};
+
+pub const STORAGE_KEY: &str = "vigil.session";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub token: String,
+    pub token_id: String,
+    pub expires_at: String,
+    pub user: UserInfo,
+}
+
+impl From<LoginResponse> for Session {
+    fn from(r: LoginResponse) -> Self {
+        Session { token: r.token, token_id: r.token_id, expires_at: r.expires_at, user: r.user }
+    }
+}
+
+#[derive(Clone, Copy)]
+pub struct Auth {
+    pub session: RwSignal<Option<Session>>,
+    /// A message for the login page (signed out, session revoked, …).
+    pub notice: RwSignal<Option<String>>,
+    /// True once the browser has read its storage (after hydration).
+    pub ready: RwSignal<bool>,
+}
+
+pub fn provide() -> Auth {
+    let auth = Auth { session: RwSignal::new(None), notice: RwSignal::new(None), ready: RwSignal::new(false) };
+    provide_context(auth);
+    // Effects run only in the browser, after hydration: the server never
+    // sees the token, so both render the signed-out state first.
+    Effect::new(move |_| {
+        auth.session.set(storage::load());
+        auth.ready.set(true);
+        storage::mark_hydrated();
+    });
+    auth
+}
+
+pub fn use_auth() -> Auth {
+    expect_context::<Auth>()
+}
+
+impl Auth {
+    pub fn token(&self) -> Option<String> {
+        self.session.get_untracked().map(|s| s.token)
+    }
+
+    pub fn sign_in(&self, s: Session) {
+        storage::save(&s);
+        self.notice.set(None);
+        self.session.set(Some(s));
+    }
+
+    pub fn sign_out(&self, notice: Option<String>) {
+        storage::clear();
+        self.notice.set(notice);
+        self.session.set(None);
+    }
+
+    /// Ends the session when the server says its token is no longer good;
+    /// returns the text to show otherwise.
+    pub fn handle(&self, f: &ApiFailure) -> String {
+        let ended = match f.code.as_str() {
+            "token_revoked" => Some("Your session was revoked. Please sign in again."),
+            "token_expired" => Some("Your session expired. Please sign in again."),
+            "token_invalid" | "token_missing" => Some("Your session is no longer valid. Please sign in again."),
+            _ => None,
+        };
+        match ended {
+            Some(msg) => {
+                self.sign_out(Some(msg.to_owned()));
+                msg.to_owned()
+            }
+            None => f.message.clone(),
+        }
+    }
+}
+
+#[cfg(any(feature = "hydrate", feature = "csr"))]
+mod storage {
+    use super::{Session, STORAGE_KEY};
+
+    fn local() -> Option<web_sys::Storage> {
+        web_sys::window()?.local_storage().ok()?
+    }
+
+    pub fn load() -> Option<Session> {
+        let raw = local()?.get_item(STORAGE_KEY).ok()??;
+        serde_json::from_str(&raw).ok()
+    }
+
+    pub fn save(s: &Session) {
+        if let (Some(l), Ok(raw)) = (local(), serde_json::to_string(s)) {
+            let _ = l.set_item(STORAGE_KEY, &raw);
+        }
+    }
+
+    pub fn clear() {
+        if let Some(l) = local() {
+            let _ = l.remove_item(STORAGE_KEY);
+        }
+    }
+
+    /// `<body data-hydrated="true">`: end-to-end tests wait for it.
+    pub fn mark_hydrated() {
+        if let Some(body) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.body()) {
+            let _ = body.dataset().set("hydrated", "true");
+        }
+    }
+}
+
+#[cfg(not(any(feature = "hydrate", feature = "csr")))]
+mod storage {
+    use super::Session;
+
+    pub fn load() -> Option<Session> {
+        None
+    }
+    pub fn save(_: &Session) {}
+    pub fn clear() {}
+    pub fn mark_hydrated() {}
+}

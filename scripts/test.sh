@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Sets up what is missing, then runs every test of Vigil: unit and
+# integration tests against SQLite, the integration tests again against
+# PostgreSQL, and the Playwright journeys in Chromium.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh --test
+
+say() { printf '\n[test] %s\n' "$*" >&2; }
+
+say "building the dashboard and server (cargo leptos build)"
+cargo leptos build
+
+# cargo-leptos builds debug code with this cfg; the same flags let the test
+# build reuse its artefacts instead of recompiling every crate.
+export RUSTFLAGS="--cfg erase_components"
+
+say "unit and integration tests on SQLite"
+cargo test -p vigil
+
+PG_URL=${VIGIL_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+if pg_isready -q -h 127.0.0.1 -p 5432; then
+  say "integration tests on PostgreSQL"
+  # Databases left by earlier runs.
+  psql "$PG_URL" -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'vigil_t_%'" \
+    | while read -r db; do psql "$PG_URL" -qc "DROP DATABASE IF EXISTS $db" >/dev/null; done
+  VIGIL_TEST_DATABASE_URL="$PG_URL" cargo test -p vigil --test api
+elif [[ "${CI:-}" == "true" ]]; then
+  echo "PostgreSQL is not reachable on 127.0.0.1:5432; CI must test it" >&2
+  exit 1
+else
+  say "PostgreSQL not reachable: skipping its run (CI does not skip it)"
+fi
+
+say "end-to-end tests in Chromium (Playwright)"
+unset RUSTFLAGS
+npx playwright test --config end2end/playwright.config.ts

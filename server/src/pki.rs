@@ -1,0 +1,141 @@
+//! The platform's key material: the platform CA and the north server
+//! certificate (unless the operator brings their own), the device CA, and the
+//! JWT signing key. Generated once under `$VIGIL_DATA_DIR/pki/`, reused after;
+//! private keys are written 0600.
+
+use std::{
+    fs,
+    io::Write,
+    os::unix::fs::{OpenOptionsExt, PermissionsExt},
+    path::{Path, PathBuf},
+};
+
+use anyhow::{bail, Context};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
+use rustls_pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
+use time::{Duration, OffsetDateTime};
+
+use crate::settings::Settings;
+
+pub struct Pki {
+    pub dir: PathBuf,
+    pub server_chain: Vec<CertificateDer<'static>>,
+    pub server_key: PrivateKeyDer<'static>,
+    pub device_ca_pem: String,
+    pub device_ca_key: KeyPair,
+    /// PKCS#8 PEM of the Ed25519 JWT signing key.
+    pub jwt_key_pem: String,
+}
+
+impl Pki {
+    pub fn load_or_create(settings: &Settings) -> anyhow::Result<Pki> {
+        let dir = settings.data_dir.join("pki");
+        fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let (ca_pem, ca_key) = ca(&dir, "platform-ca", "Vigil platform CA")?;
+        let (server_chain, server_key) = match (&settings.tls_cert, &settings.tls_key) {
+            (Some(cert), Some(key)) => load_chain(cert, key)?,
+            _ => server_cert(&dir, &ca_pem, ca_key)?,
+        };
+        let (device_ca_pem, device_ca_key) = ca(&dir, "device-ca", "Vigil device CA")?;
+        let jwt_key_pem = match &settings.jwt_key {
+            Some(path) => fs::read_to_string(path)
+                .with_context(|| format!("reading VIGIL_JWT_KEY {}", path.display()))?,
+            None => load_or_generate_key(&dir.join("jwt-signing.key"), &rcgen::PKCS_ED25519)?
+                .serialize_pem(),
+        };
+        Ok(Pki { dir, server_chain, server_key, device_ca_pem, device_ca_key, jwt_key_pem })
+    }
+}
+
+fn ca(dir: &Path, name: &str, common_name: &str) -> anyhow::Result<(String, KeyPair)> {
+    let key = load_or_generate_key(&dir.join(format!("{name}.key")), &rcgen::PKCS_ECDSA_P256_SHA256)?;
+    let cert_path = dir.join(format!("{name}.pem"));
+    if cert_path.exists() {
+        return Ok((fs::read_to_string(&cert_path)?, key));
+    }
+    let mut params = CertificateParams::default();
+    params.distinguished_name.push(DnType::OrganizationName, "Vigil");
+    params.distinguished_name.push(DnType::CommonName, common_name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages =
+        vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    let now = OffsetDateTime::now_utc();
+    params.not_before = now - Duration::hours(1);
+    params.not_after = now + Duration::days(3650);
+    let pem = params.self_signed(&key)?.pem();
+    write_public(&cert_path, &pem)?;
+    Ok((pem, key))
+}
+
+fn server_cert(
+    dir: &Path,
+    ca_pem: &str,
+    ca_key: KeyPair,
+) -> anyhow::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
+    let key_path = dir.join("server.key");
+    let cert_path = dir.join("server.pem");
+    if !cert_path.exists() || !key_path.exists() {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+        let mut params = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into(), "::1".into()])?;
+        params.distinguished_name.push(DnType::CommonName, "localhost");
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let now = OffsetDateTime::now_utc();
+        params.not_before = now - Duration::hours(1);
+        params.not_after = now + Duration::days(397);
+        let issuer = Issuer::from_ca_cert_pem(ca_pem, ca_key)?;
+        let cert = params.signed_by(&key, &issuer)?;
+        write_secret(&key_path, &key.serialize_pem())?;
+        write_public(&cert_path, &format!("{}{}", cert.pem(), ca_pem))?;
+    }
+    load_chain(&cert_path, &key_path)
+}
+
+fn load_chain(
+    cert: &Path,
+    key: &Path,
+) -> anyhow::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
+    let chain = CertificateDer::pem_file_iter(cert)
+        .with_context(|| format!("reading certificate {}", cert.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("parsing certificate {}", cert.display()))?;
+    if chain.is_empty() {
+        bail!("{} holds no certificate", cert.display());
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("reading private key {}", key.display()))?;
+    Ok((chain, key))
+}
+
+fn load_or_generate_key(path: &Path, alg: &'static rcgen::SignatureAlgorithm) -> anyhow::Result<KeyPair> {
+    if path.exists() {
+        let mode = fs::metadata(path)?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "private key is readable by others; fixing to 0600");
+            fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
+        }
+        let pem = fs::read_to_string(path)?;
+        return KeyPair::from_pem(&pem).with_context(|| format!("parsing key {}", path.display()));
+    }
+    let key = KeyPair::generate_for(alg)?;
+    write_secret(path, &key.serialize_pem())?;
+    Ok(key)
+}
+
+/// Writes a private key readable by its owner only, never briefly wider.
+pub fn write_secret(path: &Path, contents: &str) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let _ = fs::remove_file(&tmp);
+    let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+    f.write_all(contents.as_bytes())?;
+    f.sync_all()?;
+    fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+fn write_public(path: &Path, contents: &str) -> anyhow::Result<()> {
+    fs::write(path, contents).with_context(|| format!("writing {}", path.display()))
+}

@@ -1,0 +1,148 @@
+//! Every setting, with its environment variable and default (`vigil --help`).
+
+use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::Parser;
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "vigil", version, about = "Vigil, a secure IoT platform")]
+pub struct Settings {
+    /// North listener: dashboard and user API over HTTPS.
+    #[arg(long, env = "VIGIL_HTTPS_ADDR", default_value = "127.0.0.1:8443")]
+    pub https_addr: SocketAddr,
+    /// South listener: device API over mutual TLS.
+    #[arg(long, env = "VIGIL_DEVICE_ADDR", default_value = "127.0.0.1:8444")]
+    pub device_addr: SocketAddr,
+    /// SQLite database and generated PKI live here.
+    #[arg(long, env = "VIGIL_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; default `sqlite://$VIGIL_DATA_DIR/vigil.db`.
+    #[arg(long, env = "VIGIL_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<Secret>,
+    /// First administrator, created only while the database has no user.
+    #[arg(long, env = "VIGIL_ADMIN_USER", default_value = "admin")]
+    pub admin_user: String,
+    /// Its password; random and printed once to stderr when unset.
+    #[arg(long, env = "VIGIL_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<Secret>,
+    /// Server certificate chain (PEM); generated under the data dir when unset.
+    #[arg(long, env = "VIGIL_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Server private key (PEM).
+    #[arg(long, env = "VIGIL_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Ed25519 JWT signing key (PKCS#8 PEM); generated under the data dir when
+    /// unset. Share it between instances that serve one database.
+    #[arg(long, env = "VIGIL_JWT_KEY")]
+    pub jwt_key: Option<PathBuf>,
+    /// Lifetime of user tokens (e.g. 30s, 15m, 1h, 7d).
+    #[arg(long, env = "VIGIL_TOKEN_TTL", default_value = "1h", value_parser = parse_duration)]
+    pub token_ttl: Duration,
+    /// Lifetime of device tokens.
+    #[arg(long, env = "VIGIL_DEVICE_TOKEN_TTL", default_value = "24h", value_parser = parse_duration)]
+    pub device_token_ttl: Duration,
+    /// How long expired tokens stay in the registry before they are purged.
+    #[arg(long, env = "VIGIL_TOKEN_RETENTION", default_value = "7d", value_parser = parse_duration)]
+    pub token_retention: Duration,
+    /// How often the sweeper marks expired tokens and purges old ones.
+    #[arg(long, env = "VIGIL_SWEEP_INTERVAL", default_value = "60s", value_parser = parse_duration)]
+    pub sweep_interval: Duration,
+    /// Failed logins allowed per username within the window.
+    #[arg(long, env = "VIGIL_LOGIN_MAX_FAILURES", default_value_t = 5)]
+    pub login_max_failures: u32,
+    /// Failed logins allowed per client address within the window.
+    #[arg(long, env = "VIGIL_LOGIN_MAX_FAILURES_PER_IP", default_value_t = 20)]
+    pub login_max_failures_per_ip: u32,
+    /// Throttling window for failed logins.
+    #[arg(long, env = "VIGIL_LOGIN_WINDOW", default_value = "15m", value_parser = parse_duration)]
+    pub login_window: Duration,
+    /// Built dashboard assets (cargo-leptos output).
+    #[arg(long, env = "VIGIL_SITE_ROOT", default_value = "target/site")]
+    pub site_root: PathBuf,
+    /// Log filter (tracing EnvFilter syntax).
+    #[arg(long, env = "VIGIL_LOG", default_value = "info")]
+    pub log: String,
+}
+
+impl Settings {
+    /// Defaults only, ignoring the environment: the base for tests.
+    pub fn defaults() -> Self {
+        let mut s = Settings::parse_from(["vigil"]);
+        s.database_url = None;
+        s.admin_password = None;
+        s
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.expose().to_owned(),
+            None => format!("sqlite://{}/vigil.db", self.data_dir.display()),
+        }
+    }
+}
+
+/// A string that never shows itself in `Debug` output or logs.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Self {
+        Secret(s)
+    }
+}
+
+/// `90`, `90s`, `15m`, `1h`, `7d`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a duration like 30s, 15m, 1h, 7d"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("`{s}`: unknown unit `{unit}` (use s, m, h or d)")),
+    };
+    if secs == 0 {
+        return Err("a duration must be positive".into());
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units_and_reject_nonsense() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(604_800));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("1w").is_err());
+        assert!(parse_duration("h").is_err());
+    }
+
+    #[test]
+    fn secrets_do_not_leak_through_debug() {
+        let s = Secret::new("hunter2");
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

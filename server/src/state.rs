@@ -1,0 +1,29 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use leptos::config::LeptosOptions;
+
+use crate::{
+    auth::{jwt::JwtKeys, throttle::LoginThrottle},
+    db::Db,
+    settings::Settings,
+    tokens::revoked::RevokedSet,
+};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub jwt: Arc<JwtKeys>,
+    pub revoked: Arc<RevokedSet>,
+    pub throttle: Arc<LoginThrottle>,
+    pub settings: Arc<Settings>,
+    pub leptos: LeptosOptions,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos.clone()
+    }
+}

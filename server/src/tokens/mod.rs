@@ -1,0 +1,64 @@
+//! The token registry (the paper's token database): every issued token is
+//! recorded, revocations blacklist it, and an in-memory view of revoked,
+//! unexpired token ids answers the gateway without a database round-trip.
+
+pub mod revoked;
+pub mod routes;
+pub mod store;
+pub mod sweeper;
+
+use app::types::UserInfo;
+
+use crate::{
+    auth::jwt::{token_digest, Claims, TokenType, ISSUER, USER_AUDIENCE},
+    db,
+    error::ApiResult,
+    state::AppState,
+};
+
+pub struct Issued {
+    pub token: String,
+    pub token_id: String,
+    pub expires_at: i64,
+}
+
+/// Signs a user token and records it before anyone can hold it.
+pub async fn issue_user_token(state: &AppState, user: &UserInfo) -> ApiResult<Issued> {
+    let now = db::now();
+    let exp = now + state.settings.token_ttl.as_secs() as i64;
+    let claims = Claims {
+        iss: ISSUER.into(),
+        aud: USER_AUDIENCE.into(),
+        sub: user.id.to_string(),
+        jti: uuid::Uuid::new_v4().simple().to_string(),
+        iat: now,
+        nbf: now,
+        exp,
+        typ: TokenType::User,
+        role: Some(user.role.as_str().into()),
+        cnf: None,
+    };
+    let token = state.jwt.sign(&claims)?;
+    let record = store::NewToken {
+        token_id: &claims.jti,
+        user_id: Some(user.id),
+        device_id: None,
+        digest: &token_digest(&token),
+        issued_at: now,
+        expires_at: exp,
+    };
+    store::insert(&state.db, &record).await?;
+    Ok(Issued { token, token_id: claims.jti, expires_at: exp })
+}
+
+/// Blacklists in the database, then in memory, so that a 204 that follows
+/// means the token is already refused.
+pub async fn revoke(state: &AppState, token_id: &str, reason: &str) -> ApiResult<bool> {
+    match store::blacklist(&state.db, token_id, reason, db::now()).await? {
+        Some(exp) => {
+            state.revoked.insert(token_id.to_owned(), exp);
+            Ok(true)
+        }
+        None => Ok(store::exists(&state.db, token_id).await?),
+    }
+}

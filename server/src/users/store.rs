@@ -1,0 +1,91 @@
+//! SQL of the user table.
+
+use app::types::{Role, UserInfo};
+use sqlx::{any::AnyRow, Row};
+
+use crate::{db::Db, tokens::store as tokens};
+
+pub struct UserRow {
+    pub info: UserInfo,
+    pub password_hash: String,
+}
+
+fn info(r: &AnyRow) -> sqlx::Result<UserInfo> {
+    let role: String = r.try_get("role")?;
+    Ok(UserInfo {
+        id: r.try_get("id")?,
+        username: r.try_get("username")?,
+        role: Role::parse(&role).ok_or_else(|| sqlx::Error::Decode(format!("unknown role {role}").into()))?,
+    })
+}
+
+pub async fn count(db: &Db) -> sqlx::Result<i64> {
+    sqlx::query("SELECT COUNT(*) FROM users").fetch_one(db).await?.try_get(0)
+}
+
+pub async fn create(db: &Db, username: &str, hash: &str, role: Role, now: i64) -> sqlx::Result<UserInfo> {
+    let row = sqlx::query(
+        "INSERT INTO users (username, password_hash, role, created_at) VALUES ($1, $2, $3, $4) \
+         RETURNING id, username, role",
+    )
+    .bind(username)
+    .bind(hash)
+    .bind(role.as_str())
+    .bind(now)
+    .fetch_one(db)
+    .await?;
+    info(&row)
+}
+
+pub async fn list(db: &Db) -> sqlx::Result<Vec<UserInfo>> {
+    let rows = sqlx::query("SELECT id, username, role FROM users ORDER BY id").fetch_all(db).await?;
+    rows.iter().map(info).collect()
+}
+
+pub async fn get(db: &Db, id: i64) -> sqlx::Result<Option<UserInfo>> {
+    let row = sqlx::query("SELECT id, username, role FROM users WHERE id = $1").bind(id).fetch_optional(db).await?;
+    row.as_ref().map(info).transpose()
+}
+
+pub async fn by_username(db: &Db, username: &str) -> sqlx::Result<Option<UserRow>> {
+    let row = sqlx::query("SELECT id, username, role, password_hash FROM users WHERE username = $1")
+        .bind(username)
+        .fetch_optional(db)
+        .await?;
+    row.map(|r| Ok(UserRow { info: info(&r)?, password_hash: r.try_get("password_hash")? })).transpose()
+}
+
+pub async fn admins(db: &Db) -> sqlx::Result<i64> {
+    sqlx::query("SELECT COUNT(*) FROM users WHERE role = 'admin'").fetch_one(db).await?.try_get(0)
+}
+
+/// Deletes the user and blacklists its tokens in one transaction; returns
+/// the tokens revoked, or `None` when there was no such user.
+pub async fn delete(db: &Db, id: i64, now: i64) -> sqlx::Result<Option<Vec<(String, i64)>>> {
+    let mut tx = db.begin().await?;
+    let gone = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
+    if gone == 0 {
+        return Ok(None);
+    }
+    let revoked = tokens::blacklist_user(&mut *tx, id, "user_deleted", now).await?;
+    tx.commit().await?;
+    Ok(Some(revoked))
+}
+
+/// Changes the role and blacklists the user's tokens, whose `role` claim
+/// would otherwise keep the old rights until they expire.
+pub async fn set_role(db: &Db, id: i64, role: Role, now: i64) -> sqlx::Result<Option<Vec<(String, i64)>>> {
+    let mut tx = db.begin().await?;
+    let changed = sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
+        .bind(role.as_str())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if changed == 0 {
+        return Ok(None);
+    }
+    let revoked = tokens::blacklist_user(&mut *tx, id, "role_changed", now).await?;
+    tx.commit().await?;
+    Ok(Some(revoked))
+}

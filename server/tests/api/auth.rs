@@ -1,0 +1,116 @@
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn login_with_the_right_password_returns_a_recorded_token_and_the_user() {
+    let app = spawn_app().await;
+    let body = app.session(ADMIN, &app.admin_password).await;
+    assert_eq!(body["user"]["username"], ADMIN);
+    assert_eq!(body["user"]["role"], "admin");
+    assert_eq!(body["token"].as_str().unwrap().split('.').count(), 3);
+    assert!(body["expires_at"].as_str().unwrap().ends_with('Z'));
+
+    let token = body["token"].as_str().unwrap();
+    let list: Value = app.get("/api/v1/tokens", token).await.json().await.unwrap();
+    let entry = list.as_array().unwrap().iter().find(|t| t["token_id"] == body["token_id"]).expect("recorded");
+    assert_eq!(entry["user_id"], body["user"]["id"]);
+    assert_eq!(entry["blacklist"], false);
+    assert!(!list.to_string().contains(token), "the registry never returns a token");
+}
+
+#[tokio::test]
+async fn a_wrong_password_and_an_unknown_user_get_the_same_answer() {
+    let app = spawn_app().await;
+    let wrong = app.login(ADMIN, "not the password").await;
+    let unknown = app.login("nobody", "not the password").await;
+    assert_eq!(wrong.status(), 401);
+    let (a, b): (Value, Value) = (wrong.json().await.unwrap(), unknown.json().await.unwrap());
+    assert_eq!(a, b);
+    assert_eq!(a["error"], "invalid_credentials");
+}
+
+#[tokio::test]
+async fn the_raw_token_is_not_stored_in_the_database() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let row: (String,) = sqlx::query_as("SELECT token_sha256 FROM tokens")
+        .fetch_one(&app.app.state().db)
+        .await
+        .unwrap();
+    assert_eq!(row.0, vigil::auth::jwt::token_digest(&token));
+    if let Some(url) = app.settings.database_url.as_ref().map(|u| u.expose().to_owned()) {
+        assert!(url.starts_with("postgres"));
+    } else {
+        let bytes = std::fs::read(app.data_path().join("vigil.db")).unwrap();
+        let wal = std::fs::read(app.data_path().join("vigil.db-wal")).unwrap_or_default();
+        let needle = token.as_bytes();
+        for hay in [&bytes, &wal] {
+            assert!(!hay.windows(needle.len()).any(|w| w == needle), "token found on disk");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_username_is_throttled_after_repeated_failures_even_with_the_right_password() {
+    let app = spawn_with(|s| s.login_max_failures = 3).await;
+    for _ in 0..3 {
+        assert_eq!(app.login(ADMIN, "wrong password").await.status(), 401);
+    }
+    let res = app.login(ADMIN, &app.admin_password).await;
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().get("retry-after").is_some());
+    assert_eq!(error_code(res).await, (429, "too_many_attempts".into()));
+}
+
+#[tokio::test]
+async fn a_client_address_is_throttled_across_usernames() {
+    let app = spawn_with(|s| s.login_max_failures_per_ip = 4).await;
+    for i in 0..4 {
+        assert_eq!(app.login(&format!("user{i}"), "wrong password").await.status(), 401);
+    }
+    assert_eq!(error_code(app.login("someone-else", "wrong password").await).await.1, "too_many_attempts");
+}
+
+#[tokio::test]
+async fn a_good_login_clears_the_failures_of_its_username() {
+    let app = spawn_with(|s| s.login_max_failures = 3).await;
+    app.login(ADMIN, "wrong password").await;
+    app.login(ADMIN, "wrong password").await;
+    app.session(ADMIN, &app.admin_password).await;
+    app.login(ADMIN, "wrong password").await;
+    app.login(ADMIN, "wrong password").await;
+    assert_eq!(app.login(ADMIN, &app.admin_password).await.status(), 200);
+}
+
+#[tokio::test]
+async fn me_answers_who_the_token_belongs_to() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let me: Value = app.get("/api/v1/auth/me", &token).await.json().await.unwrap();
+    assert_eq!(me, json!({ "id": 1, "username": "admin", "role": "admin" }));
+}
+
+#[tokio::test]
+async fn logout_blacklists_that_token_at_once_and_only_that_token() {
+    let app = spawn_app().await;
+    let first = app.admin_token().await;
+    let second = app.admin_token().await;
+    assert_eq!(app.post("/api/v1/auth/logout", &first, None).await.status(), 204);
+    assert_eq!(error_code(app.get("/api/v1/auth/me", &first).await).await, (401, "token_revoked".into()));
+    assert_eq!(app.get("/api/v1/auth/me", &second).await.status(), 200);
+    // Logging out twice with the same token is refused: it is revoked.
+    assert_eq!(error_code(app.post("/api/v1/auth/logout", &first, None).await).await.1, "token_revoked");
+}
+
+#[tokio::test]
+async fn the_first_administrator_is_created_only_while_there_is_no_user() {
+    let app = spawn_app().await;
+    let data = app.data;
+    let mut settings = app.settings.clone();
+    drop(app.app);
+    // A different password on restart changes nothing: the admin exists.
+    settings.admin_password = Some(vigil::settings::Secret::new("another password!"));
+    let again = start(settings, data).await;
+    assert_eq!(again.login(ADMIN, "another password!").await.status(), 401);
+}

@@ -1,0 +1,71 @@
+//! Bad input answers in the contract's JSON shape, never a 500.
+
+use serde_json::Value;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn malformed_json_wrong_type_and_missing_fields_are_validation_errors() {
+    let app = spawn_app().await;
+    let url = app.url("/api/v1/auth/login");
+    let raw = |body: &'static str, ct: &'static str| {
+        app.client.post(url.clone()).header("content-type", ct).body(body).send()
+    };
+    assert_eq!(error_code(raw("{not json", "application/json").await.unwrap()).await, (400, "validation_failed".into()));
+    assert_eq!(error_code(raw("{}", "text/plain").await.unwrap()).await.1, "validation_failed");
+    assert_eq!(error_code(raw("{\"username\": 1}", "application/json").await.unwrap()).await, (422, "validation_failed".into()));
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_payload_too_large() {
+    let app = spawn_app().await;
+    let big = format!("{{\"username\": \"{}\", \"password\": \"x\"}}", "a".repeat(100 * 1024));
+    let res = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(res).await, (413, "payload_too_large".into()));
+}
+
+#[tokio::test]
+async fn unknown_api_routes_and_methods_answer_json() {
+    let app = spawn_app().await;
+    let res = app.client.get(app.url("/api/v1/nothing-here")).send().await.unwrap();
+    assert_eq!(error_code(res).await, (404, "not_found".into()));
+    let res = app.client.get(app.url("/api/v1/auth/login")).send().await.unwrap();
+    assert_eq!(error_code(res).await, (405, "method_not_allowed".into()));
+    let admin = app.admin_token().await;
+    assert_eq!(error_code(app.delete("/api/v1/users/abc", &admin).await).await, (400, "validation_failed".into()));
+}
+
+#[tokio::test]
+async fn health_and_security_headers() {
+    let app = spawn_app().await;
+    let res = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let h = res.headers();
+    assert!(h["strict-transport-security"].to_str().unwrap().starts_with("max-age="));
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["referrer-policy"], "no-referrer");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+    let api = app.client.get(app.url("/api/v1/auth/me")).send().await.unwrap();
+    assert_eq!(api.headers()["cache-control"], "no-store");
+}
+
+#[tokio::test]
+async fn the_login_page_is_rendered_by_the_server() {
+    let app = spawn_app().await;
+    let res = app.client.get(app.url("/login")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let html = res.text().await.unwrap();
+    assert!(html.contains("Sign in to Vigil"));
+    assert!(html.contains("<label for=\"username\""));
+    assert!(html.contains("/pkg/vigil"), "hydration scripts are linked");
+}

@@ -1,0 +1,195 @@
+//! Every check of the gateway, each with a request that tries to get past it.
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine};
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+async fn me_with(app: &TestApp, token: &str) -> (u16, String) {
+    let res = app.get("/api/v1/auth/me", token).await;
+    if res.status() == 200 {
+        return (200, String::new());
+    }
+    error_code(res).await
+}
+
+fn b64(v: &Value) -> String {
+    B64.encode(serde_json::to_vec(v).unwrap())
+}
+
+#[tokio::test]
+async fn no_token_is_token_missing() {
+    let app = spawn_app().await;
+    let res = app.client.get(app.url("/api/v1/auth/me")).send().await.unwrap();
+    assert_eq!(res.headers().get("www-authenticate").unwrap(), "Bearer");
+    assert_eq!(error_code(res).await, (401, "token_missing".into()));
+}
+
+#[tokio::test]
+async fn a_token_in_the_url_is_ignored() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let url = app.url(&format!("/api/v1/auth/me?token={token}&access_token={token}"));
+    let res = app.client.get(url).send().await.unwrap();
+    assert_eq!(error_code(res).await.1, "token_missing");
+}
+
+#[tokio::test]
+async fn authorization_bearer_is_accepted_like_x_access_token() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let res = app.client.get(app.url("/api/v1/auth/me")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let basic = app.client.get(app.url("/api/v1/auth/me")).basic_auth("admin", Some("x")).send().await.unwrap();
+    assert_eq!(error_code(basic).await.1, "token_missing");
+}
+
+#[tokio::test]
+async fn garbage_is_token_invalid() {
+    let app = spawn_app().await;
+    for t in ["garbage", "a.b.c", "....", &"x".repeat(10_000)] {
+        assert_eq!(me_with(&app, t).await, (401, "token_invalid".into()), "{t:.20}");
+    }
+}
+
+#[tokio::test]
+async fn alg_none_is_token_invalid() {
+    let app = spawn_app().await;
+    let kid = app.app.state().jwt.kid().to_owned();
+    let token = format!("{}.{}.", b64(&json!({ "alg": "none", "typ": "JWT", "kid": kid })), b64(&user_claims()));
+    assert_eq!(me_with(&app, &token).await.1, "token_invalid");
+}
+
+#[tokio::test]
+async fn hs256_forged_with_the_public_key_as_secret_is_token_invalid() {
+    let app = spawn_app().await;
+    let real = app.admin_token().await;
+    let kid = app.app.state().jwt.kid().to_owned();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.kid = Some(kid);
+    for secret in [real.as_bytes(), b"secret".as_slice(), b"".as_slice()] {
+        let forged =
+            jsonwebtoken::encode(&header, &user_claims(), &jsonwebtoken::EncodingKey::from_secret(secret)).unwrap();
+        assert_eq!(me_with(&app, &forged).await.1, "token_invalid");
+    }
+}
+
+#[tokio::test]
+async fn a_tampered_payload_is_token_invalid() {
+    let app = spawn_app().await;
+    let (_, viewer) = app.user_with_role(&app.admin_token().await, "vera", "viewer").await;
+    let parts: Vec<&str> = viewer.split('.').collect();
+    let mut claims: Value = serde_json::from_slice(&B64.decode(parts[1]).unwrap()).unwrap();
+    claims["role"] = json!("admin");
+    let tampered = format!("{}.{}.{}", parts[0], b64(&claims), parts[2]);
+    assert_eq!(me_with(&app, &tampered).await.1, "token_invalid");
+    assert_eq!(app.get("/api/v1/users", &tampered).await.status(), 401);
+}
+
+#[tokio::test]
+async fn another_keys_signature_is_token_invalid() {
+    let app = spawn_app().await;
+    let other = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    header.kid = Some(app.app.state().jwt.kid().to_owned());
+    let key = jsonwebtoken::EncodingKey::from_ed_pem(other.serialize_pem().as_bytes()).unwrap();
+    let forged = jsonwebtoken::encode(&header, &user_claims(), &key).unwrap();
+    assert_eq!(me_with(&app, &forged).await.1, "token_invalid");
+}
+
+#[tokio::test]
+async fn correctly_signed_claims_are_still_checked() {
+    let app = spawn_app().await;
+    let good = app.sign_with_server_key(&user_claims());
+    assert_eq!(me_with(&app, &good).await.0, 200, "the control case passes");
+
+    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+        ("wrong iss", Box::new(|c| c["iss"] = json!("evil"))),
+        ("wrong aud", Box::new(|c| c["aud"] = json!("vigil-south"))),
+        ("device typ", Box::new(|c| c["typ"] = json!("device"))),
+        ("unknown typ", Box::new(|c| c["typ"] = json!("admin"))),
+        ("no iss", Box::new(|c| drop(c.as_object_mut().unwrap().remove("iss")))),
+        ("no aud", Box::new(|c| drop(c.as_object_mut().unwrap().remove("aud")))),
+        ("no typ", Box::new(|c| drop(c.as_object_mut().unwrap().remove("typ")))),
+        ("no nbf", Box::new(|c| drop(c.as_object_mut().unwrap().remove("nbf")))),
+        ("no exp", Box::new(|c| drop(c.as_object_mut().unwrap().remove("exp")))),
+        ("no jti", Box::new(|c| drop(c.as_object_mut().unwrap().remove("jti")))),
+        ("no role", Box::new(|c| drop(c.as_object_mut().unwrap().remove("role")))),
+        ("unknown role", Box::new(|c| c["role"] = json!("root"))),
+        ("sub not an id", Box::new(|c| c["sub"] = json!("admin"))),
+        ("nbf in the future", Box::new(|c| c["nbf"] = json!(now() + 60))),
+    ];
+    for (name, alter) in cases {
+        let mut claims = user_claims();
+        alter(&mut claims);
+        let token = app.sign_with_server_key(&claims);
+        assert_eq!(me_with(&app, &token).await, (401, "token_invalid".into()), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn an_expired_token_is_token_expired_and_leeway_is_two_seconds_at_most() {
+    let app = spawn_app().await;
+    let mut claims = user_claims();
+    claims["exp"] = json!(now() - 5);
+    assert_eq!(me_with(&app, &app.sign_with_server_key(&claims)).await, (401, "token_expired".into()));
+}
+
+#[tokio::test]
+async fn a_token_past_its_ttl_is_refused_as_expired() {
+    let app = spawn_with(|s| s.token_ttl = std::time::Duration::from_secs(1)).await;
+    let token = app.admin_token().await;
+    assert_eq!(me_with(&app, &token).await.0, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(4200)).await;
+    assert_eq!(me_with(&app, &token).await.1, "token_expired");
+}
+
+#[tokio::test]
+async fn a_token_revoked_by_an_admin_is_refused_at_once() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let victim = app.session(ADMIN, &app.admin_password).await;
+    let path = format!("/api/v1/tokens/{}/revoke", victim["token_id"].as_str().unwrap());
+    assert_eq!(app.post(&path, &admin, None).await.status(), 204);
+    assert_eq!(me_with(&app, victim["token"].as_str().unwrap()).await.1, "token_revoked");
+}
+
+#[tokio::test]
+async fn a_deleted_users_tokens_are_revoked() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (id, token) = app.user_with_role(&admin, "olga", "operator").await;
+    assert_eq!(me_with(&app, &token).await.0, 200);
+    assert_eq!(app.delete(&format!("/api/v1/users/{id}"), &admin).await.status(), 204);
+    assert_eq!(me_with(&app, &token).await.1, "token_revoked");
+    assert_eq!(app.login("olga", "a long enough password").await.status(), 401);
+}
+
+#[tokio::test]
+async fn roles_are_enforced() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (_, viewer) = app.user_with_role(&admin, "vic", "viewer").await;
+    let (_, operator) = app.user_with_role(&admin, "otto", "operator").await;
+    for token in [&viewer, &operator] {
+        assert_eq!(error_code(app.get("/api/v1/users", token).await).await, (403, "forbidden".into()));
+        assert_eq!(error_code(app.get("/api/v1/tokens", token).await).await.1, "forbidden");
+        assert_eq!(error_code(app.get("/api/v1/audit", token).await).await.1, "forbidden");
+        let create = app
+            .post("/api/v1/users", token, Some(json!({"username": "x", "password": "long enough pw", "role": "admin"})))
+            .await;
+        assert_eq!(error_code(create).await.1, "forbidden");
+    }
+    assert_eq!(app.get("/api/v1/auth/me", &viewer).await.status(), 200);
+}
+
+#[tokio::test]
+async fn revocations_survive_a_restart() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    assert_eq!(app.post("/api/v1/auth/logout", &token, None).await.status(), 204);
+    let (settings, data) = (app.settings.clone(), app.data);
+    drop(app.app);
+    let again = start(settings, data).await;
+    assert_eq!(me_with(&again, &token).await.1, "token_revoked");
+}

@@ -1,0 +1,11 @@
+//! Integration tests of the north API, over real HTTPS against a real
+//! database: SQLite by default, PostgreSQL when VIGIL_TEST_DATABASE_URL is set.
+
+mod audit;
+mod auth;
+mod errors;
+mod gateway;
+mod helpers;
+mod tls;
+mod tokens;
+mod users;
