@@ -13,6 +13,10 @@ export const test = base.extend<{ errors: string[] }>({
       if (msg.type() === "error" && !/status of 40[13]/.test(msg.text())) errors.push(msg.text());
     });
     page.on("pageerror", (err) => errors.push(err.message));
+    // Name the resource behind a "Failed to load resource" message.
+    page.on("response", (res) => {
+      if (res.status() >= 400 && ![401, 403].includes(res.status())) errors.push(`${res.status()} ${res.url()}`);
+    });
     await use(errors);
     expect(errors, "console errors").toEqual([]);
   },
