@@ -40,7 +40,10 @@ fi
 lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [[ ! -f node_modules/.vigil-lock-sum || "$(cat node_modules/.vigil-lock-sum)" != "$lock_sum" ]]; then
   say "installing npm packages"
-  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+  # `npm install`, not `npm ci`: npm 11 writes lockfiles without the other
+  # platforms' optional packages and then refuses them in `npm ci`. With a
+  # lockfile present, `npm install` still installs exactly its versions.
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --loglevel=error
   echo "$lock_sum" > node_modules/.vigil-lock-sum
 fi
 
