@@ -11,9 +11,12 @@ say() { printf '\n[test] %s\n' "$*" >&2; }
 say "building the dashboard and server (cargo leptos build)"
 cargo leptos build
 
-# cargo-leptos builds debug code with this cfg; the same flags let the test
-# build reuse its artefacts instead of recompiling every crate.
+# cargo-leptos builds debug code with this cfg and this variable (leptos reads
+# it at compile time to name the wasm file); the same values let the test build
+# reuse its artefacts, and keep target/debug/vigil (which the test build
+# relinks) serving the right file names to the browser tests.
 export RUSTFLAGS="--cfg erase_components"
+export LEPTOS_OUTPUT_NAME=vigil
 
 say "unit and integration tests on SQLite"
 cargo test -p vigil
@@ -33,5 +36,6 @@ else
 fi
 
 say "end-to-end tests in Chromium (Playwright)"
-unset RUSTFLAGS
+unset RUSTFLAGS LEPTOS_OUTPUT_NAME
+cargo leptos build  # a no-op unless the test build changed the binary
 npx playwright test --config end2end/playwright.config.ts

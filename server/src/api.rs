@@ -23,6 +23,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
     let protected = Router::new()
         .route("/v1/auth/logout", post(auth::routes::logout))
         .route("/v1/auth/me", get(auth::routes::me))
+        .route("/v1/auth/check", get(auth::routes::check))
         .route("/v1/users", get(users::routes::list).post(users::routes::create))
         .route("/v1/users/{id}", delete(users::routes::delete).patch(users::routes::update))
         .route("/v1/tokens", get(tokens::routes::list))

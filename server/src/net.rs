@@ -7,16 +7,21 @@ use std::{sync::Arc, time::Duration};
 use axum::{extract::ConnectInfo, Router};
 use hyper::{body::Incoming, Request};
 use hyper_util::{
-    rt::{TokioExecutor, TokioIo},
+    rt::{TokioExecutor, TokioIo, TokioTimer},
     server::conn::auto,
 };
 use rustls::ServerConfig;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, sync::Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A request's headers must arrive within this time, also on a kept-alive
+/// connection; a client that trickles bytes is cut off.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Open connections per listener; beyond it new ones are closed at once.
+pub const MAX_CONNECTIONS: usize = 10_000;
 
 pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -37,6 +42,14 @@ pub fn server_config(
 
 pub async fn serve(listener: TcpListener, config: Arc<ServerConfig>, router: Router) {
     let acceptor = TlsAcceptor::from(config);
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut http = auto::Builder::new(TokioExecutor::new());
+    http.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    http.http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(10));
+    let http = Arc::new(http);
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(conn) => conn,
@@ -47,9 +60,15 @@ pub async fn serve(listener: TcpListener, config: Arc<ServerConfig>, router: Rou
                 continue;
             }
         };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "connection limit reached; closing");
+            continue;
+        };
         let acceptor = acceptor.clone();
         let router = router.clone();
+        let http = http.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let _ = tcp.set_nodelay(true);
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
@@ -66,10 +85,7 @@ pub async fn serve(listener: TcpListener, config: Arc<ServerConfig>, router: Rou
                 req.extensions_mut().insert(ConnectInfo(peer));
                 router.clone().oneshot(req)
             });
-            if let Err(e) = auto::Builder::new(TokioExecutor::new())
-                .serve_connection_with_upgrades(TokioIo::new(tls), service)
-                .await
-            {
+            if let Err(e) = http.serve_connection_with_upgrades(TokioIo::new(tls), service).await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });

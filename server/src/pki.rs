@@ -34,6 +34,7 @@ impl Pki {
     pub fn load_or_create(settings: &Settings) -> anyhow::Result<Pki> {
         let dir = settings.data_dir.join("pki");
         fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
         let (ca_pem, ca_key) = ca(&dir, "platform-ca", "Vigil platform CA")?;
         let (server_chain, server_key) = match (&settings.tls_cert, &settings.tls_key) {
             (Some(cert), Some(key)) => load_chain(cert, key)?,
@@ -44,6 +45,7 @@ impl Pki {
             Some(path) => fs::read_to_string(path)
                 .with_context(|| format!("reading VIGIL_JWT_KEY {}", path.display()))?,
             None => load_or_generate_key(&dir.join("jwt-signing.key"), &rcgen::PKCS_ED25519)?
+                .0
                 .serialize_pem(),
         };
         Ok(Pki { dir, server_chain, server_key, device_ca_pem, device_ca_key, jwt_key_pem })
@@ -51,9 +53,10 @@ impl Pki {
 }
 
 fn ca(dir: &Path, name: &str, common_name: &str) -> anyhow::Result<(String, KeyPair)> {
-    let key = load_or_generate_key(&dir.join(format!("{name}.key")), &rcgen::PKCS_ECDSA_P256_SHA256)?;
+    let (key, new_key) = load_or_generate_key(&dir.join(format!("{name}.key")), &rcgen::PKCS_ECDSA_P256_SHA256)?;
     let cert_path = dir.join(format!("{name}.pem"));
-    if cert_path.exists() {
+    // A certificate is only reused with the key it was made for.
+    if cert_path.exists() && !new_key {
         return Ok((fs::read_to_string(&cert_path)?, key));
     }
     let mut params = CertificateParams::default();
@@ -77,7 +80,8 @@ fn server_cert(
 ) -> anyhow::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
     let key_path = dir.join("server.key");
     let cert_path = dir.join("server.pem");
-    if !cert_path.exists() || !key_path.exists() {
+    if !cert_path.exists() || !key_path.exists() || expires_within(&cert_path, RENEW_BEFORE_DAYS)? {
+        tracing::info!("generating the server certificate");
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
         let mut params = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into(), "::1".into()])?;
         params.distinguished_name.push(DnType::CommonName, "localhost");
@@ -92,6 +96,17 @@ fn server_cert(
         write_public(&cert_path, &format!("{}{}", cert.pem(), ca_pem))?;
     }
     load_chain(&cert_path, &key_path)
+}
+
+/// Generated server certificates are renewed this long before they expire.
+const RENEW_BEFORE_DAYS: i64 = 30;
+
+fn expires_within(cert: &Path, days: i64) -> anyhow::Result<bool> {
+    let pem = fs::read(cert)?;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).map_err(|e| anyhow::anyhow!("{}: {e}", cert.display()))?;
+    let parsed = pem.parse_x509().map_err(|e| anyhow::anyhow!("{}: {e}", cert.display()))?;
+    let not_after = parsed.validity().not_after.timestamp();
+    Ok(not_after - OffsetDateTime::now_utc().unix_timestamp() < days * 86_400)
 }
 
 fn load_chain(
@@ -110,7 +125,8 @@ fn load_chain(
     Ok((chain, key))
 }
 
-fn load_or_generate_key(path: &Path, alg: &'static rcgen::SignatureAlgorithm) -> anyhow::Result<KeyPair> {
+/// The key at `path`, made if missing; `true` when it was just made.
+fn load_or_generate_key(path: &Path, alg: &'static rcgen::SignatureAlgorithm) -> anyhow::Result<(KeyPair, bool)> {
     if path.exists() {
         let mode = fs::metadata(path)?.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
@@ -118,11 +134,12 @@ fn load_or_generate_key(path: &Path, alg: &'static rcgen::SignatureAlgorithm) ->
             fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
         }
         let pem = fs::read_to_string(path)?;
-        return KeyPair::from_pem(&pem).with_context(|| format!("parsing key {}", path.display()));
+        let key = KeyPair::from_pem(&pem).with_context(|| format!("parsing key {}", path.display()))?;
+        return Ok((key, false));
     }
     let key = KeyPair::generate_for(alg)?;
     write_secret(path, &key.serialize_pem())?;
-    Ok(key)
+    Ok((key, true))
 }
 
 /// Writes a private key readable by its owner only, never briefly wider.

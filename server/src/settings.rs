@@ -65,12 +65,12 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Defaults only, ignoring the environment: the base for tests.
+    /// Defaults only, whatever the environment holds: the base for tests.
     pub fn defaults() -> Self {
-        let mut s = Settings::parse_from(["vigil"]);
-        s.database_url = None;
-        s.admin_password = None;
-        s
+        use clap::{CommandFactory, FromArgMatches};
+        let cmd = Settings::command().mut_args(|a| a.env(None));
+        let matches = cmd.get_matches_from(["vigil"]);
+        Settings::from_arg_matches(&matches).expect("the defaults parse")
     }
 
     pub fn database_url(&self) -> String {
@@ -106,18 +106,25 @@ impl From<String> for Secret {
     }
 }
 
+/// Ten years: keeps every duration far from overflowing timestamp arithmetic.
+const MAX_DURATION_SECS: u64 = 3650 * 86_400;
+
 /// `90`, `90s`, `15m`, `1h`, `7d`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a duration like 30s, 15m, 1h, 7d"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
+    let unit_secs = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
         _ => return Err(format!("`{s}`: unknown unit `{unit}` (use s, m, h or d)")),
+    };
+    let secs = n.checked_mul(unit_secs).filter(|&s| s <= MAX_DURATION_SECS);
+    let Some(secs) = secs else {
+        return Err(format!("`{s}` is longer than the 3650-day maximum"));
     };
     if secs == 0 {
         return Err("a duration must be positive".into());
@@ -138,6 +145,16 @@ mod tests {
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("1w").is_err());
         assert!(parse_duration("h").is_err());
+        assert!(parse_duration("99999999999999999d").is_err());
+        assert!(parse_duration("3651d").is_err());
+    }
+
+    #[test]
+    fn defaults_ignore_the_environment() {
+        // Set only for this process's test binary; read back at once.
+        std::env::set_var("VIGIL_LOGIN_MAX_FAILURES", "999");
+        assert_eq!(Settings::defaults().login_max_failures, 5);
+        std::env::remove_var("VIGIL_LOGIN_MAX_FAILURES");
     }
 
     #[test]

@@ -27,6 +27,11 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         std::fs::create_dir_all(&settings.data_dir)
             .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
+        // The database holds password hashes: owner only.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&settings.data_dir, std::fs::Permissions::from_mode(0o700))?;
+        }
         let pki = Pki::load_or_create(&settings)?;
         let db = db::connect(&settings.database_url()).await?;
         users::ensure_admin(&db, &settings).await?;
@@ -34,6 +39,7 @@ impl Application {
         revoked.extend(tokens::store::revoked_since(&db, db::now(), 0).await?);
         let state = AppState {
             db,
+            engine: db::Engine::of_url(&settings.database_url())?,
             jwt: Arc::new(JwtKeys::from_pem(&pki.jwt_key_pem)?),
             revoked,
             throttle: Arc::new(LoginThrottle::new(

@@ -7,7 +7,7 @@ use leptos::config::LeptosOptions;
 
 use crate::{
     auth::{jwt::JwtKeys, throttle::LoginThrottle},
-    db::Db,
+    db::{Db, Engine},
     settings::Settings,
     tokens::revoked::RevokedSet,
 };
@@ -15,6 +15,7 @@ use crate::{
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
+    pub engine: Engine,
     pub jwt: Arc<JwtKeys>,
     pub revoked: Arc<RevokedSet>,
     pub throttle: Arc<LoginThrottle>,

@@ -103,6 +103,10 @@ pub async fn list(
     _admin: AdminUser,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> ApiResult<Json<Vec<AuditEntry>>> {
+    let event = q.event.unwrap_or_default();
+    if event.len() > 32 || !event.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+        return Err(ApiError::bad_request("event must be an event name like login_failed"));
+    }
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request("limit must be between 1 and 1000"));
@@ -111,7 +115,7 @@ pub async fn list(
         "SELECT id, ts, event, actor, subject, ip, detail FROM audit_log \
          WHERE ($1 = '' OR event = $1) AND id < $2 ORDER BY id DESC LIMIT $3",
     )
-    .bind(q.event.unwrap_or_default())
+    .bind(event)
     .bind(q.before.unwrap_or(i64::MAX))
     .bind(limit)
     .fetch_all(&state.db)

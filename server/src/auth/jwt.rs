@@ -15,7 +15,8 @@ use crate::error::ApiError;
 pub const ISSUER: &str = "vigil";
 pub const USER_AUDIENCE: &str = "vigil-north";
 pub const DEVICE_AUDIENCE: &str = "vigil-south";
-const LEEWAY_SECS: u64 = 2;
+/// Clock leeway on `exp` and `nbf`: a token is accepted until `exp + LEEWAY_SECS`.
+pub const LEEWAY_SECS: u64 = 2;
 /// Far above any token we issue; refuses absurd inputs before parsing.
 const MAX_TOKEN_LEN: usize = 4096;
 

@@ -6,11 +6,24 @@ use argon2::{
 };
 use std::sync::OnceLock;
 
+use tokio::sync::Semaphore;
+
+/// Argon2 costs ~19 MiB and a core for tens of milliseconds: at most this
+/// many run at once, the others wait their turn instead of exhausting memory.
+fn hashing_slots() -> &'static Semaphore {
+    static SLOTS: OnceLock<Semaphore> = OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Semaphore::new(cores.max(2))
+    })
+}
+
 pub const MIN_LEN: usize = 8;
 /// Bounds the work an attacker can make one hash cost.
 pub const MAX_LEN: usize = 1024;
 
 pub async fn hash(password: String) -> anyhow::Result<String> {
+    let _slot = hashing_slots().acquire().await?;
     tokio::task::spawn_blocking(move || hash_blocking(&password)).await?
 }
 
@@ -25,6 +38,7 @@ fn hash_blocking(password: &str) -> anyhow::Result<String> {
 /// Verifies in constant time (the Argon2 output comparison is constant-time).
 /// `None` hash checks against a dummy so that an unknown user costs the same.
 pub async fn verify(stored: Option<String>, password: String) -> anyhow::Result<bool> {
+    let _slot = hashing_slots().acquire().await?;
     tokio::task::spawn_blocking(move || {
         let known = stored.is_some();
         let hash = stored.unwrap_or_else(|| dummy_hash().to_owned());

@@ -12,7 +12,7 @@ use app::types::UserInfo;
 use crate::{
     auth::jwt::{token_digest, Claims, TokenType, ISSUER, USER_AUDIENCE},
     db,
-    error::ApiResult,
+    error::{ApiError, ApiResult},
     state::AppState,
 };
 
@@ -47,7 +47,11 @@ pub async fn issue_user_token(state: &AppState, user: &UserInfo) -> ApiResult<Is
         issued_at: now,
         expires_at: exp,
     };
-    store::insert(&state.db, &record).await?;
+    // Recorded only while the user still exists with the role the token
+    // claims: a deletion or role change racing this login wins.
+    if !store::insert_for_user(&state.db, state.engine, &record, user.role.as_str()).await? {
+        return Err(ApiError::InvalidCredentials);
+    }
     Ok(Issued { token, token_id: claims.jti, expires_at: exp })
 }
 
@@ -59,6 +63,14 @@ pub async fn revoke(state: &AppState, token_id: &str, reason: &str) -> ApiResult
             state.revoked.insert(token_id.to_owned(), exp);
             Ok(true)
         }
-        None => Ok(store::exists(&state.db, token_id).await?),
+        None => match store::expiry(&state.db, token_id).await? {
+            // Already blacklisted (perhaps by another instance): make sure
+            // this instance refuses it too.
+            Some(exp) => {
+                state.revoked.insert(token_id.to_owned(), exp);
+                Ok(true)
+            }
+            None => Ok(false),
+        },
     }
 }

@@ -20,9 +20,11 @@ impl RevokedSet {
         self.ids.write().unwrap_or_else(|p| p.into_inner()).extend(entries);
     }
 
-    /// Expired tokens are refused by their `exp`; they need no entry here.
+    /// Tokens past `exp` and its leeway are refused by their `exp`; they
+    /// need no entry here.
     pub fn prune(&self, now: i64) {
-        self.ids.write().unwrap_or_else(|p| p.into_inner()).retain(|_, exp| *exp > now);
+        let cutoff = crate::tokens::store::still_accepted_since(now);
+        self.ids.write().unwrap_or_else(|p| p.into_inner()).retain(|_, exp| *exp >= cutoff);
     }
 
     pub fn len(&self) -> usize {
@@ -42,9 +44,11 @@ mod tests {
     fn pruning_drops_only_expired_entries() {
         let s = RevokedSet::default();
         s.insert("old".into(), 10);
+        s.insert("in-leeway".into(), 49);
         s.insert("live".into(), 100);
         s.prune(50);
         assert!(!s.contains("old"));
+        assert!(s.contains("in-leeway"), "still accepted by exp + leeway, so still refused here");
         assert!(s.contains("live"));
     }
 }

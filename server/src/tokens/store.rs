@@ -2,7 +2,10 @@
 
 use sqlx::{Any, Executor, Row};
 
-use crate::db::Db;
+use crate::{
+    auth::jwt::LEEWAY_SECS,
+    db::{Db, Engine},
+};
 
 pub struct NewToken<'a> {
     pub token_id: &'a str,
@@ -47,6 +50,29 @@ pub async fn insert(db: &Db, t: &NewToken<'_>) -> sqlx::Result<()> {
     Ok(())
 }
 
+/// Records a user token only while that user exists with `role`; on
+/// PostgreSQL the user row is share-locked so a concurrent role change or
+/// deletion (which revokes the user's tokens) waits and then sees this token.
+pub async fn insert_for_user(db: &Db, engine: Engine, t: &NewToken<'_>, role: &str) -> sqlx::Result<bool> {
+    let lock = if engine == Engine::Postgres { " FOR SHARE" } else { "" };
+    let sql = format!(
+        "INSERT INTO tokens (token_id, user_id, device_id, token_sha256, issued_at, expires_at) \
+         SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS \
+         (SELECT 1 FROM users WHERE id = $2 AND role = $7{lock})"
+    );
+    let done = sqlx::query(&sql)
+        .bind(t.token_id)
+        .bind(t.user_id)
+        .bind(t.device_id)
+        .bind(t.digest)
+        .bind(t.issued_at)
+        .bind(t.expires_at)
+        .bind(role)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Blacklists one token; `Some(expires_at)` when this call changed it.
 pub async fn blacklist(db: &Db, token_id: &str, reason: &str, now: i64) -> sqlx::Result<Option<i64>> {
     let row = sqlx::query(
@@ -70,28 +96,34 @@ pub async fn blacklist_user<'e, E: Executor<'e, Database = Any>>(
 ) -> sqlx::Result<Vec<(String, i64)>> {
     let rows = sqlx::query(
         "UPDATE tokens SET blacklist = 1, blacklist_reason = $1, blacklisted_at = $2 \
-         WHERE user_id = $3 AND blacklist = 0 AND expires_at > $2 RETURNING token_id, expires_at",
+         WHERE user_id = $3 AND blacklist = 0 AND expires_at >= $4 RETURNING token_id, expires_at",
     )
     .bind(reason)
     .bind(now)
     .bind(user_id)
+    .bind(still_accepted_since(now))
     .fetch_all(ex)
     .await?;
     rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
 }
 
-pub async fn exists(db: &Db, token_id: &str) -> sqlx::Result<bool> {
-    let row = sqlx::query("SELECT 1 FROM tokens WHERE token_id = $1").bind(token_id).fetch_optional(db).await?;
-    Ok(row.is_some())
+pub async fn expiry(db: &Db, token_id: &str) -> sqlx::Result<Option<i64>> {
+    let row = sqlx::query("SELECT expires_at FROM tokens WHERE token_id = $1").bind(token_id).fetch_optional(db).await?;
+    row.map(|r| r.try_get(0)).transpose()
 }
 
-/// Revoked tokens still unexpired, optionally only those revoked since `since`.
+/// The oldest `exp` the gateway can still accept at `now` (leeway).
+pub fn still_accepted_since(now: i64) -> i64 {
+    now - LEEWAY_SECS as i64
+}
+
+/// Revoked tokens the gateway could still accept, revoked since `since`.
 pub async fn revoked_since(db: &Db, now: i64, since: i64) -> sqlx::Result<Vec<(String, i64)>> {
     let rows = sqlx::query(
         "SELECT token_id, expires_at FROM tokens \
-         WHERE blacklist = 1 AND expires_at > $1 AND blacklisted_at >= $2",
+         WHERE blacklist = 1 AND expires_at >= $1 AND blacklisted_at >= $2",
     )
-    .bind(now)
+    .bind(still_accepted_since(now))
     .bind(since)
     .fetch_all(db)
     .await?;

@@ -8,6 +8,10 @@ use crate::{db, state::AppState, tokens::store};
 
 /// How often revocations from other instances are pulled in.
 const SYNC_EVERY: Duration = Duration::from_secs(2);
+/// How far back each pull looks: covers commits that land after their
+/// `blacklisted_at` and modest clock skew between instances. Each sweep also
+/// reloads every revocation, catching anything older.
+const SYNC_OVERLAP_SECS: i64 = 30;
 
 pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -17,8 +21,7 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
         loop {
             tick.tick().await;
             let now = db::now();
-            // Overlap by a second: blacklisted_at has second resolution.
-            match store::revoked_since(&state.db, now, last_sync - 1).await {
+            match store::revoked_since(&state.db, now, last_sync - SYNC_OVERLAP_SECS).await {
                 Ok(entries) => {
                     state.revoked.extend(entries);
                     last_sync = now;
@@ -42,6 +45,10 @@ pub async fn sweep_once(state: &AppState) {
         }
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "token sweep failed"),
+    }
+    match store::revoked_since(&state.db, now, 0).await {
+        Ok(all) => state.revoked.extend(all),
+        Err(e) => tracing::warn!(error = %e, "revocation reload failed"),
     }
     state.revoked.prune(now);
 }

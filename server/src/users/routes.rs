@@ -10,7 +10,10 @@ use crate::{
     db,
     error::{ApiError, ApiResult},
     state::AppState,
-    users::{check_password, parse_username, store},
+    users::{
+        check_password, parse_username,
+        store::{self, Change},
+    },
 };
 
 pub async fn list(State(state): State<AppState>, _admin: AdminUser) -> ApiResult<Json<Vec<UserInfo>>> {
@@ -47,11 +50,11 @@ pub async fn delete(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     let target = store::get(&state.db, id).await?.ok_or_else(|| ApiError::not_found("user"))?;
-    if target.role == app::types::Role::Admin && store::admins(&state.db).await? <= 1 {
-        return Err(ApiError::Conflict("the last administrator cannot be deleted".into()));
+    match store::delete(&state.db, state.engine, id, db::now()).await? {
+        Change::Done(revoked) => state.revoked.extend(revoked),
+        Change::NotFound => return Err(ApiError::not_found("user")),
+        Change::LastAdmin => return Err(ApiError::Conflict("the last administrator cannot be deleted".into())),
     }
-    let revoked = store::delete(&state.db, id, db::now()).await?.ok_or_else(|| ApiError::not_found("user"))?;
-    state.revoked.extend(revoked);
     Entry::new(Event::UserDeleted)
         .actor(admin.actor())
         .subject(format!("user:{id}"))
@@ -71,12 +74,11 @@ pub async fn update(
     if target.role == body.role {
         return Ok(Json(target));
     }
-    if target.role == app::types::Role::Admin && store::admins(&state.db).await? <= 1 {
-        return Err(ApiError::Conflict("the last administrator cannot be demoted".into()));
+    match store::set_role(&state.db, state.engine, id, body.role, db::now()).await? {
+        Change::Done(revoked) => state.revoked.extend(revoked),
+        Change::NotFound => return Err(ApiError::not_found("user")),
+        Change::LastAdmin => return Err(ApiError::Conflict("the last administrator cannot be demoted".into())),
     }
-    let revoked =
-        store::set_role(&state.db, id, body.role, db::now()).await?.ok_or_else(|| ApiError::not_found("user"))?;
-    state.revoked.extend(revoked);
     Entry::new(Event::RoleChanged)
         .actor(admin.actor())
         .subject(format!("user:{id}"))

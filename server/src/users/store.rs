@@ -3,7 +3,10 @@
 use app::types::{Role, UserInfo};
 use sqlx::{any::AnyRow, Row};
 
-use crate::{db::Db, tokens::store as tokens};
+use crate::{
+    db::{Db, Engine},
+    tokens::store as tokens,
+};
 
 pub struct UserRow {
     pub info: UserInfo,
@@ -55,37 +58,52 @@ pub async fn by_username(db: &Db, username: &str) -> sqlx::Result<Option<UserRow
     row.map(|r| Ok(UserRow { info: info(&r)?, password_hash: r.try_get("password_hash")? })).transpose()
 }
 
-pub async fn admins(db: &Db) -> sqlx::Result<i64> {
-    sqlx::query("SELECT COUNT(*) FROM users WHERE role = 'admin'").fetch_one(db).await?.try_get(0)
+pub enum Change {
+    Done(Vec<(String, i64)>),
+    NotFound,
+    LastAdmin,
 }
 
-/// Deletes the user and blacklists its tokens in one transaction; returns
-/// the tokens revoked, or `None` when there was no such user.
-pub async fn delete(db: &Db, id: i64, now: i64) -> sqlx::Result<Option<Vec<(String, i64)>>> {
+/// Keeps at least one administrator: the statement itself refuses to remove
+/// the last one, and on PostgreSQL the admin rows are locked first so two
+/// concurrent removals cannot each see the other's admin still there.
+const KEEPS_AN_ADMIN: &str = "(role <> 'admin' OR (SELECT COUNT(*) FROM users WHERE role = 'admin') > 1)";
+
+async fn lock_admins(tx: &mut sqlx::AnyConnection, engine: Engine) -> sqlx::Result<()> {
+    if engine == Engine::Postgres {
+        sqlx::query("SELECT id FROM users WHERE role = 'admin' FOR UPDATE").fetch_all(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+async fn outcome(tx: &mut sqlx::AnyConnection, id: i64) -> sqlx::Result<Change> {
+    let exists = sqlx::query("SELECT 1 FROM users WHERE id = $1").bind(id).fetch_optional(&mut *tx).await?;
+    Ok(if exists.is_some() { Change::LastAdmin } else { Change::NotFound })
+}
+
+/// Deletes the user and blacklists its tokens in one transaction.
+pub async fn delete(db: &Db, engine: Engine, id: i64, now: i64) -> sqlx::Result<Change> {
     let mut tx = db.begin().await?;
-    let gone = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
-    if gone == 0 {
-        return Ok(None);
+    lock_admins(&mut tx, engine).await?;
+    let sql = format!("DELETE FROM users WHERE id = $1 AND {KEEPS_AN_ADMIN}");
+    if sqlx::query(&sql).bind(id).execute(&mut *tx).await?.rows_affected() == 0 {
+        return outcome(&mut tx, id).await;
     }
     let revoked = tokens::blacklist_user(&mut *tx, id, "user_deleted", now).await?;
     tx.commit().await?;
-    Ok(Some(revoked))
+    Ok(Change::Done(revoked))
 }
 
 /// Changes the role and blacklists the user's tokens, whose `role` claim
 /// would otherwise keep the old rights until they expire.
-pub async fn set_role(db: &Db, id: i64, role: Role, now: i64) -> sqlx::Result<Option<Vec<(String, i64)>>> {
+pub async fn set_role(db: &Db, engine: Engine, id: i64, role: Role, now: i64) -> sqlx::Result<Change> {
     let mut tx = db.begin().await?;
-    let changed = sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
-        .bind(role.as_str())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    if changed == 0 {
-        return Ok(None);
+    lock_admins(&mut tx, engine).await?;
+    let sql = format!("UPDATE users SET role = $1 WHERE id = $2 AND ($1 = 'admin' OR {KEEPS_AN_ADMIN})");
+    if sqlx::query(&sql).bind(role.as_str()).bind(id).execute(&mut *tx).await?.rows_affected() == 0 {
+        return outcome(&mut tx, id).await;
     }
     let revoked = tokens::blacklist_user(&mut *tx, id, "role_changed", now).await?;
     tx.commit().await?;
-    Ok(Some(revoked))
+    Ok(Change::Done(revoked))
 }

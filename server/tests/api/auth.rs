@@ -114,3 +114,31 @@ async fn the_first_administrator_is_created_only_while_there_is_no_user() {
     let again = start(settings, data).await;
     assert_eq!(again.login(ADMIN, "another password!").await.status(), 401);
 }
+
+#[tokio::test]
+async fn concurrent_attempts_cannot_outrun_the_throttle() {
+    let app = spawn_with(|s| s.login_max_failures = 3).await;
+    let attempts: Vec<_> = (0..12)
+        .map(|_| {
+            let (client, url) = (app.client.clone(), app.url("/api/v1/auth/login"));
+            tokio::spawn(async move {
+                let body = json!({ "username": ADMIN, "password": "wrong password" });
+                client.post(url).json(&body).send().await.unwrap().status().as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for a in attempts {
+        statuses.push(a.await.unwrap());
+    }
+    assert_eq!(statuses.iter().filter(|&&s| s == 401).count(), 3, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|&&s| s == 429).count(), 9, "{statuses:?}");
+}
+
+#[tokio::test]
+async fn a_nul_byte_in_a_username_is_an_ordinary_failure_on_every_engine() {
+    let app = spawn_app().await;
+    assert_eq!(error_code(app.login("adm\u{0}in", "whatever pw").await).await, (401, "invalid_credentials".into()));
+    let admin = app.admin_token().await;
+    assert_eq!(error_code(app.get("/api/v1/audit?event=%00", &admin).await).await, (400, "validation_failed".into()));
+}

@@ -69,3 +69,16 @@ async fn the_login_page_is_rendered_by_the_server() {
     assert!(html.contains("<label for=\"username\""));
     assert!(html.contains("/pkg/vigil"), "hydration scripts are linked");
 }
+
+#[test]
+fn help_lists_every_setting_with_its_variable() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vigil")).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for var in [
+        "VIGIL_HTTPS_ADDR", "VIGIL_DEVICE_ADDR", "VIGIL_DATA_DIR", "VIGIL_DATABASE_URL", "VIGIL_ADMIN_USER",
+        "VIGIL_ADMIN_PASSWORD", "VIGIL_TLS_CERT", "VIGIL_TLS_KEY", "VIGIL_TOKEN_TTL", "VIGIL_DEVICE_TOKEN_TTL",
+    ] {
+        assert!(help.contains(var), "{var} in --help");
+    }
+}

@@ -131,8 +131,10 @@ async fn correctly_signed_claims_are_still_checked() {
 async fn an_expired_token_is_token_expired_and_leeway_is_two_seconds_at_most() {
     let app = spawn_app().await;
     let mut claims = user_claims();
-    claims["exp"] = json!(now() - 5);
+    claims["exp"] = json!(now() - 4);
     assert_eq!(me_with(&app, &app.sign_with_server_key(&claims)).await, (401, "token_expired".into()));
+    claims["exp"] = json!(now() - 1);
+    assert_eq!(me_with(&app, &app.sign_with_server_key(&claims)).await.0, 200, "within the leeway");
 }
 
 #[tokio::test]
@@ -192,4 +194,15 @@ async fn revocations_survive_a_restart() {
     drop(app.app);
     let again = start(settings, data).await;
     assert_eq!(me_with(&again, &token).await.1, "token_revoked");
+}
+
+#[tokio::test]
+async fn the_token_check_answers_without_the_database_and_refuses_like_any_route() {
+    let app = spawn_app().await;
+    let session = app.session(ADMIN, &app.admin_password).await;
+    let token = session["token"].as_str().unwrap();
+    let ok: Value = app.get("/api/v1/auth/check", token).await.json().await.unwrap();
+    assert_eq!(ok["token_id"], session["token_id"]);
+    app.post("/api/v1/auth/logout", token, None).await;
+    assert_eq!(error_code(app.get("/api/v1/auth/check", token).await).await.1, "token_revoked");
 }

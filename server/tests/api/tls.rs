@@ -11,6 +11,9 @@ use crate::helpers::*;
 async fn generated_private_keys_are_owner_only_and_reused_after_a_restart() {
     let app = spawn_app().await;
     let pki = app.data_path().join("pki");
+    let dir_mode = |p: std::path::PathBuf| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(dir_mode(app.data_path()), 0o700);
+    assert_eq!(dir_mode(pki.clone()), 0o700);
     for key in ["platform-ca.key", "server.key", "device-ca.key", "jwt-signing.key"] {
         let mode = std::fs::metadata(pki.join(key)).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{key}");
@@ -79,4 +82,28 @@ async fn a_certificate_and_key_brought_by_the_operator_are_served() {
     assert_eq!(client.get(app.url("/healthz")).send().await.unwrap().status(), 200);
     // The platform CA no longer vouches for this listener.
     assert!(app.client.get(app.url("/healthz")).send().await.is_err());
+}
+
+/// TLS 1.2 is the floor: an openssl client limited to TLS 1.1 fails the
+/// handshake while the same client at TLS 1.2 succeeds.
+#[tokio::test]
+async fn tls_below_1_2_is_refused() {
+    let app = spawn_app().await;
+    let connect = app.addr.to_string();
+    let handshake = |version: &'static str| {
+        let connect = connect.clone();
+        tokio::task::spawn_blocking(move || {
+            let out = std::process::Command::new("openssl")
+                .args(["s_client", "-connect", &connect, version, "-cipher", "DEFAULT:@SECLEVEL=0", "-servername", "localhost"])
+                .stdin(std::process::Stdio::null())
+                .output()
+                .expect("openssl is installed");
+            (String::from_utf8_lossy(&out.stdout).contains("BEGIN CERTIFICATE"), String::from_utf8_lossy(&out.stderr).into_owned())
+        })
+    };
+    assert!(handshake("-tls1_2").await.unwrap().0, "TLS 1.2 works");
+    let (ok, stderr) = handshake("-tls1_1").await.unwrap();
+    assert!(!ok, "TLS 1.1 is refused");
+    // The server said no (an alert read from the peer), not the local openssl.
+    assert!(stderr.contains("ssl3_read_bytes") && stderr.contains("SSL alert number"), "{stderr}");
 }

@@ -72,10 +72,32 @@ async fn a_revocation_written_by_another_instance_is_picked_up() {
     let mut refused = false;
     for _ in 0..40 {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        if app.get("/api/v1/auth/me", t).await.status() == 401 {
+        let res = app.get("/api/v1/auth/me", t).await;
+        if res.status() == 401 {
+            assert_eq!(error_code(res).await.1, "token_revoked");
             refused = true;
             break;
         }
     }
     assert!(refused, "the revocation reached this instance within 8 s");
+}
+
+#[tokio::test]
+async fn a_token_is_recorded_only_while_its_user_keeps_the_role_it_claims() {
+    let app = spawn_app().await;
+    let state = app.app.state();
+    let record = |id: &'static str| vigil::tokens::store::NewToken {
+        token_id: id,
+        user_id: Some(1),
+        device_id: None,
+        digest: "d",
+        issued_at: now(),
+        expires_at: now() + 60,
+    };
+    let insert = vigil::tokens::store::insert_for_user;
+    assert!(insert(&state.db, state.engine, &record("as-admin"), "admin").await.unwrap());
+    assert!(!insert(&state.db, state.engine, &record("as-viewer"), "viewer").await.unwrap());
+    let mut gone = record("gone");
+    gone.user_id = Some(999);
+    assert!(!insert(&state.db, state.engine, &gone, "admin").await.unwrap());
 }

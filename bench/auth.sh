@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Load benchmark of the gateway: the same small JSON answer with and without
+# token validation, on loopback, with wrk over keep-alive HTTPS.
+#   /healthz               no auth
+#   /api/v1/auth/check     gateway: header, EdDSA verify, claims, blacklist
+# Usage: bash bench/auth.sh [duration_seconds] [connections]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${1:-15}
+CONNS=${2:-32}
+PORT=${VIGIL_BENCH_PORT:-18543}
+
+command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
+cargo build --release -p vigil --bin vigil >&2
+
+DATA=$(mktemp -d)
+PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+trap 'kill $SERVER 2>/dev/null || true; rm -rf "$DATA"' EXIT
+VIGIL_DATA_DIR="$DATA" VIGIL_HTTPS_ADDR="127.0.0.1:$PORT" VIGIL_DEVICE_ADDR="127.0.0.1:0" \
+  VIGIL_ADMIN_PASSWORD="$PASSWORD" VIGIL_LOG=warn ./target/release/vigil &
+SERVER=$!
+for _ in $(seq 50); do
+  curl -sf --cacert "$DATA/pki/platform-ca.pem" "https://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+TOKEN=$(curl -sf --cacert "$DATA/pki/platform-ca.pem" -H 'content-type: application/json' \
+  -d "{\"username\":\"admin\",\"password\":\"$PASSWORD\"}" "https://127.0.0.1:$PORT/api/v1/auth/login" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+
+run() { # key url [header]
+  local out
+  if [[ $# -eq 3 ]]; then
+    out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -H "$3" "$2")
+  else
+    out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency "$2")
+  fi
+  local rps p50 p99 non2xx
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
+  p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+  non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+  printf '%-22s %10s req/s   p50 %-8s p99 %-8s non-2xx %s\n' "$1" "$rps" "$p50" "$p99" "${non2xx:-0}"
+  echo "$rps" > "$DATA/$1.rps"
+}
+
+echo "wrk: 2 threads, $CONNS keep-alive connections, ${DURATION}s each, release build, $(nproc) cores"
+run noauth "https://127.0.0.1:$PORT/healthz"
+run auth "https://127.0.0.1:$PORT/api/v1/auth/check" "x-access-token: $TOKEN"
+python3 - "$DATA" <<'PY'
+import sys, pathlib
+d = pathlib.Path(sys.argv[1])
+a = float((d / "noauth.rps").read_text())
+b = float((d / "auth.rps").read_text())
+print(f"auth costs {100 * (1 - b / a):.1f} % of throughput (target: at most 15 %)")
+PY
