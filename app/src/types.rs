@@ -92,3 +92,75 @@ pub struct AuditEntry {
     pub ip: Option<String>,
     pub detail: Option<String>,
 }
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    pub id: i64,
+    pub registration_id: String,
+    pub name: String,
+    /// `active` or `revoked`.
+    pub status: String,
+    /// Hex SHA-256 of the device certificate's DER.
+    pub cert_sha256: String,
+    /// `self_signed` or `ca_issued`.
+    pub enrollment: String,
+    pub created_at: String,
+    pub last_seen: Option<String>,
+}
+
+/// Enrollment: exactly one of `cert_sha256` (self-signed certificate) or
+/// `csr_pem` (the device CA signs a certificate).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct EnrollRequest {
+    pub registration_id: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csr_pem: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollResponse {
+    pub device: Device,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_pem: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceToken {
+    pub token: String,
+    pub token_id: String,
+    pub expires_at: String,
+}
+
+/// One reading as a device sends it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReadingIn {
+    pub sensor: String,
+    pub value: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// RFC 3339; the arrival time when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ts: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReadingsBatch {
+    pub readings: Vec<ReadingIn>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accepted {
+    pub accepted: usize,
+}
+
+/// One stored reading as the API returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reading {
+    pub sensor: String,
+    pub value: f64,
+    pub unit: Option<String>,
+    pub ts: String,
+}

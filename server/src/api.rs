@@ -13,7 +13,7 @@ use axum::{
 };
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::{audit, auth, error::ApiError, state::AppState, tokens, users};
+use crate::{audit, auth, devices, error::ApiError, readings, state::AppState, tokens, users};
 
 /// Bodies of the north API are small; anything bigger is refused unread.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -29,6 +29,11 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/v1/tokens", get(tokens::routes::list))
         .route("/v1/tokens/{token_id}/revoke", post(tokens::routes::revoke))
         .route("/v1/audit", get(audit::list))
+        .route("/v1/devices", get(devices::routes::list).post(devices::routes::enroll))
+        .route("/v1/devices/{id}", get(devices::routes::show))
+        .route("/v1/devices/{id}/revoke", post(devices::routes::revoke))
+        .route("/v1/devices/{id}/revoke-tokens", post(devices::routes::revoke_tokens))
+        .route("/v1/devices/{id}/readings", get(readings::list))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::gateway::require_user));
     Router::new()
         .merge(public)

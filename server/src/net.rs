@@ -16,6 +16,8 @@ use tokio::{net::TcpListener, sync::Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+use crate::devices::{certs, index::DeviceIndex};
+
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A request's headers must arrive within this time, also on a kept-alive
 /// connection; a client that trickles bytes is cut off.
@@ -25,6 +27,13 @@ pub const MAX_CONNECTIONS: usize = 10_000;
 
 pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The client certificate of a mutual-TLS connection, as every request on
+/// that connection carries it.
+#[derive(Debug, Clone)]
+pub struct PeerCert {
+    pub thumbprint: String,
 }
 
 /// Server configuration without client authentication (the north listener).
@@ -40,7 +49,29 @@ pub fn server_config(
     Ok(config)
 }
 
-pub async fn serve(listener: TcpListener, config: Arc<ServerConfig>, router: Router) {
+/// Server configuration that requires a device certificate (the south listener).
+pub fn device_server_config(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    verifier: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+) -> anyhow::Result<ServerConfig> {
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// Serves HTTPS on `listener`. With `devices`, a connection whose client
+/// certificate belongs to a device that gets revoked is ended (after any
+/// request in flight).
+pub async fn serve(
+    listener: TcpListener,
+    config: Arc<ServerConfig>,
+    router: Router,
+    devices: Option<Arc<DeviceIndex>>,
+) {
     let acceptor = TlsAcceptor::from(config);
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut http = auto::Builder::new(TokioExecutor::new());
@@ -67,6 +98,7 @@ pub async fn serve(listener: TcpListener, config: Arc<ServerConfig>, router: Rou
         let acceptor = acceptor.clone();
         let router = router.clone();
         let http = http.clone();
+        let devices = devices.clone();
         tokio::spawn(async move {
             let _slot = slot;
             let _ = tcp.set_nodelay(true);
@@ -81,11 +113,40 @@ pub async fn serve(listener: TcpListener, config: Arc<ServerConfig>, router: Rou
                     return;
                 }
             };
+            let peer_cert = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(|c| PeerCert { thumbprint: certs::thumbprint(c) });
+            let watched = devices.zip(peer_cert.as_ref().map(|p| p.thumbprint.clone()));
             let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
+                if let Some(cert) = &peer_cert {
+                    req.extensions_mut().insert(cert.clone());
+                }
                 router.clone().oneshot(req)
             });
-            if let Err(e) = http.serve_connection_with_upgrades(TokioIo::new(tls), service).await {
+            let conn = http.serve_connection_with_upgrades(TokioIo::new(tls), service);
+            tokio::pin!(conn);
+            let result = match watched {
+                None => conn.await,
+                Some((index, thumbprint)) => {
+                    let mut revocations = index.subscribe();
+                    loop {
+                        tokio::select! {
+                            res = conn.as_mut() => break res,
+                            changed = revocations.changed() => {
+                                if changed.is_err() || !index.is_active(&thumbprint) {
+                                    conn.as_mut().graceful_shutdown();
+                                    break conn.as_mut().await;
+                                }
+                            }
+                        }
+                    }
+                }
+            };
+            if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });

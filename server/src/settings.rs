@@ -41,12 +41,18 @@ pub struct Settings {
     /// Lifetime of device tokens.
     #[arg(long, env = "VIGIL_DEVICE_TOKEN_TTL", default_value = "24h", value_parser = parse_duration)]
     pub device_token_ttl: Duration,
+    /// Lifetime in days of device certificates issued from CSRs.
+    #[arg(long, env = "VIGIL_DEVICE_CERT_DAYS", default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub device_cert_days: u32,
     /// How long expired tokens stay in the registry before they are purged.
     #[arg(long, env = "VIGIL_TOKEN_RETENTION", default_value = "7d", value_parser = parse_duration)]
     pub token_retention: Duration,
     /// How often the sweeper marks expired tokens and purges old ones.
     #[arg(long, env = "VIGIL_SWEEP_INTERVAL", default_value = "60s", value_parser = parse_duration)]
     pub sweep_interval: Duration,
+    /// How often devices' last-seen times are written.
+    #[arg(long, env = "VIGIL_LAST_SEEN_FLUSH", default_value = "5s", value_parser = parse_duration)]
+    pub last_seen_flush: Duration,
     /// Failed logins allowed per username within the window.
     #[arg(long, env = "VIGIL_LOGIN_MAX_FAILURES", default_value_t = 5)]
     pub login_max_failures: u32,

@@ -7,11 +7,22 @@ use anyhow::Context;
 use leptos::config::LeptosOptions;
 use tokio::net::TcpListener;
 
+use rustls_pki_types::{pem::PemObject, CertificateDer};
+
 use crate::{
     auth::{jwt::JwtKeys, throttle::LoginThrottle},
-    db, net,
+    db,
+    devices::{
+        self,
+        certs::DeviceCa,
+        index::{DeviceIndex, Entry},
+        last_seen::LastSeen,
+    },
+    ingest::writer::Writer,
+    net,
     pki::Pki,
     settings::Settings,
+    south::{self, verifier::DeviceVerifier},
     state::AppState,
     tokens::{self, revoked::RevokedSet},
     users, web,
@@ -19,6 +30,7 @@ use crate::{
 
 pub struct Application {
     north_addr: SocketAddr,
+    device_addr: SocketAddr,
     state: AppState,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -35,6 +47,16 @@ impl Application {
         let pki = Pki::load_or_create(&settings)?;
         let db = db::connect(&settings.database_url()).await?;
         users::ensure_admin(&db, &settings).await?;
+        let devices = Arc::new(DeviceIndex::default());
+        for row in devices::store::all(&db).await? {
+            let d = row.device;
+            let entry =
+                Entry { id: d.id, active: d.status == "active", ca_issued: d.enrollment == "ca_issued", serial: row.serial };
+            devices.insert(d.cert_sha256, entry);
+        }
+        let device_ca_der = CertificateDer::from_pem_slice(pki.device_ca_pem.as_bytes())?;
+        let device_ca = Arc::new(DeviceCa::new(pki.device_ca_pem.clone(), pki.device_ca_key)?);
+        let (writer, writer_task) = Writer::spawn(db.clone());
         let revoked = Arc::new(RevokedSet::default());
         revoked.extend(tokens::store::revoked_since(&db, db::now(), 0).await?);
         let state = AppState {
@@ -48,22 +70,39 @@ impl Application {
                 settings.login_window,
             )),
             leptos: leptos_options(&settings),
+            devices: devices.clone(),
+            device_ca,
+            writer,
+            last_seen: Arc::new(LastSeen::default()),
             settings: Arc::new(settings),
         };
         let north = TcpListener::bind(state.settings.https_addr)
             .await
             .with_context(|| format!("binding VIGIL_HTTPS_ADDR {}", state.settings.https_addr))?;
         let north_addr = north.local_addr()?;
-        let tls = Arc::new(net::server_config(pki.server_chain, pki.server_key)?);
+        let south = TcpListener::bind(state.settings.device_addr)
+            .await
+            .with_context(|| format!("binding VIGIL_DEVICE_ADDR {}", state.settings.device_addr))?;
+        let device_addr = south.local_addr()?;
+        let north_tls = Arc::new(net::server_config(pki.server_chain.clone(), pki.server_key.clone_key())?);
+        let verifier = Arc::new(DeviceVerifier::new(device_ca_der, devices.clone(), net::provider())?);
+        let south_tls = Arc::new(net::device_server_config(pki.server_chain, pki.server_key, verifier)?);
         let tasks = vec![
-            tokio::spawn(net::serve(north, tls, web::router(state.clone()))),
+            tokio::spawn(net::serve(north, north_tls, web::router(state.clone()), None)),
+            tokio::spawn(net::serve(south, south_tls, south::router(state.clone()), Some(devices))),
             tokens::sweeper::spawn(state.clone()),
+            writer_task,
+            spawn_last_seen_flusher(state.clone()),
         ];
-        Ok(Application { north_addr, state, tasks })
+        Ok(Application { north_addr, device_addr, state, tasks })
     }
 
     pub fn north_addr(&self) -> SocketAddr {
         self.north_addr
+    }
+
+    pub fn device_addr(&self) -> SocketAddr {
+        self.device_addr
     }
 
     pub fn state(&self) -> &AppState {
@@ -84,6 +123,16 @@ impl Drop for Application {
             t.abort();
         }
     }
+}
+
+fn spawn_last_seen_flusher(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(state.settings.last_seen_flush);
+        loop {
+            tick.tick().await;
+            state.last_seen.flush(&state.db).await;
+        }
+    })
 }
 
 fn leptos_options(settings: &Settings) -> LeptosOptions {

@@ -8,6 +8,8 @@ use leptos::config::LeptosOptions;
 use crate::{
     auth::{jwt::JwtKeys, throttle::LoginThrottle},
     db::{Db, Engine},
+    devices::{certs::DeviceCa, index::DeviceIndex, last_seen::LastSeen},
+    ingest::writer::Writer,
     settings::Settings,
     tokens::revoked::RevokedSet,
 };
@@ -20,6 +22,10 @@ pub struct AppState {
     pub revoked: Arc<RevokedSet>,
     pub throttle: Arc<LoginThrottle>,
     pub settings: Arc<Settings>,
+    pub devices: Arc<DeviceIndex>,
+    pub device_ca: Arc<DeviceCa>,
+    pub writer: Writer,
+    pub last_seen: Arc<LastSeen>,
     pub leptos: LeptosOptions,
 }
 

@@ -25,6 +25,9 @@ pub enum Event {
     UserCreated,
     UserDeleted,
     RoleChanged,
+    DeviceEnrolled,
+    DeviceRevoked,
+    DeviceTokensRevoked,
 }
 
 impl Event {
@@ -38,6 +41,9 @@ impl Event {
             Event::UserCreated => "user_created",
             Event::UserDeleted => "user_deleted",
             Event::RoleChanged => "role_changed",
+            Event::DeviceEnrolled => "device_enrolled",
+            Event::DeviceRevoked => "device_revoked",
+            Event::DeviceTokensRevoked => "device_tokens_revoked",
         }
     }
 }

@@ -73,6 +73,24 @@ pub async fn insert_for_user(db: &Db, engine: Engine, t: &NewToken<'_>, role: &s
     Ok(done.rows_affected() == 1)
 }
 
+/// Records a device token only while the device is active.
+pub async fn insert_for_device(db: &Db, t: &NewToken<'_>) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO tokens (token_id, user_id, device_id, token_sha256, issued_at, expires_at) \
+         SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS \
+         (SELECT 1 FROM devices WHERE id = $3 AND status = 'active')",
+    )
+    .bind(t.token_id)
+    .bind(t.user_id)
+    .bind(t.device_id)
+    .bind(t.digest)
+    .bind(t.issued_at)
+    .bind(t.expires_at)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Blacklists one token; `Some(expires_at)` when this call changed it.
 pub async fn blacklist(db: &Db, token_id: &str, reason: &str, now: i64) -> sqlx::Result<Option<i64>> {
     let row = sqlx::query(

@@ -5,6 +5,8 @@ mod audit;
 mod auth;
 mod errors;
 mod gateway;
+mod device_helpers;
+mod devices;
 mod helpers;
 mod tls;
 mod tokens;

@@ -1,0 +1,172 @@
+//! Device certificates: thumbprints, signing a CSR with the device CA, and
+//! the checks of a self-signed certificate.
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine};
+use rand::RngCore;
+use rcgen::{
+    CertificateParams, CertificateSigningRequestParams, DnType, ExtendedKeyUsagePurpose, Issuer, KeyPair,
+    KeyUsagePurpose, SerialNumber,
+};
+use sha2::{Digest, Sha256};
+use time::{Duration, OffsetDateTime};
+use x509_parser::{
+    certificate::X509Certificate, certification_request::X509CertificationRequest, pem::parse_x509_pem,
+    prelude::FromDer,
+};
+
+use crate::error::ApiError;
+
+/// Hex SHA-256 of a certificate's DER: how the registry names it.
+pub fn thumbprint(der: &[u8]) -> String {
+    hex::encode(Sha256::digest(der))
+}
+
+/// RFC 8705 `x5t#S256`: base64url SHA-256 of the DER.
+pub fn x5t_s256(der: &[u8]) -> String {
+    B64.encode(Sha256::digest(der))
+}
+
+/// The same, from a hex thumbprint.
+pub fn x5t_from_hex(thumbprint: &str) -> Option<String> {
+    hex::decode(thumbprint).ok().map(|b| B64.encode(b))
+}
+
+/// Accepts `AB:CD:…` or plain hex, any case; answers lowercase hex.
+pub fn parse_thumbprint(s: &str) -> Result<String, ApiError> {
+    let hex: String = s.chars().filter(|c| *c != ':' && !c.is_whitespace()).collect::<String>().to_lowercase();
+    if hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        Ok(hex)
+    } else {
+        Err(ApiError::validation("cert_sha256 must be the 64-hex-digit SHA-256 of the certificate's DER"))
+    }
+}
+
+/// The platform's device CA, ready to sign.
+pub struct DeviceCa {
+    issuer: Issuer<'static, KeyPair>,
+    pub cert_pem: String,
+}
+
+impl DeviceCa {
+    pub fn new(cert_pem: String, key: KeyPair) -> anyhow::Result<DeviceCa> {
+        Ok(DeviceCa { issuer: Issuer::from_ca_cert_pem(&cert_pem, key)?, cert_pem })
+    }
+
+    /// Checks the CSR's own signature (proof that the requester holds the
+    /// key), then issues a client certificate whose subject is the
+    /// registration id, whatever the CSR asked for.
+    pub fn sign_csr(&self, csr_pem: &str, registration_id: &str, days: u32) -> Result<Issued, ApiError> {
+        let bad = |what: &str| ApiError::validation(format!("csr_pem: {what}"));
+        let (_, pem) = parse_x509_pem(csr_pem.as_bytes()).map_err(|_| bad("not a PEM block"))?;
+        if pem.label != "CERTIFICATE REQUEST" {
+            return Err(bad("expected a CERTIFICATE REQUEST PEM block"));
+        }
+        let (_, csr) = X509CertificationRequest::from_der(&pem.contents).map_err(|_| bad("not a PKCS#10 request"))?;
+        csr.verify_signature().map_err(|_| bad("its signature does not verify"))?;
+        let mut csr = CertificateSigningRequestParams::from_pem(csr_pem).map_err(|e| bad(&e.to_string()))?;
+        let mut params = CertificateParams::default();
+        params.distinguished_name.push(DnType::CommonName, registration_id);
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let now = OffsetDateTime::now_utc();
+        params.not_before = now - Duration::minutes(5);
+        params.not_after = now + Duration::days(i64::from(days));
+        let mut serial = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut serial);
+        serial[0] &= 0x7f;
+        params.serial_number = Some(SerialNumber::from_slice(&serial));
+        csr.params = params;
+        let cert = csr.signed_by(&self.issuer).map_err(|e| ApiError::Internal(e.into()))?;
+        Ok(Issued { pem: cert.pem(), thumbprint: thumbprint(cert.der()), serial: hex::encode(serial) })
+    }
+}
+
+pub struct Issued {
+    pub pem: String,
+    pub thumbprint: String,
+    pub serial: String,
+}
+
+/// Serial of a certificate, as hex.
+pub fn serial_hex(der: &[u8]) -> Option<String> {
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    Some(hex::encode(cert.raw_serial()))
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum CertProblem {
+    Unreadable,
+    Expired,
+    NotYetValid,
+    NotForClientAuth,
+}
+
+/// What rustls' chain verification would check on a CA-issued certificate,
+/// for a self-signed one pinned by its thumbprint: validity dates and the
+/// clientAuth extended key usage.
+pub fn check_client_cert(der: &[u8], now_unix: i64) -> Result<(), CertProblem> {
+    let (_, cert) = X509Certificate::from_der(der).map_err(|_| CertProblem::Unreadable)?;
+    let validity = cert.validity();
+    if now_unix < validity.not_before.timestamp() {
+        return Err(CertProblem::NotYetValid);
+    }
+    if now_unix > validity.not_after.timestamp() {
+        return Err(CertProblem::Expired);
+    }
+    match cert.extended_key_usage() {
+        Ok(Some(eku)) if eku.value.client_auth || eku.value.any => Ok(()),
+        _ => Err(CertProblem::NotForClientAuth),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thumbprints_parse_in_the_usual_spellings() {
+        let hex = "ab".repeat(32);
+        assert_eq!(parse_thumbprint(&hex.to_uppercase()).unwrap(), hex);
+        let colons = vec!["AB"; 32].join(":");
+        assert_eq!(parse_thumbprint(&colons).unwrap(), hex);
+        assert!(parse_thumbprint("abc").is_err());
+        assert!(parse_thumbprint(&"zz".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn a_csr_is_signed_with_the_registration_id_as_subject() {
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::default();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.distinguished_name.push(DnType::CommonName, "test CA");
+        let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
+        let ca = DeviceCa::new(ca_pem, ca_key).unwrap();
+
+        let key = KeyPair::generate().unwrap();
+        let mut req = CertificateParams::new(vec!["evil.example".into()]).unwrap();
+        req.distinguished_name.push(DnType::CommonName, "admin");
+        let csr = req.serialize_request(&key).unwrap().pem().unwrap();
+        let issued = ca.sign_csr(&csr, "sensor-1", 30).unwrap();
+        let (_, pem) = parse_x509_pem(issued.pem.as_bytes()).unwrap();
+        let (_, cert) = X509Certificate::from_der(&pem.contents).unwrap();
+        assert_eq!(cert.subject().to_string(), "CN=sensor-1");
+        assert!(cert.subject_alternative_name().unwrap().is_none());
+        assert_eq!(check_client_cert(&pem.contents, OffsetDateTime::now_utc().unix_timestamp()), Ok(()));
+        assert_eq!(issued.thumbprint, thumbprint(&pem.contents));
+    }
+
+    #[test]
+    fn a_csr_with_a_broken_signature_is_refused() {
+        let key = KeyPair::generate().unwrap();
+        let csr = CertificateParams::default().serialize_request(&key).unwrap();
+        let mut der = csr.der().to_vec();
+        let last = der.len() - 1;
+        der[last] ^= 0x01;
+        let pem = pem::encode(&pem::Pem::new("CERTIFICATE REQUEST", der));
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::default();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = DeviceCa::new(ca.self_signed(&ca_key).unwrap().pem(), ca_key).unwrap();
+        assert!(matches!(ca.sign_csr(&pem, "x", 1), Err(ApiError::Validation { .. })));
+    }
+}

@@ -1,0 +1,98 @@
+//! The device registry in memory, for the TLS handshake (which cannot wait
+//! on the database) and for every device request: certificate thumbprint →
+//! device and status. Written through after each database change.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::RwLock,
+};
+
+use tokio::sync::watch;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub id: i64,
+    pub active: bool,
+    pub ca_issued: bool,
+    pub serial: Option<String>,
+}
+
+pub struct DeviceIndex {
+    by_thumbprint: RwLock<HashMap<String, Entry>>,
+    revoked_serials: RwLock<HashSet<String>>,
+    /// Bumped at each revocation: open device connections re-check themselves.
+    revocations: watch::Sender<u64>,
+}
+
+impl std::fmt::Debug for DeviceIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DeviceIndex")
+    }
+}
+
+impl Default for DeviceIndex {
+    fn default() -> Self {
+        DeviceIndex {
+            by_thumbprint: RwLock::default(),
+            revoked_serials: RwLock::default(),
+            revocations: watch::channel(0).0,
+        }
+    }
+}
+
+impl DeviceIndex {
+    pub fn get(&self, thumbprint: &str) -> Option<Entry> {
+        self.by_thumbprint.read().unwrap_or_else(|p| p.into_inner()).get(thumbprint).cloned()
+    }
+
+    pub fn is_active(&self, thumbprint: &str) -> bool {
+        self.get(thumbprint).is_some_and(|e| e.active)
+    }
+
+    pub fn serial_revoked(&self, serial: &str) -> bool {
+        self.revoked_serials.read().unwrap_or_else(|p| p.into_inner()).contains(serial)
+    }
+
+    pub fn insert(&self, thumbprint: String, entry: Entry) {
+        if !entry.active {
+            if let Some(s) = &entry.serial {
+                self.revoked_serials.write().unwrap_or_else(|p| p.into_inner()).insert(s.clone());
+            }
+        }
+        self.by_thumbprint.write().unwrap_or_else(|p| p.into_inner()).insert(thumbprint, entry);
+    }
+
+    /// Marks a device revoked and tells its open connections.
+    pub fn revoke(&self, id: i64) {
+        let mut map = self.by_thumbprint.write().unwrap_or_else(|p| p.into_inner());
+        for e in map.values_mut().filter(|e| e.id == id) {
+            e.active = false;
+            if let Some(s) = &e.serial {
+                self.revoked_serials.write().unwrap_or_else(|p| p.into_inner()).insert(s.clone());
+            }
+        }
+        drop(map);
+        self.revocations.send_modify(|n| *n += 1);
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.revocations.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revoking_a_device_deactivates_it_records_its_serial_and_notifies() {
+        let idx = DeviceIndex::default();
+        let rx = idx.subscribe();
+        idx.insert("aa".into(), Entry { id: 7, active: true, ca_issued: true, serial: Some("01".into()) });
+        assert!(idx.is_active("aa"));
+        idx.revoke(7);
+        assert!(!idx.is_active("aa"));
+        assert!(idx.serial_revoked("01"));
+        assert!(rx.has_changed().unwrap());
+    }
+}

@@ -1,0 +1,115 @@
+//! SQL of the device registry.
+
+use app::types::Device;
+use sqlx::{any::AnyRow, Row};
+
+use crate::db::{self, Db};
+
+pub struct NewDevice<'a> {
+    pub registration_id: &'a str,
+    pub name: &'a str,
+    pub cert_sha256: &'a str,
+    pub cert_serial: Option<&'a str>,
+    pub enrollment: &'a str,
+}
+
+const COLUMNS: &str = "id, registration_id, name, status, cert_sha256, enrollment, created_at, last_seen, cert_serial";
+
+pub struct DeviceRow {
+    pub device: Device,
+    pub serial: Option<String>,
+}
+
+fn row(r: &AnyRow) -> sqlx::Result<DeviceRow> {
+    let last_seen: Option<i64> = r.try_get("last_seen")?;
+    Ok(DeviceRow {
+        device: Device {
+            id: r.try_get("id")?,
+            registration_id: r.try_get("registration_id")?,
+            name: r.try_get("name")?,
+            status: r.try_get("status")?,
+            cert_sha256: r.try_get("cert_sha256")?,
+            enrollment: r.try_get("enrollment")?,
+            created_at: db::rfc3339(r.try_get("created_at")?),
+            last_seen: last_seen.map(db::rfc3339),
+        },
+        serial: r.try_get("cert_serial")?,
+    })
+}
+
+pub async fn insert(db: &Db, d: &NewDevice<'_>, now: i64) -> sqlx::Result<DeviceRow> {
+    let sql = format!(
+        "INSERT INTO devices (registration_id, name, cert_sha256, cert_serial, enrollment, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
+    );
+    let r = sqlx::query(&sql)
+        .bind(d.registration_id)
+        .bind(d.name)
+        .bind(d.cert_sha256)
+        .bind(d.cert_serial)
+        .bind(d.enrollment)
+        .bind(now)
+        .fetch_one(db)
+        .await?;
+    row(&r)
+}
+
+pub async fn all(db: &Db) -> sqlx::Result<Vec<DeviceRow>> {
+    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM devices ORDER BY id")).fetch_all(db).await?;
+    rows.iter().map(row).collect()
+}
+
+pub async fn get(db: &Db, id: i64) -> sqlx::Result<Option<DeviceRow>> {
+    let r = sqlx::query(&format!("SELECT {COLUMNS} FROM devices WHERE id = $1")).bind(id).fetch_optional(db).await?;
+    r.as_ref().map(row).transpose()
+}
+
+/// Marks the device revoked and blacklists its live tokens, in one
+/// transaction; `None` when there is no such device.
+pub async fn revoke(db: &Db, id: i64, now: i64) -> sqlx::Result<Option<Vec<(String, i64)>>> {
+    let mut tx = db.begin().await?;
+    let found = sqlx::query("UPDATE devices SET status = 'revoked', revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if found == 0 {
+        return Ok(None);
+    }
+    let tokens = blacklist_tokens(&mut tx, id, "device_revoked", now).await?;
+    tx.commit().await?;
+    Ok(Some(tokens))
+}
+
+pub async fn blacklist_tokens(
+    conn: &mut sqlx::AnyConnection,
+    device_id: i64,
+    reason: &str,
+    now: i64,
+) -> sqlx::Result<Vec<(String, i64)>> {
+    let rows = sqlx::query(
+        "UPDATE tokens SET blacklist = 1, blacklist_reason = $1, blacklisted_at = $2 \
+         WHERE device_id = $3 AND blacklist = 0 AND expires_at >= $4 RETURNING token_id, expires_at",
+    )
+    .bind(reason)
+    .bind(now)
+    .bind(device_id)
+    .bind(crate::tokens::store::still_accepted_since(now))
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+}
+
+/// Writes the last-seen times gathered in memory, in one transaction.
+pub async fn touch(db: &Db, seen: &[(i64, i64)]) -> sqlx::Result<()> {
+    let mut tx = db.begin().await?;
+    for (id, at) in seen {
+        sqlx::query("UPDATE devices SET last_seen = $1 WHERE id = $2 AND (last_seen IS NULL OR last_seen < $1)")
+            .bind(at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await
+}

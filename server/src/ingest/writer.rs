@@ -1,0 +1,108 @@
+//! The single writer of readings, with group commit: batches that arrive
+//! while a commit is in flight are written together in the next
+//! transaction, and each request's 202 waits for the commit holding it.
+
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::db::{self, Db};
+use crate::ingest::Reading;
+
+/// Rows per commit at most; more waiting batches go in the next one.
+const MAX_ROWS_PER_COMMIT: usize = 20_000;
+/// Rows per INSERT statement (6 parameters each, under every engine's limit).
+const ROWS_PER_STATEMENT: usize = 500;
+/// Batches waiting for the writer; beyond it requests wait (backpressure).
+const QUEUE: usize = 4096;
+
+struct Job {
+    rows: Vec<Reading>,
+    done: oneshot::Sender<Result<(), ()>>,
+}
+
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    pub fn spawn(db: Db) -> (Writer, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        (Writer { tx }, tokio::spawn(run(db, rx)))
+    }
+
+    /// Returns once the rows are committed.
+    pub async fn write(&self, rows: Vec<Reading>) -> anyhow::Result<()> {
+        let (done, committed) = oneshot::channel();
+        self.tx.send(Job { rows, done }).await.map_err(|_| anyhow::anyhow!("the readings writer has stopped"))?;
+        match committed.await {
+            Ok(Ok(())) => Ok(()),
+            _ => anyhow::bail!("the readings could not be stored"),
+        }
+    }
+}
+
+async fn run(db: Db, mut rx: mpsc::Receiver<Job>) {
+    while let Some(first) = rx.recv().await {
+        let mut rows = first.rows.len();
+        let mut jobs = vec![first];
+        while rows < MAX_ROWS_PER_COMMIT {
+            match rx.try_recv() {
+                Ok(job) => {
+                    rows += job.rows.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let result = commit(&db, &jobs).await;
+        if let Err(e) = &result {
+            tracing::error!(error = %e, rows, "storing readings failed");
+            // A passing fault (locked database, lost connection): breathe.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        for job in jobs {
+            let _ = job.done.send(result.as_ref().map(|_| ()).map_err(|_| ()));
+        }
+    }
+}
+
+async fn commit(db: &Db, jobs: &[Job]) -> sqlx::Result<()> {
+    let received_at = db::now();
+    let mut tx = db.begin().await?;
+    let all: Vec<&Reading> = jobs.iter().flat_map(|j| j.rows.iter()).collect();
+    for chunk in all.chunks(ROWS_PER_STATEMENT) {
+        let sql = insert_sql(chunk.len());
+        let mut q = sqlx::query(&sql);
+        for r in chunk {
+            q = q.bind(r.device_id).bind(&r.sensor).bind(r.value).bind(&r.unit).bind(r.ts).bind(received_at);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    tx.commit().await
+}
+
+fn insert_sql(rows: usize) -> String {
+    let mut sql = String::from("INSERT INTO readings (device_id, sensor, value, unit, ts, received_at) VALUES ");
+    for i in 0..rows {
+        let b = i * 6;
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("(${}, ${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6));
+    }
+    sql
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_are_numbered_across_rows() {
+        assert_eq!(
+            super::insert_sql(2),
+            "INSERT INTO readings (device_id, sensor, value, unit, ts, received_at) VALUES \
+             ($1, $2, $3, $4, $5, $6), ($7, $8, $9, $10, $11, $12)"
+        );
+    }
+}

@@ -1,0 +1,61 @@
+//! Who is calling the south API: the device behind the verified client
+//! certificate (`AuthDevice`), and its token, which must be bound to that
+//! same certificate (`DeviceCaller`).
+
+use axum::{extract::FromRequestParts, http::request::Parts};
+
+use crate::{
+    auth::{gateway::presented_token, jwt::TokenType},
+    devices::certs,
+    error::ApiError,
+    net::PeerCert,
+    state::AppState,
+};
+
+/// The device whose certificate completed the handshake on this connection.
+#[derive(Debug, Clone)]
+pub struct AuthDevice {
+    pub id: i64,
+    pub thumbprint: String,
+}
+
+impl FromRequestParts<AppState> for AuthDevice {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let cert = parts.extensions.get::<PeerCert>().ok_or(ApiError::TokenInvalid)?;
+        let entry = state.devices.get(&cert.thumbprint).ok_or(ApiError::TokenInvalid)?;
+        // Revoked after this connection's handshake: its next request stops here.
+        if !entry.active {
+            return Err(ApiError::TokenRevoked);
+        }
+        Ok(AuthDevice { id: entry.id, thumbprint: cert.thumbprint.clone() })
+    }
+}
+
+/// A device with a valid, unrevoked device token bound to the certificate
+/// presented on this very connection.
+#[derive(Debug, Clone)]
+pub struct DeviceCaller {
+    pub device: AuthDevice,
+    pub token_id: String,
+}
+
+impl FromRequestParts<AppState> for DeviceCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let device = AuthDevice::from_request_parts(parts, state).await?;
+        let token = presented_token(&parts.headers)?;
+        let claims = state.jwt.verify(token, TokenType::Device)?;
+        if state.revoked.contains(&claims.jti) {
+            return Err(ApiError::TokenRevoked);
+        }
+        let bound = claims.cnf.as_ref().map(|c| c.x5t_s256.as_str());
+        let expected = certs::x5t_from_hex(&device.thumbprint);
+        if bound.is_none() || bound != expected.as_deref() || claims.sub != device.id.to_string() {
+            return Err(ApiError::TokenInvalid);
+        }
+        Ok(DeviceCaller { device, token_id: claims.jti })
+    }
+}
