@@ -57,7 +57,7 @@ pub async fn start(settings: Settings, data: TempDir) -> TestApp {
 }
 
 /// A new, empty PostgreSQL database when the suite runs against PostgreSQL.
-async fn fresh_database() -> Option<String> {
+pub async fn fresh_database() -> Option<String> {
     let base = std::env::var("VIGIL_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())?;
     let name = format!("vigil_t_{}", uuid::Uuid::new_v4().simple());
     let mut conn = sqlx::PgConnection::connect(&base).await.expect("PostgreSQL reachable");
