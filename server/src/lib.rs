@@ -5,6 +5,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod db;
+pub mod device_cli;
 pub mod devices;
 pub mod error;
 pub mod ingest;

@@ -2,6 +2,7 @@
 //! database: SQLite by default, PostgreSQL when VIGIL_TEST_DATABASE_URL is set.
 
 mod audit;
+mod cli;
 mod crash;
 mod auth;
 mod errors;

@@ -1,0 +1,123 @@
+//! HTTP clients of the CLI: the north API (enrollment, with an operator's
+//! token) and the south API (mutual TLS with the device's certificate).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use app::types::{Accepted, DeviceToken, EnrollRequest, EnrollResponse, ErrorBody, ReadingsBatch};
+use reqwest::{Certificate, Client, Identity, Response};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Endpoints {
+    /// Vigil's north API (enrollment).
+    #[arg(long, env = "VIGIL_NORTH_URL", default_value = "https://127.0.0.1:8443", global = true)]
+    pub north: String,
+    /// Vigil's device API (mutual TLS).
+    #[arg(long, env = "VIGIL_SOUTH_URL", default_value = "https://127.0.0.1:8444", global = true)]
+    pub south: String,
+    /// The CA that vouches for Vigil's certificate.
+    #[arg(long, env = "VIGIL_CA", default_value = "data/pki/platform-ca.pem", global = true)]
+    pub ca: PathBuf,
+}
+
+impl Endpoints {
+    fn builder(&self) -> anyhow::Result<reqwest::ClientBuilder> {
+        let ca = std::fs::read(&self.ca).with_context(|| format!("reading the platform CA {}", self.ca.display()))?;
+        Ok(Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(Certificate::from_pem(&ca)?)
+            .https_only(true))
+    }
+
+    pub fn north_client(&self) -> anyhow::Result<North> {
+        Ok(North { http: self.builder()?.build()?, base: self.north.trim_end_matches('/').to_owned() })
+    }
+
+    /// A device client from `dir/device.pem` and `dir/device.key`.
+    pub fn device_client(&self, dir: &Path) -> anyhow::Result<Device> {
+        let cert = std::fs::read_to_string(dir.join("device.pem"))
+            .with_context(|| format!("reading {}", dir.join("device.pem").display()))?;
+        let key = std::fs::read_to_string(dir.join("device.key"))
+            .with_context(|| format!("reading {}", dir.join("device.key").display()))?;
+        self.device_client_from_pem(&cert, &key, true)
+    }
+
+    pub fn device_client_from_pem(&self, cert: &str, key: &str, keep_alive: bool) -> anyhow::Result<Device> {
+        let identity = Identity::from_pem(format!("{cert}{key}").as_bytes()).context("loading the device identity")?;
+        let mut b = self.builder()?.identity(identity);
+        if !keep_alive {
+            b = b.pool_max_idle_per_host(0);
+        }
+        Ok(Device { http: b.build()?, base: self.south.trim_end_matches('/').to_owned() })
+    }
+}
+
+pub struct North {
+    http: Client,
+    base: String,
+}
+
+impl North {
+    pub async fn enroll(&self, token: &str, req: &EnrollRequest) -> anyhow::Result<EnrollResponse> {
+        let res = self
+            .http
+            .post(format!("{}/api/v1/devices", self.base))
+            .header("x-access-token", token)
+            .json(req)
+            .send()
+            .await
+            .context("reaching Vigil's north API")?;
+        json(res).await
+    }
+}
+
+#[derive(Clone)]
+pub struct Device {
+    http: Client,
+    base: String,
+}
+
+impl Device {
+    pub async fn token(&self) -> anyhow::Result<DeviceToken> {
+        let res = self.http.post(format!("{}/device/v1/token", self.base)).send().await.map_err(handshake)?;
+        json(res).await
+    }
+
+    pub async fn send(&self, token: &str, batch: &ReadingsBatch) -> anyhow::Result<usize> {
+        let res = self
+            .http
+            .post(format!("{}/device/v1/readings", self.base))
+            .header("x-access-token", token)
+            .json(batch)
+            .send()
+            .await
+            .map_err(handshake)?;
+        Ok(json::<Accepted>(res).await?.accepted)
+    }
+}
+
+fn handshake(e: reqwest::Error) -> anyhow::Error {
+    if e.is_connect() || e.is_request() {
+        anyhow::anyhow!(
+            "the device API refused the connection or the TLS handshake ({e}); \
+             is this device enrolled, not revoked, and its certificate in date?"
+        )
+    } else {
+        e.into()
+    }
+}
+
+async fn json<T: serde::de::DeserializeOwned>(res: Response) -> anyhow::Result<T> {
+    let status = res.status();
+    if status.is_success() {
+        return res.json().await.context("reading Vigil's answer");
+    }
+    match res.json::<ErrorBody>().await {
+        Ok(e) => match e.error.as_str() {
+            "token_revoked" => bail!("Vigil refused: the token was revoked (was the device revoked?): {}", e.message),
+            "token_invalid" | "token_expired" | "token_missing" => bail!("Vigil refused the token: {}", e.message),
+            _ => bail!("Vigil answered {status} {}: {}", e.error, e.message),
+        },
+        Err(_) => bail!("Vigil answered {status}"),
+    }
+}

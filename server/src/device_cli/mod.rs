@@ -1,0 +1,164 @@
+//! The device command line: what a device does, for people and tests.
+//! Secrets (the operator token) come from the environment, never arguments.
+
+mod client;
+mod simulate;
+
+use std::{io::BufRead, path::PathBuf};
+
+use anyhow::{bail, Context};
+use app::types::{EnrollRequest, EnrollResponse, ReadingIn, ReadingsBatch};
+use clap::{Parser, Subcommand};
+use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose};
+
+pub use client::Endpoints;
+
+#[derive(Debug, Parser)]
+#[command(name = "vigil-device", version, about = "A Vigil device: enroll, token, send, simulate")]
+pub struct Cli {
+    #[command(flatten)]
+    pub endpoints: Endpoints,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Make a key and a certificate (self-signed, or signed by the platform
+    /// from a CSR) and enroll the device. Needs an operator's token in
+    /// VIGIL_TOKEN.
+    Enroll {
+        #[arg(long)]
+        registration_id: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Ask the platform's device CA to sign a CSR instead of self-signing.
+        #[arg(long)]
+        csr: bool,
+        /// Where device.pem and device.key (0600) are written.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
+    /// Print a device token (JSON) obtained over mutual TLS.
+    Token {
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Send readings given as `sensor=value[unit]` arguments, or read lines
+    /// of `sensor value [unit]` from stdin when none are given.
+    Send {
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        readings: Vec<String>,
+    },
+    /// Enroll N devices (needs VIGIL_TOKEN) and have each send batches at a
+    /// rate, printing progress and a latency summary.
+    Simulate(simulate::Options),
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let ep = cli.endpoints;
+    match cli.command {
+        Command::Enroll { registration_id, name, csr, out } => {
+            let token = operator_token()?;
+            let (cert_pem, key_pem, res) = enroll(&ep, &token, &registration_id, name.as_deref(), csr).await?;
+            std::fs::create_dir_all(&out)?;
+            crate::pki::write_secret(&out.join("device.key"), &key_pem)?;
+            std::fs::write(out.join("device.pem"), res.certificate_pem.as_deref().unwrap_or(&cert_pem))?;
+            println!("{}", serde_json::to_string_pretty(&res.device)?);
+        }
+        Command::Token { dir } => {
+            let device = ep.device_client(&dir)?;
+            println!("{}", serde_json::to_string_pretty(&device.token().await?)?);
+        }
+        Command::Send { dir, readings } => {
+            let readings = if readings.is_empty() { from_stdin()? } else { parse_args(&readings)? };
+            let device = ep.device_client(&dir)?;
+            let token = device.token().await?.token;
+            let n = device.send(&token, &ReadingsBatch { readings }).await?;
+            println!("{n} readings stored");
+        }
+        Command::Simulate(opts) => simulate::run(&ep, &operator_token()?, opts).await?,
+    }
+    Ok(())
+}
+
+fn operator_token() -> anyhow::Result<String> {
+    std::env::var("VIGIL_TOKEN").context("set VIGIL_TOKEN to an operator's or admin's token (from POST /api/v1/auth/login)")
+}
+
+/// Makes the device's key and certificate (or CSR) and enrolls it.
+pub async fn enroll(
+    ep: &Endpoints,
+    token: &str,
+    registration_id: &str,
+    name: Option<&str>,
+    csr: bool,
+) -> anyhow::Result<(String, String, EnrollResponse)> {
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name.push(DnType::CommonName, registration_id);
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let mut req = EnrollRequest {
+        registration_id: registration_id.into(),
+        name: name.unwrap_or(registration_id).into(),
+        ..Default::default()
+    };
+    let cert_pem = if csr {
+        req.csr_pem = Some(params.serialize_request(&key)?.pem()?);
+        String::new()
+    } else {
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::minutes(5);
+        params.not_after = now + time::Duration::days(365);
+        let cert = params.self_signed(&key)?;
+        req.cert_sha256 = Some(crate::devices::certs::thumbprint(cert.der()));
+        cert.pem()
+    };
+    let res = ep.north_client()?.enroll(token, &req).await?;
+    Ok((cert_pem, key.serialize_pem(), res))
+}
+
+fn parse_args(args: &[String]) -> anyhow::Result<Vec<ReadingIn>> {
+    args.iter()
+        .map(|a| {
+            let Some((sensor, rest)) = a.split_once('=') else { bail!("`{a}`: expected sensor=value[unit]") };
+            let split = rest.find(|c: char| !(c.is_ascii_digit() || "+-.eE".contains(c))).unwrap_or(rest.len());
+            let (num, unit) = rest.split_at(split);
+            let value = num.parse().with_context(|| format!("`{a}`: `{num}` is not a number"))?;
+            let unit = (!unit.is_empty()).then(|| unit.to_owned());
+            Ok(ReadingIn { sensor: sensor.into(), value, unit, ts: None })
+        })
+        .collect()
+}
+
+fn from_stdin() -> anyhow::Result<Vec<ReadingIn>> {
+    let mut out = Vec::new();
+    for line in std::io::stdin().lock().lines() {
+        let line = line?;
+        let mut parts = line.split_whitespace();
+        let (Some(sensor), Some(value)) = (parts.next(), parts.next()) else { continue };
+        let value = value.parse().with_context(|| format!("`{line}`: not `sensor value [unit]`"))?;
+        out.push(ReadingIn { sensor: sensor.into(), value, unit: parts.next().map(str::to_owned), ts: None });
+    }
+    if out.is_empty() {
+        bail!("no readings given (arguments sensor=value[unit], or lines `sensor value [unit]` on stdin)");
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_become_readings_with_units() {
+        let r = parse_args(&["temperature=21.5C".into(), "count=-3".into(), "p=1e3hPa".into()]).unwrap();
+        assert_eq!((r[0].value, r[0].unit.as_deref()), (21.5, Some("C")));
+        assert_eq!((r[1].value, r[1].unit.as_deref()), (-3.0, None));
+        assert_eq!((r[2].value, r[2].unit.as_deref()), (1000.0, Some("hPa")));
+        assert!(parse_args(&["novalue".into()]).is_err());
+        assert!(parse_args(&["x=abc".into()]).is_err());
+    }
+}

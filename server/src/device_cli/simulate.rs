@@ -1,0 +1,144 @@
+//! `vigil-device simulate`: a fleet of devices over mutual TLS, as a load
+//! generator. Each device enrolls (self-signed, keys in memory), gets a
+//! token, and sends batches at its rate; a progress line is printed every
+//! second and a summary at the end.
+
+use std::{
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant},
+};
+
+use app::types::{ReadingIn, ReadingsBatch};
+
+use super::{enroll, Endpoints};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Options {
+    /// Number of devices.
+    #[arg(long, default_value_t = 10)]
+    pub devices: usize,
+    /// Batches per second per device (0: as fast as answers come back).
+    #[arg(long, default_value_t = 1.0)]
+    pub rate: f64,
+    /// Readings per batch.
+    #[arg(long, default_value_t = 10)]
+    pub batch: usize,
+    /// Seconds to run.
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Open a new TLS connection for every request (measures handshakes).
+    #[arg(long)]
+    pub new_connections: bool,
+    /// Prefix of the registration ids (a run number keeps them unique).
+    #[arg(long, default_value = "sim")]
+    pub prefix: String,
+}
+
+#[derive(Default)]
+struct Stats {
+    batches: AtomicU64,
+    readings: AtomicU64,
+    errors: AtomicU64,
+    latencies_us: Mutex<Vec<u64>>,
+}
+
+pub async fn run(ep: &Endpoints, operator_token: &str, o: Options) -> anyhow::Result<()> {
+    let run_id = uuid::Uuid::new_v4().simple().to_string();
+    let mut devices = Vec::with_capacity(o.devices);
+    for i in 0..o.devices {
+        let reg = format!("{}-{}-{i}", o.prefix, &run_id[..8]);
+        let (cert, key, _) = enroll(ep, operator_token, &reg, None, false).await?;
+        devices.push(ep.device_client_from_pem(&cert, &key, !o.new_connections)?);
+    }
+    eprintln!("enrolled {} devices; sending for {} s", o.devices, o.duration);
+    let stats = Arc::new(Stats::default());
+    let start = Instant::now();
+    let end = start + Duration::from_secs(o.duration);
+    let mut tasks = Vec::new();
+    for (i, device) in devices.into_iter().enumerate() {
+        let (stats, batch) = (stats.clone(), o.batch);
+        let period = (o.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / o.rate));
+        tasks.push(tokio::spawn(async move {
+            let token = match device.token().await {
+                Ok(t) => t.token,
+                Err(e) => {
+                    eprintln!("device {i}: {e:#}");
+                    stats.errors.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+            };
+            let mut next = Instant::now();
+            let mut n = 0u64;
+            while Instant::now() < end {
+                let readings = (0..batch)
+                    .map(|k| ReadingIn { sensor: format!("s{}", k % 4), value: (n + k as u64) as f64, unit: None, ts: None })
+                    .collect();
+                let t0 = Instant::now();
+                match device.send(&token, &ReadingsBatch { readings }).await {
+                    Ok(accepted) => {
+                        stats.batches.fetch_add(1, Ordering::Relaxed);
+                        stats.readings.fetch_add(accepted as u64, Ordering::Relaxed);
+                        let us = t0.elapsed().as_micros() as u64;
+                        stats.latencies_us.lock().unwrap_or_else(|p| p.into_inner()).push(us);
+                    }
+                    Err(e) => {
+                        if stats.errors.fetch_add(1, Ordering::Relaxed) < 3 {
+                            eprintln!("device {i}: {e:#}");
+                        }
+                    }
+                }
+                n += batch as u64;
+                if let Some(p) = period {
+                    next += p;
+                    tokio::time::sleep_until(next.into()).await;
+                }
+            }
+        }));
+    }
+    let progress = {
+        let stats = stats.clone();
+        tokio::spawn(async move {
+            let mut last = 0;
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let r = stats.readings.load(Ordering::Relaxed);
+                eprint!(
+                    "\r{:>4.0} s  {:>9} readings stored  {:>7} /s  {} errors   ",
+                    start.elapsed().as_secs_f64(),
+                    r,
+                    r - last,
+                    stats.errors.load(Ordering::Relaxed)
+                );
+                last = r;
+            }
+        })
+    };
+    for t in tasks {
+        let _ = t.await;
+    }
+    progress.abort();
+    let secs = start.elapsed().as_secs_f64();
+    let mut lat = std::mem::take(&mut *stats.latencies_us.lock().unwrap_or_else(|p| p.into_inner()));
+    lat.sort_unstable();
+    let pct = |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(0);
+    let batches = stats.batches.load(Ordering::Relaxed);
+    println!(
+        "\ndevices {}  batch {}  {:.1} s  batches {}  readings stored {} ({:.0}/s)  requests {:.0}/s  \
+         latency p50 {:.1} ms  p99 {:.1} ms  errors {}{}",
+        o.devices,
+        o.batch,
+        secs,
+        batches,
+        stats.readings.load(Ordering::Relaxed),
+        stats.readings.load(Ordering::Relaxed) as f64 / secs,
+        batches as f64 / secs,
+        pct(0.50) as f64 / 1000.0,
+        pct(0.99) as f64 / 1000.0,
+        stats.errors.load(Ordering::Relaxed),
+        if o.new_connections { "  (a new TLS connection per request)" } else { "" },
+    );
+    Ok(())
+}
