@@ -6,6 +6,7 @@ import path from "node:path";
 // the tests through the environment (workers inherit it).
 process.env.VIGIL_E2E_ADMIN_PASSWORD ??= randomBytes(18).toString("base64url");
 const port = process.env.VIGIL_E2E_PORT ?? "18443";
+const southPort = process.env.VIGIL_E2E_SOUTH_PORT ?? "18444";
 const root = path.resolve(__dirname, "..");
 const dataDir = path.join(root, "target", "e2e-data");
 
@@ -50,7 +51,7 @@ export default defineConfig({
     env: {
       VIGIL_DATA_DIR: dataDir,
       VIGIL_HTTPS_ADDR: `127.0.0.1:${port}`,
-      VIGIL_DEVICE_ADDR: "127.0.0.1:0",
+      VIGIL_DEVICE_ADDR: `127.0.0.1:${southPort}`,
       VIGIL_ADMIN_USER: "admin",
       VIGIL_ADMIN_PASSWORD: process.env.VIGIL_E2E_ADMIN_PASSWORD,
       VIGIL_SITE_ROOT: path.join(root, "target", "site"),

@@ -3,7 +3,10 @@
 
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::types::{LoginRequest, LoginResponse, UserInfo};
+use crate::types::{
+    AuditEntry, CreateUser, Device, EnrollRequest, EnrollResponse, LoginRequest, LoginResponse, Reading, TokenInfo,
+    UpdateUser, UserInfo,
+};
 
 /// An answer that was not a success, in the contract's terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,7 +19,7 @@ pub struct ApiFailure {
 }
 
 impl ApiFailure {
-    #[cfg_attr(not(any(feature = "hydrate", feature = "csr")), allow(dead_code))]
+    #[cfg_attr(not(feature = "browser"), allow(dead_code))]
     fn network(e: impl std::fmt::Display) -> Self {
         ApiFailure {
             status: 0,
@@ -29,8 +32,7 @@ impl ApiFailure {
 
 /// Prefix of every API path: empty when the dashboard is served by Vigil
 /// itself; set at build time for a dashboard served elsewhere (Trunk).
-#[cfg_attr(not(any(feature = "hydrate", feature = "csr")), allow(dead_code))]
-fn base() -> &'static str {
+pub fn base_url() -> &'static str {
     option_env!("VIGIL_API_BASE").unwrap_or("")
 }
 
@@ -47,7 +49,82 @@ pub async fn logout(token: &str) -> Result<(), ApiFailure> {
     http::send_empty("POST", "/api/v1/auth/logout", Some(token)).await
 }
 
-#[cfg(any(feature = "hydrate", feature = "csr"))]
+pub async fn devices(token: &str) -> Result<Vec<Device>, ApiFailure> {
+    http::send_json::<(), _>("GET", "/api/v1/devices", Some(token), None).await
+}
+
+pub async fn device(token: &str, id: i64) -> Result<Device, ApiFailure> {
+    http::send_json::<(), _>("GET", &format!("/api/v1/devices/{id}"), Some(token), None).await
+}
+
+/// `from`/`to` are RFC 3339; newest first.
+pub async fn readings(
+    token: &str,
+    id: i64,
+    from: Option<&str>,
+    to: Option<&str>,
+    limit: u32,
+) -> Result<Vec<Reading>, ApiFailure> {
+    let mut q = format!("?limit={limit}");
+    for (k, v) in [("from", from), ("to", to)] {
+        if let Some(v) = v {
+            q.push_str(&format!("&{k}={}", urlencode(v)));
+        }
+    }
+    http::send_json::<(), _>("GET", &format!("/api/v1/devices/{id}/readings{q}"), Some(token), None).await
+}
+
+pub async fn enroll(token: &str, req: &EnrollRequest) -> Result<EnrollResponse, ApiFailure> {
+    http::send_json("POST", "/api/v1/devices", Some(token), Some(req)).await
+}
+
+pub async fn revoke_device(token: &str, id: i64) -> Result<(), ApiFailure> {
+    http::send_empty("POST", &format!("/api/v1/devices/{id}/revoke"), Some(token)).await
+}
+
+pub async fn revoke_device_tokens(token: &str, id: i64) -> Result<(), ApiFailure> {
+    http::send_empty("POST", &format!("/api/v1/devices/{id}/revoke-tokens"), Some(token)).await
+}
+
+pub async fn users(token: &str) -> Result<Vec<UserInfo>, ApiFailure> {
+    http::send_json::<(), _>("GET", "/api/v1/users", Some(token), None).await
+}
+
+pub async fn create_user(token: &str, body: &CreateUser) -> Result<UserInfo, ApiFailure> {
+    http::send_json("POST", "/api/v1/users", Some(token), Some(body)).await
+}
+
+pub async fn delete_user(token: &str, id: i64) -> Result<(), ApiFailure> {
+    http::send_empty("DELETE", &format!("/api/v1/users/{id}"), Some(token)).await
+}
+
+pub async fn set_role(token: &str, id: i64, body: &UpdateUser) -> Result<UserInfo, ApiFailure> {
+    http::send_json("PATCH", &format!("/api/v1/users/{id}"), Some(token), Some(body)).await
+}
+
+pub async fn tokens(token: &str, active_only: bool) -> Result<Vec<TokenInfo>, ApiFailure> {
+    let q = if active_only { "?active=true" } else { "" };
+    http::send_json::<(), _>("GET", &format!("/api/v1/tokens{q}"), Some(token), None).await
+}
+
+pub async fn revoke_token(token: &str, token_id: &str) -> Result<(), ApiFailure> {
+    http::send_empty("POST", &format!("/api/v1/tokens/{token_id}/revoke"), Some(token)).await
+}
+
+pub async fn audit(token: &str) -> Result<Vec<AuditEntry>, ApiFailure> {
+    http::send_json::<(), _>("GET", "/api/v1/audit?limit=200", Some(token), None).await
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(feature = "browser")]
 mod http {
     use gloo_net::http::{Request, RequestBuilder, Response};
 
@@ -60,7 +137,7 @@ mod http {
         token: Option<&str>,
         body: Option<&B>,
     ) -> Result<Response, ApiFailure> {
-        let url = format!("{}{}", base(), path);
+        let url = format!("{}{}", base_url(), path);
         let mut rb: RequestBuilder = match method {
             "POST" => Request::post(&url),
             "PATCH" => Request::patch(&url),
@@ -101,7 +178,7 @@ mod http {
     }
 }
 
-#[cfg(not(any(feature = "hydrate", feature = "csr")))]
+#[cfg(not(feature = "browser"))]
 mod http {
     //! The server never calls the API through this client; these keep the
     //! shared components compiling for server-side rendering.

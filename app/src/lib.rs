@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod components;
+pub mod live;
 pub mod pages;
 pub mod session;
 pub mod types;
@@ -44,6 +45,8 @@ pub fn App() -> impl IntoView {
             <Routes fallback=|| view! { <p class="p-6">"Page not found."</p> }>
                 <Route path=path!("/login") view=pages::login::LoginPage/>
                 <Route path=path!("/") view=pages::home::HomePage/>
+                <Route path=path!("/devices/:id") view=pages::device::DevicePage/>
+                <Route path=path!("/admin") view=pages::admin::AdminPage/>
             </Routes>
         </Router>
     }

@@ -48,9 +48,30 @@ pub fn use_auth() -> Auth {
     expect_context::<Auth>()
 }
 
+/// For pages that need a session: without one, go to the login page.
+pub fn require_session() -> Auth {
+    let auth = use_auth();
+    let navigate = leptos_router::hooks::use_navigate();
+    Effect::new(move |_| {
+        if auth.ready.get() && auth.session.with(Option::is_none) {
+            navigate("/login", Default::default());
+        }
+    });
+    auth
+}
+
 impl Auth {
     pub fn token(&self) -> Option<String> {
         self.session.get_untracked().map(|s| s.token)
+    }
+
+    /// The token, tracked: effects that read it rerun on sign-in/out.
+    pub fn token_tracked(&self) -> Option<String> {
+        self.session.with(|s| s.as_ref().map(|s| s.token.clone()))
+    }
+
+    pub fn role(&self) -> Option<crate::types::Role> {
+        self.session.with(|s| s.as_ref().map(|s| s.user.role))
     }
 
     pub fn sign_in(&self, s: Session) {
@@ -84,7 +105,7 @@ impl Auth {
     }
 }
 
-#[cfg(any(feature = "hydrate", feature = "csr"))]
+#[cfg(feature = "browser")]
 mod storage {
     use super::{Session, STORAGE_KEY};
 
@@ -117,7 +138,7 @@ mod storage {
     }
 }
 
-#[cfg(not(any(feature = "hydrate", feature = "csr")))]
+#[cfg(not(feature = "browser"))]
 mod storage {
     use super::Session;
 

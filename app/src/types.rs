@@ -164,3 +164,13 @@ pub struct Reading {
     pub unit: Option<String>,
     pub ts: String,
 }
+
+/// A reading as the live stream delivers it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveReading {
+    pub device_id: i64,
+    pub sensor: String,
+    pub value: f64,
+    pub unit: Option<String>,
+    pub ts: String,
+}

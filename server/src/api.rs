@@ -13,7 +13,7 @@ use axum::{
 };
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::{audit, auth, devices, error::ApiError, readings, state::AppState, tokens, users};
+use crate::{audit, auth, devices, error::ApiError, live, readings, state::AppState, tokens, users};
 
 /// Bodies of the north API are small; anything bigger is refused unread.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -34,6 +34,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/v1/devices/{id}/revoke", post(devices::routes::revoke))
         .route("/v1/devices/{id}/revoke-tokens", post(devices::routes::revoke_tokens))
         .route("/v1/devices/{id}/readings", get(readings::list))
+        .route("/v1/live", get(live::stream))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::gateway::require_user));
     Router::new()
         .merge(public)

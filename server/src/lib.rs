@@ -9,6 +9,7 @@ pub mod device_cli;
 pub mod devices;
 pub mod error;
 pub mod ingest;
+pub mod live;
 pub mod net;
 pub mod pki;
 pub mod readings;

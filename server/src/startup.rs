@@ -74,6 +74,7 @@ impl Application {
             device_ca,
             writer,
             last_seen: Arc::new(LastSeen::default()),
+            live: Arc::new(crate::live::LiveHub::default()),
             settings: Arc::new(settings),
         };
         let north = TcpListener::bind(state.settings.https_addr)

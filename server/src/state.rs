@@ -10,6 +10,7 @@ use crate::{
     db::{Db, Engine},
     devices::{certs::DeviceCa, index::DeviceIndex, last_seen::LastSeen},
     ingest::writer::Writer,
+    live::LiveHub,
     settings::Settings,
     tokens::revoked::RevokedSet,
 };
@@ -26,6 +27,7 @@ pub struct AppState {
     pub device_ca: Arc<DeviceCa>,
     pub writer: Writer,
     pub last_seen: Arc<LastSeen>,
+    pub live: Arc<LiveHub>,
     pub leptos: LeptosOptions,
 }
 

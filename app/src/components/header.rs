@@ -22,7 +22,13 @@ pub fn Header() -> impl IntoView {
     view! {
         <header class="bg-slate-900 text-white">
             <div class="mx-auto flex max-w-5xl flex-wrap items-center justify-between gap-3 p-3">
-                <a href="/" class="text-lg font-bold tracking-wide">"Vigil"</a>
+                <nav class="flex items-center gap-4" aria-label="Main">
+                    <a href="/" class="text-lg font-bold tracking-wide">"Vigil"</a>
+                    <a href="/" class="text-sm hover:underline">"Devices"</a>
+                    <Show when=move || matches!(auth.role(), Some(crate::types::Role::Admin | crate::types::Role::Operator))>
+                        <a href="/admin" class="text-sm hover:underline">"Admin"</a>
+                    </Show>
+                </nav>
                 <div class="flex items-center gap-3">
                     {move || auth.session.get().map(|s| view! {
                         <span data-testid="current-user">{s.user.username}</span>

@@ -1,1 +1,3 @@
+pub mod chart;
 pub mod header;
+pub mod time;

@@ -3,7 +3,7 @@
 use leptos::{prelude::*, task::spawn_local};
 use leptos_router::hooks::use_navigate;
 
-use crate::{api, components::header::Header, session::use_auth, types::UserInfo};
+use crate::{api, components::header::Header, pages::devices::DevicesPanel, session::use_auth, types::UserInfo};
 
 #[component]
 pub fn HomePage() -> impl IntoView {
@@ -42,6 +42,7 @@ pub fn HomePage() -> impl IntoView {
                 (None, Some(e)) => view! { <p role="alert" class="text-red-700">{e}</p> }.into_any(),
                 (None, None) => view! { <p class="text-slate-500">"Loading…"</p> }.into_any(),
             }}
+            <DevicesPanel/>
         </main>
     }
 }

@@ -1,2 +1,5 @@
+pub mod admin;
+pub mod device;
+pub mod devices;
 pub mod home;
 pub mod login;

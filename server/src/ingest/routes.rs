@@ -21,7 +21,11 @@ pub async fn post_readings(
     let now_ms = chrono::Utc::now().timestamp_millis();
     let rows = validate(caller.device.id, batch.readings, now_ms)?;
     let accepted = rows.len();
+    let live = state.live.has_subscribers().then(|| rows.clone());
     state.writer.write(rows).await?;
+    if let Some(rows) = live {
+        state.live.publish(&rows);
+    }
     state.last_seen.mark(caller.device.id, now_ms / 1000);
     Ok((StatusCode::ACCEPTED, Json(Accepted { accepted })))
 }

@@ -10,6 +10,7 @@ mod gateway;
 mod device_helpers;
 mod devices;
 mod helpers;
+mod live;
 mod tls;
 mod tokens;
 mod users;

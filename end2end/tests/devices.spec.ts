@@ -1,0 +1,74 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { test, expect, open, login, ADMIN, ADMIN_PASSWORD } from "./fixtures";
+
+const root = path.resolve(__dirname, "..", "..");
+const port = process.env.VIGIL_E2E_PORT ?? "18443";
+const southPort = process.env.VIGIL_E2E_SOUTH_PORT ?? "18444";
+
+/** Runs the real device CLI against the test server. */
+function device(args: string[], token = ""): string {
+  return execFileSync(path.join(root, "target", "debug", "vigil-device"), args, {
+    cwd: root,
+    encoding: "utf8",
+    env: {
+      ...process.env,
+      VIGIL_TOKEN: token,
+      VIGIL_NORTH_URL: `https://127.0.0.1:${port}`,
+      VIGIL_SOUTH_URL: `https://127.0.0.1:${southPort}`,
+      VIGIL_CA: path.join(root, "target", "e2e-data", "pki", "platform-ca.pem"),
+    },
+  });
+}
+
+async function adminToken(page: import("@playwright/test").Page): Promise<string> {
+  return page.evaluate(() => JSON.parse(localStorage.getItem("vigil.session")!).token);
+}
+
+test("a device's readings appear live, and revoking it from the UI cuts it off", async ({ page, errors }) => {
+  await login(page, ADMIN, ADMIN_PASSWORD);
+  await expect(page.getByTestId("welcome")).toBeVisible();
+  const token = await adminToken(page);
+
+  const dir = mkdtempSync(path.join(tmpdir(), "vigil-e2e-"));
+  device(["enroll", "--registration-id", "e2e-boiler", "--name", "Boiler", "--out", dir], token);
+  await open(page, "/");
+  const row = page.getByTestId("device-row-e2e-boiler");
+  await expect(row.getByTestId("device-status")).toHaveText("active");
+
+  // Live: no reload between sending and seeing.
+  device(["send", "--dir", dir, "temperature=21.5C"]);
+  await expect(row.getByTestId("device-latest")).toHaveText("temperature: 21.5C");
+
+  await row.getByRole("link", { name: "e2e-boiler" }).click();
+  await expect(page.getByRole("heading", { name: "Boiler" })).toBeVisible();
+  await expect(page.getByTestId("chart-temperature")).toBeVisible();
+  device(["send", "--dir", dir, "temperature=23.25C"]);
+  await expect(page.getByTestId("latest-temperature")).toHaveText("23.25");
+  await expect(page.getByTestId("history-table")).toContainText("21.5C");
+
+  await page.getByRole("button", { name: "Revoke device" }).click();
+  await page.getByRole("button", { name: "Confirm: revoke this device" }).click();
+  await expect(page.getByTestId("device-status")).toHaveText("revoked");
+  expect(() => device(["send", "--dir", dir, "temperature=1"])).toThrow(/refused/);
+});
+
+test("a viewer cannot reach administration", async ({ page, request, errors }) => {
+  await login(page, ADMIN, ADMIN_PASSWORD);
+  await expect(page.getByTestId("welcome")).toBeVisible();
+  const token = await adminToken(page);
+  const res = await request.post("/api/v1/users", {
+    headers: { "x-access-token": token },
+    data: { username: "e2e-viewer", password: "viewer password", role: "viewer" },
+  });
+  expect(res.status()).toBe(201);
+  await page.getByRole("button", { name: "Log out" }).click();
+  await login(page, "e2e-viewer", "viewer password");
+  await expect(page.getByTestId("welcome")).toContainText("(viewer)");
+  await expect(page.getByRole("link", { name: "Admin" })).toHaveCount(0);
+  await open(page, "/admin");
+  await expect(page.getByTestId("admin-forbidden")).toBeVisible();
+  await expect(page.getByRole("heading", { name: "Users" })).toHaveCount(0);
+});
