@@ -17,7 +17,7 @@ DATA=$(mktemp -d)
 PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
 trap 'kill $SERVER 2>/dev/null || true; rm -rf "$DATA"' EXIT
 VIGIL_DATA_DIR="$DATA" VIGIL_HTTPS_ADDR="127.0.0.1:$NORTH" VIGIL_DEVICE_ADDR="127.0.0.1:$SOUTH" \
-  VIGIL_ADMIN_PASSWORD="$PASSWORD" VIGIL_LOG=warn ./target/release/vigil &
+  VIGIL_ADMIN_PASSWORD="$PASSWORD" VIGIL_LOG=error ./target/release/vigil &
 SERVER=$!
 for _ in $(seq 50); do
   curl -sf --cacert "$DATA/pki/platform-ca.pem" "https://127.0.0.1:$NORTH/healthz" >/dev/null 2>&1 && break

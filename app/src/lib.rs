@@ -15,8 +15,14 @@ use leptos_router::{
     path,
 };
 
-/// The HTML document around the app, rendered by the server.
+/// The HTML document around the app, rendered by the server, with a
+/// Content-Security-Policy whose script nonce is fresh for each page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    {
+        leptos::nonce::provide_nonce();
+        set_csp();
+    }
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -31,6 +37,26 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <App/>
             </body>
         </html>
+    }
+}
+
+/// Scripts only from this origin or with this page's nonce, wasm allowed to
+/// compile, no inline styles or scripts otherwise, no framing, requests only
+/// to this origin.
+#[cfg(feature = "ssr")]
+fn set_csp() {
+    use http::{header::CONTENT_SECURITY_POLICY, HeaderValue};
+    let (Some(nonce), Some(response)) = (leptos::nonce::use_nonce(), use_context::<leptos_axum::ResponseOptions>())
+    else {
+        return;
+    };
+    let policy = format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self'; \
+         img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
+         form-action 'self'; frame-ancestors 'none'"
+    );
+    if let Ok(value) = HeaderValue::from_str(&policy) {
+        response.insert_header(CONTENT_SECURITY_POLICY, value);
     }
 }
 

@@ -3,6 +3,17 @@
 
 use crate::types::LiveReading;
 
+/// What a page does when its stream ends: a revoked or expired token signs
+/// the user out; anything else leaves the page as it is.
+pub fn end_handler(auth: crate::session::Auth) -> impl Fn(String) + Copy + 'static {
+    move |reason: String| {
+        if reason == "token_revoked" || reason == "token_expired" {
+            let failure = crate::api::ApiFailure { status: 401, code: reason.clone(), message: reason, retry_after: None };
+            auth.handle(&failure);
+        }
+    }
+}
+
 /// Ends the subscription when dropped (or when `stop` is called).
 pub struct Subscription {
     #[cfg(feature = "browser")]
@@ -24,12 +35,14 @@ impl Drop for Subscription {
     }
 }
 
-/// Starts receiving readings; `on_end` gets the reason the server gave
+/// Starts receiving readings; `on_ready` runs once the server has
+/// subscribed this stream, `on_end` gets the reason the server gave
 /// (`token_revoked`, `token_expired`, `too_slow`) or an error text.
 #[cfg(feature = "browser")]
 pub fn subscribe(
     token: String,
     device_id: Option<i64>,
+    on_ready: impl Fn() + 'static,
     on_batch: impl Fn(Vec<LiveReading>) + 'static,
     on_end: impl Fn(String) + 'static,
 ) -> Subscription {
@@ -52,7 +65,8 @@ pub fn subscribe(
         let Ok(reader) = body.get_reader().dyn_into::<web_sys::ReadableStreamDefaultReader>() else {
             return on_end("no_reader".into());
         };
-        let mut buf = String::new();
+        // Bytes until a whole event is in: a character may straddle chunks.
+        let mut buf: Vec<u8> = Vec::new();
         loop {
             let Ok(chunk) = JsFuture::from(reader.read()).await else { return on_end("aborted".into()) };
             let done = js_sys::Reflect::get(&chunk, &"done".into()).ok().and_then(|v| v.as_bool()).unwrap_or(true);
@@ -60,10 +74,11 @@ pub fn subscribe(
                 return on_end("closed".into());
             }
             if let Ok(value) = js_sys::Reflect::get(&chunk, &"value".into()) {
-                buf.push_str(&String::from_utf8_lossy(&js_sys::Uint8Array::new(&value).to_vec()));
+                buf.extend(js_sys::Uint8Array::new(&value).to_vec());
             }
-            while let Some(end) = buf.find("\n\n") {
-                let raw: String = buf.drain(..end + 2).collect();
+            while let Some(end) = buf.windows(2).position(|w| w == b"\n\n") {
+                let raw_bytes: Vec<u8> = buf.drain(..end + 2).collect();
+                let raw = String::from_utf8_lossy(&raw_bytes);
                 let (mut name, mut data) = ("", String::new());
                 for line in raw.lines() {
                     if let Some(n) = line.strip_prefix("event: ") {
@@ -73,6 +88,7 @@ pub fn subscribe(
                     }
                 }
                 match name {
+                    "ready" => on_ready(),
                     "readings" => {
                         if let Ok(batch) = serde_json::from_str::<Vec<LiveReading>>(&data) {
                             on_batch(batch);
@@ -97,6 +113,7 @@ pub fn subscribe(
 pub fn subscribe(
     _: String,
     _: Option<i64>,
+    _: impl Fn() + 'static,
     _: impl Fn(Vec<LiveReading>) + 'static,
     _: impl Fn(String) + 'static,
 ) -> Subscription {

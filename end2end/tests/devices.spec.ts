@@ -37,6 +37,7 @@ test("a device's readings appear live, and revoking it from the UI cuts it off",
   await open(page, "/");
   const row = page.getByTestId("device-row-e2e-boiler");
   await expect(row.getByTestId("device-status")).toHaveText("active");
+  await expect(page.locator('[data-live="ready"]')).toHaveCount(1);
 
   // Live: no reload between sending and seeing.
   device(["send", "--dir", dir, "temperature=21.5C"]);
@@ -45,6 +46,7 @@ test("a device's readings appear live, and revoking it from the UI cuts it off",
   await row.getByRole("link", { name: "e2e-boiler" }).click();
   await expect(page.getByRole("heading", { name: "Boiler" })).toBeVisible();
   await expect(page.getByTestId("chart-temperature")).toBeVisible();
+  await expect(page.locator('[data-live="ready"]')).toHaveCount(1);
   device(["send", "--dir", dir, "temperature=23.25C"]);
   await expect(page.getByTestId("latest-temperature")).toHaveText("23.25");
   await expect(page.getByTestId("history-table")).toContainText("21.5C");

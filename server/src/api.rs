@@ -19,7 +19,9 @@ use crate::{audit, auth, devices, error::ApiError, live, readings, state::AppSta
 pub const MAX_BODY: usize = 64 * 1024;
 
 pub fn router(state: &AppState) -> Router<AppState> {
-    let public = Router::new().route("/v1/auth/login", post(auth::routes::login));
+    let public = Router::new()
+        .route("/v1/auth/login", post(auth::routes::login))
+        .route("/v1/ping", get(auth::routes::ping));
     let protected = Router::new()
         .route("/v1/auth/logout", post(auth::routes::logout))
         .route("/v1/auth/me", get(auth::routes::me))

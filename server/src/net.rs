@@ -60,6 +60,10 @@ pub fn device_server_config(
         .with_client_cert_verifier(verifier)
         .with_single_cert(chain, key)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // A resumed session would skip the verifier and its revocation check:
+    // every device connection makes a full handshake.
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    config.send_tls13_tickets = 0;
     Ok(config)
 }
 
@@ -101,6 +105,9 @@ pub async fn serve(
         let devices = devices.clone();
         tokio::spawn(async move {
             let _slot = slot;
+            // Subscribed before the handshake, so a revocation landing while
+            // it completes is not missed.
+            let revocations = devices.as_ref().map(|d| d.subscribe());
             let _ = tcp.set_nodelay(true);
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
@@ -119,7 +126,7 @@ pub async fn serve(
                 .peer_certificates()
                 .and_then(|c| c.first())
                 .map(|c| PeerCert { thumbprint: certs::thumbprint(c) });
-            let watched = devices.zip(peer_cert.as_ref().map(|p| p.thumbprint.clone()));
+            let watched = devices.zip(revocations).zip(peer_cert.as_ref().map(|p| p.thumbprint.clone()));
             let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
                 if let Some(cert) = &peer_cert {
@@ -131,8 +138,10 @@ pub async fn serve(
             tokio::pin!(conn);
             let result = match watched {
                 None => conn.await,
-                Some((index, thumbprint)) => {
-                    let mut revocations = index.subscribe();
+                Some(((index, mut revocations), thumbprint)) => {
+                    if !index.is_active(&thumbprint) {
+                        conn.as_mut().graceful_shutdown();
+                    }
                     loop {
                         tokio::select! {
                             res = conn.as_mut() => break res,

@@ -48,6 +48,7 @@ pub fn DevicePage() -> impl IntoView {
     let confirm = RwSignal::new(false);
     let notice = RwSignal::new(None::<String>);
     let stream = StoredValue::new_local(None::<Subscription>);
+    let live_ready = RwSignal::new(false);
 
     let load_device = move |token: String, id: i64| {
         spawn_local(async move {
@@ -70,6 +71,12 @@ pub fn DevicePage() -> impl IntoView {
 
     Effect::new(move |_| {
         let (Some(token), Some(id)) = (auth.token_tracked(), id()) else { return };
+        // Another device in the same page component: start afresh.
+        stream.set_value(None);
+        live_ready.set(false);
+        device.set(None);
+        history.set(None);
+        series.set(Series::new());
         load_device(token.clone(), id);
         load_history(token.clone(), id);
         // The charts start from recent history, then follow the stream.
@@ -86,14 +93,15 @@ pub fn DevicePage() -> impl IntoView {
         let sub = live::subscribe(
             token,
             Some(id),
+            move || live_ready.set(true),
             move |batch| {
                 series.update(|s| {
-                    for r in batch {
+                    for r in batch.into_iter().filter(|r| r.device_id == id) {
                         add(s, r.sensor, r.unit, r.ts, r.value);
                     }
                 })
             },
-            |_| {},
+            live::end_handler(auth),
         );
         stream.set_value(Some(sub));
     });
@@ -164,7 +172,7 @@ pub fn DevicePage() -> impl IntoView {
                     </section>
                 }
             })}
-            <section aria-labelledby="live-title">
+            <section aria-labelledby="live-title" data-live=move || if live_ready.get() { "ready" } else { "connecting" }>
                 <h2 id="live-title" class="mb-2 text-lg font-semibold">"Live (last 10 minutes)"</h2>
                 {move || {
                     let sensors: Vec<String> = series.with(|s| s.keys().cloned().collect());

@@ -24,6 +24,7 @@ pub fn DevicesPanel() -> impl IntoView {
     let search = RwSignal::new(String::new());
     let status = RwSignal::new(String::from("all"));
     let stream = StoredValue::new_local(None::<Subscription>);
+    let live_ready = RwSignal::new(false);
 
     Effect::new(move |_| {
         let Some(token) = auth.token_tracked() else { return };
@@ -37,29 +38,24 @@ pub fn DevicesPanel() -> impl IntoView {
         let sub = live::subscribe(
             token,
             None,
+            move || live_ready.set(true),
             move |batch| {
+                let senders: std::collections::HashSet<i64> = batch.iter().map(|r| r.device_id).collect();
                 latest.update(|l| {
                     for r in batch {
                         l.entry(r.device_id).or_default().insert(r.sensor, (r.value, r.unit));
                     }
                 });
-                // A device that sends is seen now.
+                // The devices in this batch were seen now.
                 devices.update(|d| {
                     if let (Some(d), Some(now)) = (d.as_mut(), now_rfc3339()) {
-                        for dev in d.iter_mut() {
-                            if latest.with_untracked(|l| l.contains_key(&dev.id)) {
-                                dev.last_seen = Some(now.clone());
-                            }
+                        for dev in d.iter_mut().filter(|dev| senders.contains(&dev.id)) {
+                            dev.last_seen = Some(now.clone());
                         }
                     }
                 });
             },
-            move |reason| {
-                if reason == "token_revoked" || reason == "token_expired" {
-                    let code = reason.clone();
-                    auth.handle(&api::ApiFailure { status: 401, code, message: reason, retry_after: None });
-                }
-            },
+            live::end_handler(auth),
         );
         stream.set_value(Some(sub));
     });
@@ -77,7 +73,7 @@ pub fn DevicesPanel() -> impl IntoView {
     };
 
     view! {
-        <section class="mt-4" aria-labelledby="devices-title">
+        <section class="mt-4" aria-labelledby="devices-title" data-live=move || if live_ready.get() { "ready" } else { "connecting" }>
             <div class="mb-2 flex flex-wrap items-end gap-3">
                 <h2 id="devices-title" class="mr-auto text-lg font-semibold">"Devices"</h2>
                 <label class="text-sm">"Search"

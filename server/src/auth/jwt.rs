@@ -6,6 +6,8 @@
 
 use anyhow::Context;
 use jsonwebtoken::{errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use std::{collections::HashMap, sync::RwLock};
+
 use rcgen::KeyPair;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -56,6 +58,37 @@ pub struct JwtKeys {
     decoding: DecodingKey,
     user: Validation,
     device: Validation,
+    verified: VerifiedCache,
+}
+
+/// Tokens whose signature and claims already passed, keyed by the SHA-256
+/// of the token: a client reusing its token (every request) costs a hash
+/// and a map lookup instead of an Ed25519 verification. The time claims are
+/// checked again on every use; the blacklist is the caller's to check.
+#[derive(Default)]
+struct VerifiedCache {
+    map: RwLock<HashMap<[u8; 32], Claims>>,
+}
+
+/// Beyond this many entries the cache starts over.
+const CACHE_MAX: usize = 50_000;
+
+impl VerifiedCache {
+    fn get(&self, key: &[u8; 32]) -> Option<Claims> {
+        self.map.read().unwrap_or_else(|p| p.into_inner()).get(key).cloned()
+    }
+
+    fn put(&self, key: [u8; 32], claims: Claims) {
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= CACHE_MAX {
+            let now = chrono::Utc::now().timestamp();
+            map.retain(|_, c| c.exp + LEEWAY_SECS as i64 >= now);
+            if map.len() >= CACHE_MAX {
+                map.clear();
+            }
+        }
+        map.insert(key, claims);
+    }
 }
 
 impl JwtKeys {
@@ -75,6 +108,7 @@ impl JwtKeys {
             decoding,
             user: validation(USER_AUDIENCE),
             device: validation(DEVICE_AUDIENCE),
+            verified: VerifiedCache::default(),
         })
     }
 
@@ -93,6 +127,23 @@ impl JwtKeys {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(ApiError::TokenInvalid);
         }
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(claims) = self.verified.get(&key) {
+            let now = chrono::Utc::now().timestamp();
+            let leeway = LEEWAY_SECS as i64;
+            return match claims {
+                c if c.typ != expected => Err(ApiError::TokenInvalid),
+                c if now > c.exp + leeway => Err(ApiError::TokenExpired),
+                c if c.nbf > now + leeway => Err(ApiError::TokenInvalid),
+                c => Ok(c),
+            };
+        }
+        let claims = self.verify_fully(token, expected)?;
+        self.verified.put(key, claims.clone());
+        Ok(claims)
+    }
+
+    fn verify_fully(&self, token: &str, expected: TokenType) -> Result<Claims, ApiError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| ApiError::TokenInvalid)?;
         if header.alg != Algorithm::EdDSA || header.kid.as_deref() != Some(self.kid.as_str()) {
             return Err(ApiError::TokenInvalid);
@@ -213,6 +264,30 @@ mod tests {
         c.sub = "2".into();
         let forged = format!("{}.{}.{}", parts[0], B64.encode(serde_json::to_vec(&c).unwrap()), parts[2]);
         assert!(matches!(k.verify(&forged, TokenType::User), Err(ApiError::TokenInvalid)));
+    }
+
+    #[test]
+    fn a_cached_token_is_still_checked_for_type_and_expiry() {
+        let k = keys();
+        let mut c = claims(now() - 100);
+        c.exp = now() + 1;
+        let t = k.sign(&c).unwrap();
+        assert!(k.verify(&t, TokenType::User).is_ok());
+        assert!(matches!(k.verify(&t, TokenType::Device), Err(ApiError::TokenInvalid)), "typ, from the cache");
+        std::thread::sleep(std::time::Duration::from_millis(4100));
+        assert!(matches!(k.verify(&t, TokenType::User), Err(ApiError::TokenExpired)), "exp, from the cache");
+    }
+
+    #[test]
+    fn a_tampered_copy_of_a_cached_token_is_refused() {
+        let k = keys();
+        let t = k.sign(&claims(now())).unwrap();
+        assert!(k.verify(&t, TokenType::User).is_ok());
+        let mut bytes = t.into_bytes();
+        let last = bytes.len() - 2;
+        bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(bytes).unwrap();
+        assert!(matches!(k.verify(&tampered, TokenType::User), Err(ApiError::TokenInvalid)));
     }
 
     #[test]

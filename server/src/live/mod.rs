@@ -117,7 +117,7 @@ async fn pump(
     mut rx: broadcast::Receiver<Batch>,
     out: mpsc::Sender<Bytes>,
 ) {
-    if out.send(event("ready", "{}")).await.is_err() {
+    if out.try_send(event("ready", "{}")).is_err() {
         return;
     }
     let mut check = tokio::time::interval(CHECK_EVERY);
@@ -132,10 +132,13 @@ async fn pump(
                         continue;
                     }
                     let data = serde_json::to_string(&mine).unwrap_or_default();
-                    // A client that does not read fills this small buffer;
-                    // then the broadcast channel overtakes it: dropped below.
-                    if out.send(event("readings", &data)).await.is_err() {
-                        return;
+                    // Never wait on a client: one that does not read fills
+                    // this small buffer and is dropped, so the token checks
+                    // below keep running and nothing piles up.
+                    match out.try_send(event("readings", &data)) {
+                        Ok(()) => {}
+                        Err(mpsc::error::TrySendError::Full(_)) => break "too_slow",
+                        Err(mpsc::error::TrySendError::Closed(_)) => return,
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => break "too_slow",
@@ -153,11 +156,14 @@ async fn pump(
                 }
             }
             _ = heartbeat.tick() => {
-                if out.send(Bytes::from_static(b": keep-alive\n\n")).await.is_err() {
+                if let Err(mpsc::error::TrySendError::Closed(_)) = out.try_send(Bytes::from_static(b": keep-alive\n\n")) {
                     return;
                 }
             }
         }
     };
-    let _ = out.send(event("end", &format!("{{\"reason\":\"{reason}\"}}"))).await;
+    // Best effort within a second (a stalled client's buffer is full); the
+    // stream closes either way.
+    let end = event("end", &format!("{{\"reason\":\"{reason}\"}}"));
+    let _ = tokio::time::timeout(Duration::from_secs(1), out.send(end)).await;
 }

@@ -58,7 +58,7 @@ pub async fn token(State(state): State<AppState>, device: AuthDevice) -> ApiResu
         expires_at: exp,
     };
     // Recorded only while the device is active: a racing revocation wins.
-    if !store::insert_for_device(&state.db, &record).await? {
+    if !store::insert_for_device(&state.db, state.engine, &record).await? {
         return Err(ApiError::TokenRevoked);
     }
     Ok(Json(DeviceToken { token, token_id: claims.jti, expires_at: db::rfc3339(exp) }))

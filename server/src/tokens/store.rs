@@ -73,13 +73,16 @@ pub async fn insert_for_user(db: &Db, engine: Engine, t: &NewToken<'_>, role: &s
     Ok(done.rows_affected() == 1)
 }
 
-/// Records a device token only while the device is active.
-pub async fn insert_for_device(db: &Db, t: &NewToken<'_>) -> sqlx::Result<bool> {
-    let done = sqlx::query(
+/// Records a device token only while the device is active (its row
+/// share-locked on PostgreSQL, so a concurrent revocation sees this token).
+pub async fn insert_for_device(db: &Db, engine: Engine, t: &NewToken<'_>) -> sqlx::Result<bool> {
+    let lock = if engine == Engine::Postgres { " FOR SHARE" } else { "" };
+    let sql = format!(
         "INSERT INTO tokens (token_id, user_id, device_id, token_sha256, issued_at, expires_at) \
          SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS \
-         (SELECT 1 FROM devices WHERE id = $3 AND status = 'active')",
-    )
+         (SELECT 1 FROM devices WHERE id = $3 AND status = 'active'{lock})"
+    );
+    let done = sqlx::query(&sql)
     .bind(t.token_id)
     .bind(t.user_id)
     .bind(t.device_id)

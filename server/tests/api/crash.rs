@@ -8,14 +8,16 @@ use sqlx::Row;
 
 use crate::{device_helpers::*, helpers::*};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// Two distinct free ports (both held until both are chosen).
+fn free_ports() -> (u16, u16) {
+    let (a, b) = (TcpListener::bind("127.0.0.1:0").unwrap(), TcpListener::bind("127.0.0.1:0").unwrap());
+    (a.local_addr().unwrap().port(), b.local_addr().unwrap().port())
 }
 
 #[tokio::test]
 async fn acknowledged_readings_survive_sigkill() {
     let data = tempfile::tempdir().unwrap();
-    let (north, south) = (free_port(), free_port());
+    let (north, south) = free_ports();
     let password = format!("pw-{}", uuid::Uuid::new_v4().simple());
     let db_url = fresh_database().await;
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_vigil"));
@@ -33,7 +35,7 @@ async fn acknowledged_readings_survive_sigkill() {
     let mut child = cmd.spawn().unwrap();
 
     let mut ca = None;
-    for _ in 0..100 {
+    for _ in 0..300 {
         if let Ok(pem) = std::fs::read(data.path().join("pki/platform-ca.pem")) {
             let client = reqwest::Client::builder()
                 .tls_built_in_root_certs(false)

@@ -356,3 +356,80 @@ async fn last_seen_is_kept_without_a_write_per_request() {
     let after: Value = app.get(&format!("/api/v1/devices/{id}"), &admin).await.json().await.unwrap();
     assert!(after["last_seen"].is_string());
 }
+
+#[tokio::test]
+async fn a_token_whose_binding_names_another_certificate_is_refused() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (_, cert_a, _) = app.enrolled_device(&admin, "bind-a").await;
+    let (dev_b, _, b) = app.enrolled_device(&admin, "bind-b").await;
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine};
+    use sha2::Digest;
+    let now = now();
+    let claims = |x5t: String| {
+        json!({
+            "iss": "vigil", "aud": "vigil-south", "sub": dev_b["id"].to_string(), "jti": uuid::Uuid::new_v4().simple().to_string(),
+            "iat": now, "nbf": now, "exp": now + 600, "typ": "device", "cnf": { "x5t#S256": x5t }
+        })
+    };
+    // Right subject, signed by the server's key, bound to A's certificate.
+    let forged = app.sign_with_server_key(&claims(B64.encode(sha2::Sha256::digest(&cert_a.der))));
+    let res = send_readings(&app, &b, &forged, one_reading(1.0)).await.unwrap();
+    assert_eq!(error_code(res).await, (401, "token_invalid".into()));
+    let res = send_readings(&app, &b, &app.sign_with_server_key(&{
+        let mut c = claims(String::new());
+        c.as_object_mut().unwrap().remove("cnf");
+        c
+    }), one_reading(1.0)).await.unwrap();
+    assert_eq!(error_code(res).await.1, "token_invalid", "a device token without a binding");
+}
+
+#[tokio::test]
+async fn an_open_connection_is_closed_when_its_device_is_revoked_and_cannot_resume() {
+    use std::{sync::Arc, time::Duration};
+
+    use rustls::{ClientConfig, RootCertStore};
+    use rustls_pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer, ServerName};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (device, cert, _) = app.enrolled_device(&admin, "held-open").await;
+    let mut roots = RootCertStore::empty();
+    let ca = std::fs::read(app.data_path().join("pki/platform-ca.pem")).unwrap();
+    roots.add(CertificateDer::from_pem_slice(&ca).unwrap()).unwrap();
+    let config = Arc::new(
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_client_auth_cert(
+                vec![CertificateDer::from(cert.der.clone())],
+                PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).unwrap(),
+            )
+            .unwrap(),
+    );
+    let connect = || async {
+        let tcp = tokio::net::TcpStream::connect(app.app.device_addr()).await.unwrap();
+        tokio_rustls::TlsConnector::from(config.clone()).connect(ServerName::try_from("127.0.0.1").unwrap(), tcp).await
+    };
+    let mut tls = connect().await.expect("handshake");
+    tls.write_all(b"POST /device/v1/token HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n").await.unwrap();
+    let mut buf = vec![0u8; 16 * 1024];
+    let n = tls.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+
+    // Idle, kept alive; the revocation must end it without another request.
+    let id = device["id"].as_i64().unwrap();
+    assert_eq!(app.post(&format!("/api/v1/devices/{id}/revoke"), &admin, None).await.status(), 204);
+    let read = tokio::time::timeout(Duration::from_secs(2), tls.read(&mut buf)).await.expect("closed within 2 s");
+    assert!(matches!(read, Ok(0) | Err(_)), "the connection ended");
+
+    // The same client config (which would offer a resumption ticket) fails.
+    let again = connect().await;
+    if let Ok(mut t) = again {
+        let _ = t.write_all(b"POST /device/v1/token HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n").await;
+        let got = t.read(&mut buf).await;
+        assert!(matches!(got, Ok(0) | Err(_)), "no answer for a revoked device");
+    }
+}

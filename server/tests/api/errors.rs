@@ -64,10 +64,17 @@ async fn the_login_page_is_rendered_by_the_server() {
     let res = app.client.get(app.url("/login")).send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let csp = res.headers()["content-security-policy"].to_str().unwrap().to_owned();
     let html = res.text().await.unwrap();
     assert!(html.contains("Sign in to Vigil"));
     assert!(html.contains("<label for=\"username\""));
     assert!(html.contains("/pkg/vigil"), "hydration scripts are linked");
+    let nonce = csp.split("'nonce-").nth(1).and_then(|s| s.split('\'').next()).expect("a script nonce");
+    assert!(nonce.len() >= 16);
+    assert!(html.contains(&format!("nonce=\"{nonce}\"")), "the page's scripts carry the nonce");
+    assert!(!csp.contains("unsafe-inline") && !csp.contains("'unsafe-eval'"));
+    assert!(csp.contains("frame-ancestors 'none'"));
+    assert_ne!(res_csp(&app, "/login").await, csp, "a fresh nonce per page");
 }
 
 #[test]
@@ -81,4 +88,9 @@ fn help_lists_every_setting_with_its_variable() {
     ] {
         assert!(help.contains(var), "{var} in --help");
     }
+}
+
+async fn res_csp(app: &TestApp, path: &str) -> String {
+    let res = app.client.get(app.url(path)).send().await.unwrap();
+    res.headers()["content-security-policy"].to_str().unwrap().to_owned()
 }
