@@ -23,7 +23,7 @@ use crate::{
     pki::Pki,
     settings::Settings,
     south::{self, verifier::DeviceVerifier},
-    state::AppState,
+    state::{AppState, Shared},
     tokens::{self, revoked::RevokedSet},
     users, web,
 };
@@ -59,7 +59,7 @@ impl Application {
         let (writer, writer_task) = Writer::spawn(db.clone());
         let revoked = Arc::new(RevokedSet::default());
         revoked.extend(tokens::store::revoked_since(&db, db::now(), 0).await?);
-        let state = AppState {
+        let state = AppState::new(Shared {
             db,
             engine: db::Engine::of_url(&settings.database_url())?,
             jwt: Arc::new(JwtKeys::from_pem(&pki.jwt_key_pem)?),
@@ -76,7 +76,7 @@ impl Application {
             last_seen: Arc::new(LastSeen::default()),
             live: Arc::new(crate::live::LiveHub::default()),
             settings: Arc::new(settings),
-        };
+        });
         let north = TcpListener::bind(state.settings.https_addr)
             .await
             .with_context(|| format!("binding VIGIL_HTTPS_ADDR {}", state.settings.https_addr))?;

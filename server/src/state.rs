@@ -15,8 +15,24 @@ use crate::{
     tokens::revoked::RevokedSet,
 };
 
+/// Cheap to clone (one reference count), as every request clones it.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub db: Db,
     pub engine: Engine,
     pub jwt: Arc<JwtKeys>,

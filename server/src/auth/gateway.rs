@@ -45,7 +45,7 @@ pub async fn require_user(
     }
     let id = claims.sub.parse::<i64>().map_err(|_| ApiError::TokenInvalid)?;
     let role = claims.role.as_deref().and_then(Role::parse).ok_or(ApiError::TokenInvalid)?;
-    req.extensions_mut().insert(AuthUser { id, role, token_id: claims.jti, expires_at: claims.exp });
+    req.extensions_mut().insert(AuthUser { id, role, token_id: claims.jti.clone(), expires_at: claims.exp });
     Ok(next.run(req).await)
 }
 

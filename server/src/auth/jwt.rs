@@ -6,7 +6,10 @@
 
 use anyhow::Context;
 use jsonwebtoken::{errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use std::{collections::HashMap, sync::RwLock};
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+};
 
 use rcgen::KeyPair;
 use serde::{Deserialize, Serialize};
@@ -67,18 +70,18 @@ pub struct JwtKeys {
 /// checked again on every use; the blacklist is the caller's to check.
 #[derive(Default)]
 struct VerifiedCache {
-    map: RwLock<HashMap<[u8; 32], Claims>>,
+    map: RwLock<HashMap<[u8; 32], Arc<Claims>>>,
 }
 
 /// Beyond this many entries the cache starts over.
 const CACHE_MAX: usize = 50_000;
 
 impl VerifiedCache {
-    fn get(&self, key: &[u8; 32]) -> Option<Claims> {
+    fn get(&self, key: &[u8; 32]) -> Option<Arc<Claims>> {
         self.map.read().unwrap_or_else(|p| p.into_inner()).get(key).cloned()
     }
 
-    fn put(&self, key: [u8; 32], claims: Claims) {
+    fn put(&self, key: [u8; 32], claims: Arc<Claims>) {
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
         if map.len() >= CACHE_MAX {
             let now = chrono::Utc::now().timestamp();
@@ -123,7 +126,7 @@ impl JwtKeys {
     }
 
     /// Verifies signature, algorithm, key id, times, issuer, audience and type.
-    pub fn verify(&self, token: &str, expected: TokenType) -> Result<Claims, ApiError> {
+    pub fn verify(&self, token: &str, expected: TokenType) -> Result<Arc<Claims>, ApiError> {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(ApiError::TokenInvalid);
         }
@@ -138,7 +141,7 @@ impl JwtKeys {
                 c => Ok(c),
             };
         }
-        let claims = self.verify_fully(token, expected)?;
+        let claims = Arc::new(self.verify_fully(token, expected)?);
         self.verified.put(key, claims.clone());
         Ok(claims)
     }

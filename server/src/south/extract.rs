@@ -56,6 +56,6 @@ impl FromRequestParts<AppState> for DeviceCaller {
         if bound.is_none() || bound != expected.as_deref() || claims.sub != device.id.to_string() {
             return Err(ApiError::TokenInvalid);
         }
-        Ok(DeviceCaller { device, token_id: claims.jti })
+        Ok(DeviceCaller { device, token_id: claims.jti.clone() })
     }
 }
