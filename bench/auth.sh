@@ -13,21 +13,11 @@ CONNS=${2:-32}
 PORT=${VIGIL_BENCH_PORT:-18543}
 
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
-cargo build --release -p vigil --bin vigil >&2
-
-DATA=$(mktemp -d)
-PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
-trap 'kill $SERVER 2>/dev/null || true; rm -rf "$DATA"' EXIT
-VIGIL_DATA_DIR="$DATA" VIGIL_HTTPS_ADDR="127.0.0.1:$PORT" VIGIL_DEVICE_ADDR="127.0.0.1:0" \
-  VIGIL_ADMIN_PASSWORD="$PASSWORD" VIGIL_LOG=error ./target/release/vigil &
-SERVER=$!
-for _ in $(seq 50); do
-  curl -sf --cacert "$DATA/pki/platform-ca.pem" "https://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
-  sleep 0.2
-done
-TOKEN=$(curl -sf --cacert "$DATA/pki/platform-ca.pem" -H 'content-type: application/json' \
-  -d "{\"username\":\"admin\",\"password\":\"$PASSWORD\"}" "https://127.0.0.1:$PORT/api/v1/auth/login" |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+NORTH=$PORT
+SOUTH=$((PORT + 1))
+source bench/lib.sh
+start_vigil
+TOKEN=$VIGIL_TOKEN
 
 run() { # key url [header]
   local out

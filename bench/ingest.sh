@@ -12,20 +12,8 @@ DURATION=${2:-15}
 NORTH=${VIGIL_BENCH_PORT:-18643}
 SOUTH=$((NORTH + 1))
 
-cargo build --release -p vigil --bins >&2
-DATA=$(mktemp -d)
-PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
-trap 'kill $SERVER 2>/dev/null || true; rm -rf "$DATA"' EXIT
-VIGIL_DATA_DIR="$DATA" VIGIL_HTTPS_ADDR="127.0.0.1:$NORTH" VIGIL_DEVICE_ADDR="127.0.0.1:$SOUTH" \
-  VIGIL_ADMIN_PASSWORD="$PASSWORD" VIGIL_LOG=error ./target/release/vigil &
-SERVER=$!
-for _ in $(seq 50); do
-  curl -sf --cacert "$DATA/pki/platform-ca.pem" "https://127.0.0.1:$NORTH/healthz" >/dev/null 2>&1 && break
-  sleep 0.2
-done
-export VIGIL_TOKEN=$(curl -sf --cacert "$DATA/pki/platform-ca.pem" -H 'content-type: application/json' \
-  -d "{\"username\":\"admin\",\"password\":\"$PASSWORD\"}" "https://127.0.0.1:$NORTH/api/v1/auth/login" |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+source bench/lib.sh
+start_vigil
 export VIGIL_NORTH_URL="https://127.0.0.1:$NORTH" VIGIL_SOUTH_URL="https://127.0.0.1:$SOUTH" VIGIL_CA="$DATA/pki/platform-ca.pem"
 
 echo "== $DEVICES devices, keep-alive mTLS, batches of 10, unthrottled, ${DURATION}s ($(nproc) cores, load generator on the same machine)"

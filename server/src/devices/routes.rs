@@ -11,6 +11,7 @@ use crate::{
     devices::{certs, index::Entry, parse_name, parse_registration_id, store},
     error::{ApiError, ApiResult},
     state::AppState,
+    tokens::store as tokens,
 };
 
 /// A CSR is a few hundred bytes; this bounds the parsing work.
@@ -87,8 +88,7 @@ pub async fn revoke_tokens(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     store::get(&state.db, id).await?.ok_or_else(|| ApiError::not_found("device"))?;
-    let mut conn = state.db.acquire().await?;
-    let tokens = store::blacklist_tokens(&mut conn, id, "admin_revoked", db::now()).await?;
+    let tokens = tokens::blacklist_owner(&state.db, tokens::Owner::Device(id), "admin_revoked", db::now()).await?;
     state.revoked.extend(tokens);
     Audit::new(Event::DeviceTokensRevoked).actor(user.actor()).subject(format!("device:{id}")).record(&state).await?;
     Ok(StatusCode::NO_CONTENT)

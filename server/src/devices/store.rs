@@ -3,7 +3,10 @@
 use app::types::Device;
 use sqlx::{any::AnyRow, Row};
 
-use crate::db::{self, Db};
+use crate::{
+    db::{self, Db},
+    tokens::store as tokens,
+};
 
 pub struct NewDevice<'a> {
     pub registration_id: &'a str,
@@ -77,28 +80,9 @@ pub async fn revoke(db: &Db, id: i64, now: i64) -> sqlx::Result<Option<Vec<(Stri
     if found == 0 {
         return Ok(None);
     }
-    let tokens = blacklist_tokens(&mut tx, id, "device_revoked", now).await?;
+    let tokens = tokens::blacklist_owner(&mut *tx, tokens::Owner::Device(id), "device_revoked", now).await?;
     tx.commit().await?;
     Ok(Some(tokens))
-}
-
-pub async fn blacklist_tokens(
-    conn: &mut sqlx::AnyConnection,
-    device_id: i64,
-    reason: &str,
-    now: i64,
-) -> sqlx::Result<Vec<(String, i64)>> {
-    let rows = sqlx::query(
-        "UPDATE tokens SET blacklist = 1, blacklist_reason = $1, blacklisted_at = $2 \
-         WHERE device_id = $3 AND blacklist = 0 AND expires_at >= $4 RETURNING token_id, expires_at",
-    )
-    .bind(reason)
-    .bind(now)
-    .bind(device_id)
-    .bind(crate::tokens::store::still_accepted_since(now))
-    .fetch_all(&mut *conn)
-    .await?;
-    rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
 }
 
 /// Writes the last-seen times gathered in memory, in one transaction.

@@ -34,64 +34,48 @@ pub struct Filter {
     pub limit: i64,
 }
 
-pub async fn insert(db: &Db, t: &NewToken<'_>) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO tokens (token_id, user_id, device_id, token_sha256, issued_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(t.token_id)
-    .bind(t.user_id)
-    .bind(t.device_id)
-    .bind(t.digest)
-    .bind(t.issued_at)
-    .bind(t.expires_at)
-    .execute(db)
-    .await?;
-    Ok(())
+/// Row lock that makes a concurrent revocation wait for this insert
+/// (PostgreSQL; SQLite runs one writer at a time anyway).
+fn share_lock(engine: Engine) -> &'static str {
+    if engine == Engine::Postgres {
+        " FOR SHARE"
+    } else {
+        ""
+    }
 }
 
-/// Records a user token only while that user exists with `role`; on
-/// PostgreSQL the user row is share-locked so a concurrent role change or
-/// deletion (which revokes the user's tokens) waits and then sees this token.
-pub async fn insert_for_user(db: &Db, engine: Engine, t: &NewToken<'_>, role: &str) -> sqlx::Result<bool> {
-    let lock = if engine == Engine::Postgres { " FOR SHARE" } else { "" };
+/// Inserts the token only when `guard` (a query over $1–$6, and $7 when
+/// `extra` is given) finds a row.
+async fn insert_if(db: &Db, t: &NewToken<'_>, guard: &str, extra: Option<&str>) -> sqlx::Result<bool> {
     let sql = format!(
         "INSERT INTO tokens (token_id, user_id, device_id, token_sha256, issued_at, expires_at) \
-         SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS \
-         (SELECT 1 FROM users WHERE id = $2 AND role = $7{lock})"
+         SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS ({guard})"
     );
-    let done = sqlx::query(&sql)
+    let mut q = sqlx::query(&sql)
         .bind(t.token_id)
         .bind(t.user_id)
         .bind(t.device_id)
         .bind(t.digest)
         .bind(t.issued_at)
-        .bind(t.expires_at)
-        .bind(role)
-        .execute(db)
-        .await?;
-    Ok(done.rows_affected() == 1)
+        .bind(t.expires_at);
+    if let Some(v) = extra {
+        q = q.bind(v);
+    }
+    Ok(q.execute(db).await?.rows_affected() == 1)
 }
 
-/// Records a device token only while the device is active (its row
-/// share-locked on PostgreSQL, so a concurrent revocation sees this token).
+/// Records a user token only while that user exists with `role`, so a
+/// concurrent role change or deletion (which revokes the user's tokens)
+/// cannot miss it.
+pub async fn insert_for_user(db: &Db, engine: Engine, t: &NewToken<'_>, role: &str) -> sqlx::Result<bool> {
+    let guard = format!("SELECT 1 FROM users WHERE id = $2 AND role = $7{}", share_lock(engine));
+    insert_if(db, t, &guard, Some(role)).await
+}
+
+/// Records a device token only while the device is active.
 pub async fn insert_for_device(db: &Db, engine: Engine, t: &NewToken<'_>) -> sqlx::Result<bool> {
-    let lock = if engine == Engine::Postgres { " FOR SHARE" } else { "" };
-    let sql = format!(
-        "INSERT INTO tokens (token_id, user_id, device_id, token_sha256, issued_at, expires_at) \
-         SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS \
-         (SELECT 1 FROM devices WHERE id = $3 AND status = 'active'{lock})"
-    );
-    let done = sqlx::query(&sql)
-    .bind(t.token_id)
-    .bind(t.user_id)
-    .bind(t.device_id)
-    .bind(t.digest)
-    .bind(t.issued_at)
-    .bind(t.expires_at)
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    let guard = format!("SELECT 1 FROM devices WHERE id = $3 AND status = 'active'{}", share_lock(engine));
+    insert_if(db, t, &guard, None).await
 }
 
 /// Blacklists one token; `Some(expires_at)` when this call changed it.
@@ -108,23 +92,36 @@ pub async fn blacklist(db: &Db, token_id: &str, reason: &str, now: i64) -> sqlx:
     row.map(|r| r.try_get(0)).transpose()
 }
 
-/// Blacklists every live token of a user; returns what it changed.
-pub async fn blacklist_user<'e, E: Executor<'e, Database = Any>>(
+/// Whose tokens: a user's or a device's.
+#[derive(Debug, Clone, Copy)]
+pub enum Owner {
+    User(i64),
+    Device(i64),
+}
+
+/// Blacklists every token of an owner that could still be accepted;
+/// returns what it changed.
+pub async fn blacklist_owner<'e, E: Executor<'e, Database = Any>>(
     ex: E,
-    user_id: i64,
+    owner: Owner,
     reason: &str,
     now: i64,
 ) -> sqlx::Result<Vec<(String, i64)>> {
-    let rows = sqlx::query(
+    let (column, id) = match owner {
+        Owner::User(id) => ("user_id", id),
+        Owner::Device(id) => ("device_id", id),
+    };
+    let sql = format!(
         "UPDATE tokens SET blacklist = 1, blacklist_reason = $1, blacklisted_at = $2 \
-         WHERE user_id = $3 AND blacklist = 0 AND expires_at >= $4 RETURNING token_id, expires_at",
-    )
-    .bind(reason)
-    .bind(now)
-    .bind(user_id)
-    .bind(still_accepted_since(now))
-    .fetch_all(ex)
-    .await?;
+         WHERE {column} = $3 AND blacklist = 0 AND expires_at >= $4 RETURNING token_id, expires_at"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(reason)
+        .bind(now)
+        .bind(id)
+        .bind(still_accepted_since(now))
+        .fetch_all(ex)
+        .await?;
     rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
 }
 

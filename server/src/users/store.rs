@@ -89,7 +89,7 @@ pub async fn delete(db: &Db, engine: Engine, id: i64, now: i64) -> sqlx::Result<
     if sqlx::query(&sql).bind(id).execute(&mut *tx).await?.rows_affected() == 0 {
         return outcome(&mut tx, id).await;
     }
-    let revoked = tokens::blacklist_user(&mut *tx, id, "user_deleted", now).await?;
+    let revoked = tokens::blacklist_owner(&mut *tx, tokens::Owner::User(id), "user_deleted", now).await?;
     tx.commit().await?;
     Ok(Change::Done(revoked))
 }
@@ -103,7 +103,7 @@ pub async fn set_role(db: &Db, engine: Engine, id: i64, role: Role, now: i64) ->
     if sqlx::query(&sql).bind(role.as_str()).bind(id).execute(&mut *tx).await?.rows_affected() == 0 {
         return outcome(&mut tx, id).await;
     }
-    let revoked = tokens::blacklist_user(&mut *tx, id, "role_changed", now).await?;
+    let revoked = tokens::blacklist_owner(&mut *tx, tokens::Owner::User(id), "role_changed", now).await?;
     tx.commit().await?;
     Ok(Change::Done(revoked))
 }

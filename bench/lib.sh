@@ -1,0 +1,22 @@
+# Shared by the benchmarks: start a release Vigil on loopback with a fresh
+# data dir and a random admin password; export VIGIL_TOKEN (an admin token),
+# DATA and SERVER; stop it and clean up on exit.
+# Needs NORTH and SOUTH (ports) set by the caller.
+start_vigil() {
+  cargo build --release -p vigil --bins >&2
+  DATA=$(mktemp -d)
+  local password
+  password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+  trap 'kill $SERVER 2>/dev/null || true; rm -rf "$DATA"' EXIT
+  VIGIL_DATA_DIR="$DATA" VIGIL_HTTPS_ADDR="127.0.0.1:$NORTH" VIGIL_DEVICE_ADDR="127.0.0.1:$SOUTH" \
+    VIGIL_ADMIN_PASSWORD="$password" VIGIL_LOG=error ./target/release/vigil &
+  SERVER=$!
+  for _ in $(seq 50); do
+    curl -sf --cacert "$DATA/pki/platform-ca.pem" "https://127.0.0.1:$NORTH/healthz" >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  VIGIL_TOKEN=$(curl -sf --cacert "$DATA/pki/platform-ca.pem" -H 'content-type: application/json' \
+    -d "{\"username\":\"admin\",\"password\":\"$password\"}" "https://127.0.0.1:$NORTH/api/v1/auth/login" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  export VIGIL_TOKEN
+}
