@@ -7,7 +7,6 @@ use axum::{
         DefaultBodyLimit, FromRequest, FromRequestParts,
     },
     http::{header, HeaderValue, StatusCode},
-    middleware,
     routing::{delete, get, post},
     Router,
 };
@@ -37,7 +36,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/v1/devices/{id}/revoke-tokens", post(devices::routes::revoke_tokens))
         .route("/v1/devices/{id}/readings", get(readings::list))
         .route("/v1/live", get(live::stream))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::gateway::require_user));
+        .route_layer(auth::gateway::GatewayLayer::new(state.clone()));
     Router::new()
         .merge(public)
         .merge(protected)

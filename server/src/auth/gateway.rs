@@ -4,12 +4,18 @@
 //! Role checks are extractors (`AuthUser`, `OperatorUser`, `AdminUser`).
 
 use app::types::Role;
-use axum::{
-    extract::{FromRequestParts, Request, State},
-    http::{header, request::Parts, HeaderMap},
-    middleware::Next,
-    response::Response,
+use std::{
+    future::{ready, Ready},
+    task::{Context, Poll},
 };
+
+use axum::{
+    extract::{FromRequestParts, Request},
+    http::{header, request::Parts, HeaderMap},
+    response::{IntoResponse, Response},
+};
+use futures_util::future::Either;
+use tower::{Layer, Service};
 
 use crate::{
     auth::jwt::TokenType,
@@ -33,20 +39,66 @@ impl AuthUser {
     }
 }
 
-pub async fn require_user(
-    State(state): State<AppState>,
-    mut req: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    let token = presented_token(req.headers())?;
+/// The gateway as a tower layer: the check is synchronous (signature or
+/// cache, claims, in-memory blacklist), so it runs in `call` itself, with no
+/// boxed future or service clone per request.
+#[derive(Clone)]
+pub struct GatewayLayer {
+    state: AppState,
+}
+
+impl GatewayLayer {
+    pub fn new(state: AppState) -> Self {
+        GatewayLayer { state }
+    }
+}
+
+impl<S> Layer<S> for GatewayLayer {
+    type Service = Gateway<S>;
+    fn layer(&self, inner: S) -> Gateway<S> {
+        Gateway { inner, state: self.state.clone() }
+    }
+}
+
+#[derive(Clone)]
+pub struct Gateway<S> {
+    inner: S,
+    state: AppState,
+}
+
+impl<S> Service<Request> for Gateway<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Either<Ready<Result<Response, S::Error>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        match authenticate(&self.state, req.headers()) {
+            Ok(user) => {
+                req.extensions_mut().insert(user);
+                Either::Right(self.inner.call(req))
+            }
+            Err(e) => Either::Left(ready(Ok(e.into_response()))),
+        }
+    }
+}
+
+/// Who a north request's token says the caller is, if it holds.
+pub fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<AuthUser, ApiError> {
+    let token = presented_token(headers)?;
     let claims = state.jwt.verify(token, TokenType::User)?;
     if state.revoked.contains(&claims.jti) {
         return Err(ApiError::TokenRevoked);
     }
     let id = claims.sub.parse::<i64>().map_err(|_| ApiError::TokenInvalid)?;
     let role = claims.role.as_deref().and_then(Role::parse).ok_or(ApiError::TokenInvalid)?;
-    req.extensions_mut().insert(AuthUser { id, role, token_id: claims.jti.clone(), expires_at: claims.exp });
-    Ok(next.run(req).await)
+    Ok(AuthUser { id, role, token_id: claims.jti.clone(), expires_at: claims.exp })
 }
 
 /// The token of a request. A token is only ever read from these headers,
