@@ -56,12 +56,13 @@ impl Application {
         }
         let device_ca_der = CertificateDer::from_pem_slice(pki.device_ca_pem.as_bytes())?;
         let device_ca = Arc::new(DeviceCa::new(pki.device_ca_pem.clone(), pki.device_ca_key)?);
-        let (writer, writer_task) = Writer::spawn(db.clone());
+        let engine = db::Engine::of_url(&settings.database_url())?;
+        let (writer, writer_task) = Writer::spawn(db.clone(), engine);
         let revoked = Arc::new(RevokedSet::default());
         revoked.extend(tokens::store::revoked_since(&db, db::now(), 0).await?);
         let state = AppState::new(Shared {
             db,
-            engine: db::Engine::of_url(&settings.database_url())?,
+            engine,
             jwt: Arc::new(JwtKeys::from_pem(&pki.jwt_key_pem)?),
             revoked,
             throttle: Arc::new(LoginThrottle::new(
