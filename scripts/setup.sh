@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CARGO_LEPTOS_VERSION=0.3.10
+TRUNK_VERSION=0.21.14
 with_test_tools=false
 [[ "${1:-}" == "--test" ]] && with_test_tools=true
 
@@ -48,6 +49,11 @@ if [[ ! -f node_modules/.vigil-lock-sum || "$(cat node_modules/.vigil-lock-sum)"
 fi
 
 if $with_test_tools; then
+  # The client-side-rendered build of the dashboard is built by the tests.
+  if [[ "$(trunk --version 2>/dev/null || true)" != "trunk $TRUNK_VERSION" ]]; then
+    say "installing trunk $TRUNK_VERSION (about 7 minutes, once)"
+    cargo install trunk --version "$TRUNK_VERSION" --locked
+  fi
   if [[ ! -x /usr/bin/chromium ]]; then
     apt_install chromium
   fi

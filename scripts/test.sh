@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up what is missing, then runs every test of Vigil: unit and
 # integration tests against SQLite, the integration tests again against
-# PostgreSQL, and the Playwright journeys in Chromium.
+# PostgreSQL, the Playwright journeys in Chromium, and the client-side
+# (Trunk) build of the dashboard, so that it cannot rot.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
@@ -34,6 +35,11 @@ elif [[ "${CI:-}" == "true" ]]; then
 else
   say "PostgreSQL not reachable: skipping its run (CI does not skip it)"
 fi
+
+say "client-side-rendered build of the dashboard (Trunk)"
+trunk build
+grep -q '\.wasm' target/trunk-dist/index.html
+test -f target/trunk-dist/pkg/vigil.css
 
 say "end-to-end tests in Chromium (Playwright)"
 unset RUSTFLAGS LEPTOS_OUTPUT_NAME
