@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! The Vigil dashboard (Leptos): pages, components, the browser's API
 //! client, and the API types shared with the server.
 

@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! The browser entry of the dashboard: hydration of the server-rendered
 //! page (cargo-leptos) or a client-side mount (Trunk).
 
