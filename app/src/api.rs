@@ -102,9 +102,26 @@ pub async fn set_role(token: &str, id: i64, body: &UpdateUser) -> Result<UserInf
     http::send_json("PATCH", &format!("/api/v1/users/{id}"), Some(token), Some(body)).await
 }
 
-pub async fn tokens(token: &str, active_only: bool) -> Result<Vec<TokenInfo>, ApiFailure> {
-    let q = if active_only { "?active=true" } else { "" };
-    http::send_json::<(), _>("GET", &format!("/api/v1/tokens{q}"), Some(token), None).await
+/// Filters of the token registry's list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenFilter {
+    pub active: Option<bool>,
+    pub user_id: Option<i64>,
+    pub device_id: Option<i64>,
+}
+
+pub async fn tokens(token: &str, f: &TokenFilter) -> Result<Vec<TokenInfo>, ApiFailure> {
+    let mut q = vec!["limit=500".to_owned()];
+    if let Some(a) = f.active {
+        q.push(format!("active={a}"));
+    }
+    if let Some(u) = f.user_id {
+        q.push(format!("user_id={u}"));
+    }
+    if let Some(d) = f.device_id {
+        q.push(format!("device_id={d}"));
+    }
+    http::send_json::<(), _>("GET", &format!("/api/v1/tokens?{}", q.join("&")), Some(token), None).await
 }
 
 pub async fn revoke_token(token: &str, token_id: &str) -> Result<(), ApiFailure> {

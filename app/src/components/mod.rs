@@ -1,3 +1,4 @@
 pub mod chart;
+pub mod file;
 pub mod header;
 pub mod time;

@@ -5,7 +5,7 @@ use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
 
 use crate::{
     api,
-    components::{header::Header, time},
+    components::{file::read_chosen_text, header::Header, time},
     session::{require_session, Auth},
     types::{AuditEntry, CreateUser, EnrollRequest, Role, TokenInfo, UpdateUser, UserInfo},
 };
@@ -73,7 +73,11 @@ fn EnrollDevice() -> impl IntoView {
                 <label class="text-sm sm:col-span-2">"Self-signed certificate SHA-256 (hex)"
                     <input id="enroll-thumb" class=INPUT on:input=move |ev| thumb.set(event_target_value(&ev))/></label>
                 <label class="text-sm sm:col-span-2">"…or a CSR (PEM) for the device CA to sign"
-                    <textarea id="enroll-csr" rows="4" class=INPUT on:input=move |ev| csr.set(event_target_value(&ev))></textarea></label>
+                    <textarea id="enroll-csr" rows="4" class=INPUT prop:value=move || csr.get()
+                        on:input=move |ev| csr.set(event_target_value(&ev))></textarea></label>
+                <label class="text-sm sm:col-span-2">"…or upload the CSR file"
+                    <input id="enroll-csr-file" type="file" accept=".csr,.pem,.req,text/plain" class="mt-1 block text-sm"
+                        on:change=move |ev| read_chosen_text(&ev, move |text| csr.set(text))/></label>
                 <div><button type="submit" class=BUTTON>"Enroll"</button></div>
             </form>
             <Show when=move || error.with(Option::is_some)><p role="alert" class="mt-2 text-red-700">{move || error.get()}</p></Show>
@@ -129,6 +133,7 @@ fn Users() -> impl IntoView {
         <section aria-labelledby="users-title" class="rounded bg-white p-4 shadow-sm">
             <h2 id="users-title" class="text-lg font-semibold">"Users"</h2>
             <Show when=move || error.with(Option::is_some)><p role="alert" class="text-red-700">{move || error.get()}</p></Show>
+            <Show when=move || users.with(Option::is_none)><p class="text-slate-500">"Loading…"</p></Show>
             <table class="mt-2 min-w-full text-sm"><tbody>
                 {move || users.get().unwrap_or_default().into_iter().map(|u| {
                     let id = u.id;
@@ -184,10 +189,13 @@ fn Tokens() -> impl IntoView {
     let auth = require_session();
     let tokens = RwSignal::new(None::<Vec<TokenInfo>>);
     let error = RwSignal::new(None::<String>);
+    let filter = RwSignal::new(api::TokenFilter { active: Some(true), ..Default::default() });
+    let (state, user, device) = (RwSignal::new("active".to_owned()), RwSignal::new(String::new()), RwSignal::new(String::new()));
     let reload = move || {
         let Some(token) = auth.token() else { return };
+        let f = filter.get_untracked();
         spawn_local(async move {
-            match api::tokens(&token, true).await {
+            match api::tokens(&token, &f).await {
                 Ok(t) => tokens.set(Some(t)),
                 Err(f) => failure(auth, error)(f),
             }
@@ -198,35 +206,66 @@ fn Tokens() -> impl IntoView {
             reload();
         }
     });
+    let apply = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        let id = |s: String| s.trim().parse::<i64>().ok();
+        filter.set(api::TokenFilter {
+            active: match state.get_untracked().as_str() {
+                "active" => Some(true),
+                "inactive" => Some(false),
+                _ => None,
+            },
+            user_id: id(user.get_untracked()),
+            device_id: id(device.get_untracked()),
+        });
+        reload();
+    };
     view! {
         <section aria-labelledby="tokens-title" class="rounded bg-white p-4 shadow-sm">
-            <h2 id="tokens-title" class="text-lg font-semibold">"Active tokens"</h2>
+            <h2 id="tokens-title" class="text-lg font-semibold">"Tokens"</h2>
+            <form class="my-2 flex flex-wrap items-end gap-2 text-sm" on:submit=apply>
+                <label>"State"<select class=INPUT on:change=move |ev| state.set(event_target_value(&ev))>
+                    <option value="active">"active"</option><option value="inactive">"revoked or expired"</option><option value="all">"all"</option>
+                </select></label>
+                <label>"User id"<input class=INPUT inputmode="numeric" on:input=move |ev| user.set(event_target_value(&ev))/></label>
+                <label>"Device id"<input class=INPUT inputmode="numeric" on:input=move |ev| device.set(event_target_value(&ev))/></label>
+                <button type="submit" class=BUTTON>"Filter"</button>
+            </form>
             <Show when=move || error.with(Option::is_some)><p role="alert" class="text-red-700">{move || error.get()}</p></Show>
-            <div class="overflow-x-auto"><table class="mt-2 min-w-full text-sm">
-                <thead class="text-left"><tr><th class="p-1">"Token id"</th><th class="p-1">"Owner"</th><th class="p-1">"Expires (UTC)"</th><th></th></tr></thead>
-                <tbody>{move || tokens.get().unwrap_or_default().into_iter().map(|t| {
-                    let id = t.token_id.clone();
-                    let owner = match (t.user_id, t.device_id) {
-                        (Some(u), _) => format!("user {u}"),
-                        (_, Some(d)) => format!("device {d}"),
-                        _ => String::new(),
-                    };
-                    let revoke = move |_| {
-                        let (Some(token), id) = (auth.token(), id.clone()) else { return };
-                        spawn_local(async move {
-                            match api::revoke_token(&token, &id).await {
-                                Ok(()) => reload(),
-                                Err(f) => failure(auth, error)(f),
-                            }
-                        });
-                    };
-                    view! { <tr class="border-t border-slate-100">
-                        <td class="p-1 font-mono text-xs">{t.token_id.clone()}</td><td class="p-1">{owner}</td>
-                        <td class="p-1">{time::short(&t.expires_at)}</td>
-                        <td class="p-1"><button type="button" class="text-red-700 underline" on:click=revoke>"Revoke"</button></td>
-                    </tr> }
-                }).collect_view()}</tbody>
-            </table></div>
+            {move || match tokens.get() {
+                None => view! { <p class="text-slate-500">"Loading…"</p> }.into_any(),
+                Some(list) if list.is_empty() => view! { <p class="text-slate-500">"No tokens match."</p> }.into_any(),
+                Some(list) => view! {
+                    <div class="overflow-x-auto"><table class="mt-2 min-w-full text-sm">
+                        <thead class="text-left"><tr><th class="p-1">"Token id"</th><th class="p-1">"Owner"</th><th class="p-1">"Expires (UTC)"</th><th class="p-1">"State"</th><th></th></tr></thead>
+                        <tbody>{list.into_iter().map(|t| {
+                            let id = t.token_id.clone();
+                            let owner = match (t.user_id, t.device_id) {
+                                (Some(u), _) => format!("user {u}"),
+                                (_, Some(d)) => format!("device {d}"),
+                                _ => String::new(),
+                            };
+                            let revoke = move |_| {
+                                let (Some(token), id) = (auth.token(), id.clone()) else { return };
+                                spawn_local(async move {
+                                    match api::revoke_token(&token, &id).await {
+                                        Ok(()) => reload(),
+                                        Err(f) => failure(auth, error)(f),
+                                    }
+                                });
+                            };
+                            let state = if t.blacklist { t.blacklist_reason.clone().unwrap_or_else(|| "revoked".into()) } else { "active".into() };
+                            view! { <tr class="border-t border-slate-100">
+                                <td class="p-1 font-mono text-xs">{t.token_id.clone()}</td><td class="p-1">{owner}</td>
+                                <td class="p-1">{time::short(&t.expires_at)}</td><td class="p-1">{state}</td>
+                                <td class="p-1">{(!t.blacklist).then(|| view! {
+                                    <button type="button" class="text-red-700 underline" on:click=revoke>"Revoke"</button>
+                                })}</td>
+                            </tr> }
+                        }).collect_view()}</tbody>
+                    </table></div>
+                }.into_any(),
+            }}
         </section>
     }
 }
@@ -249,6 +288,7 @@ fn Audit() -> impl IntoView {
         <section aria-labelledby="audit-title" class="rounded bg-white p-4 shadow-sm">
             <h2 id="audit-title" class="text-lg font-semibold">"Audit log"</h2>
             <Show when=move || error.with(Option::is_some)><p role="alert" class="text-red-700">{move || error.get()}</p></Show>
+            <Show when=move || entries.with(Option::is_none)><p class="text-slate-500">"Loading…"</p></Show>
             <div class="max-h-96 overflow-auto"><table class="mt-2 min-w-full text-sm">
                 <thead class="text-left"><tr><th class="p-1">"Time (UTC)"</th><th class="p-1">"Event"</th><th class="p-1">"Actor"</th><th class="p-1">"Subject"</th><th class="p-1">"Address"</th><th class="p-1">"Detail"</th></tr></thead>
                 <tbody>{move || entries.get().unwrap_or_default().into_iter().map(|e| view! {
