@@ -93,7 +93,7 @@ pub struct AuditEntry {
     pub detail: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Device {
     pub id: i64,
     pub registration_id: String,
@@ -106,6 +106,9 @@ pub struct Device {
     pub enrollment: String,
     pub created_at: String,
     pub last_seen: Option<String>,
+    /// The newest reading of each sensor.
+    #[serde(default)]
+    pub latest: Vec<Reading>,
 }
 
 /// Enrollment: exactly one of `cert_sha256` (self-signed certificate) or
@@ -120,7 +123,7 @@ pub struct EnrollRequest {
     pub csr_pem: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnrollResponse {
     pub device: Device,
     #[serde(default, skip_serializing_if = "Option::is_none")]

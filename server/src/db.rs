@@ -90,3 +90,10 @@ pub fn rfc3339(secs: i64) -> String {
         .unwrap_or_default()
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
+
+/// RFC 3339 with milliseconds, for reading times (stored in milliseconds).
+pub fn rfc3339_millis(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

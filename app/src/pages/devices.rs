@@ -31,7 +31,18 @@ pub fn DevicesPanel() -> impl IntoView {
         let t = token.clone();
         spawn_local(async move {
             match api::devices(&t).await {
-                Ok(list) => devices.set(Some(list)),
+                Ok(list) => {
+                    // Start from the stored newest values; the stream updates them.
+                    latest.update(|l| {
+                        for d in &list {
+                            let known = l.entry(d.id).or_default();
+                            for r in &d.latest {
+                                known.entry(r.sensor.clone()).or_insert((r.value, r.unit.clone()));
+                            }
+                        }
+                    });
+                    devices.set(Some(list));
+                }
                 Err(f) => error.set(Some(auth.handle(&f))),
             }
         });

@@ -1,6 +1,8 @@
 //! SQL of the device registry.
 
-use app::types::Device;
+use std::collections::HashMap;
+
+use app::types::{Device, Reading};
 use sqlx::{any::AnyRow, Row};
 
 use crate::{
@@ -35,6 +37,7 @@ fn row(r: &AnyRow) -> sqlx::Result<DeviceRow> {
             enrollment: r.try_get("enrollment")?,
             created_at: db::rfc3339(r.try_get("created_at")?),
             last_seen: last_seen.map(db::rfc3339),
+            latest: Vec::new(),
         },
         serial: r.try_get("cert_serial")?,
     })
@@ -59,12 +62,40 @@ pub async fn insert(db: &Db, d: &NewDevice<'_>, now: i64) -> sqlx::Result<Device
 
 pub async fn all(db: &Db) -> sqlx::Result<Vec<DeviceRow>> {
     let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM devices ORDER BY id")).fetch_all(db).await?;
-    rows.iter().map(row).collect()
+    let mut devices = rows.iter().map(row).collect::<sqlx::Result<Vec<_>>>()?;
+    let mut latest = latest(db, None).await?;
+    for d in &mut devices {
+        d.device.latest = latest.remove(&d.device.id).unwrap_or_default();
+    }
+    Ok(devices)
 }
 
 pub async fn get(db: &Db, id: i64) -> sqlx::Result<Option<DeviceRow>> {
     let r = sqlx::query(&format!("SELECT {COLUMNS} FROM devices WHERE id = $1")).bind(id).fetch_optional(db).await?;
-    r.as_ref().map(row).transpose()
+    let Some(mut d) = r.as_ref().map(row).transpose()? else { return Ok(None) };
+    d.device.latest = latest(db, Some(id)).await?.remove(&id).unwrap_or_default();
+    Ok(Some(d))
+}
+
+/// Newest reading per sensor, by device (all devices, or one).
+async fn latest(db: &Db, device: Option<i64>) -> sqlx::Result<HashMap<i64, Vec<Reading>>> {
+    let rows = sqlx::query(
+        "SELECT device_id, sensor, value, unit, ts FROM latest_readings \
+         WHERE ($1 = 0 OR device_id = $1) ORDER BY device_id, sensor",
+    )
+    .bind(device.unwrap_or(0))
+    .fetch_all(db)
+    .await?;
+    let mut out: HashMap<i64, Vec<Reading>> = HashMap::new();
+    for r in &rows {
+        out.entry(r.try_get(0)?).or_default().push(Reading {
+            sensor: r.try_get(1)?,
+            value: r.try_get(2)?,
+            unit: r.try_get(3)?,
+            ts: db::rfc3339_millis(r.try_get(4)?),
+        });
+    }
+    Ok(out)
 }
 
 /// Marks the device revoked and blacklists its live tokens, in one

@@ -2,7 +2,7 @@
 //! while a commit is in flight are written together in the next
 //! transaction, and each request's 202 waits for the commit holding it.
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -80,27 +80,57 @@ async fn commit(db: &Db, engine: Engine, jobs: &[Job]) -> sqlx::Result<()> {
         }
         q.execute(&mut *tx).await?;
     }
+    // The newest reading per (device, sensor) of this commit, once each.
+    let mut newest: HashMap<(i64, &str), &Reading> = HashMap::new();
+    for r in &all {
+        let slot = newest.entry((r.device_id, r.sensor.as_str())).or_insert(r);
+        if r.ts >= slot.ts {
+            *slot = r;
+        }
+    }
+    let newest: Vec<&Reading> = newest.into_values().collect();
+    for chunk in newest.chunks(ROWS_PER_STATEMENT) {
+        let sql = upsert_latest_sql(chunk.len(), engine);
+        let mut q = sqlx::query(&sql);
+        for r in chunk {
+            q = q.bind(r.device_id).bind(&r.sensor).bind(r.value).bind(&r.unit).bind(r.ts);
+        }
+        q.execute(&mut *tx).await?;
+    }
     tx.commit().await
+}
+
+/// Keeps `latest_readings` at the newest reading of each sensor.
+fn upsert_latest_sql(rows: usize, engine: Engine) -> String {
+    format!(
+        "INSERT INTO latest_readings (device_id, sensor, value, unit, ts) VALUES {} \
+         ON CONFLICT (device_id, sensor) DO UPDATE SET value = excluded.value, unit = excluded.unit, ts = excluded.ts \
+         WHERE excluded.ts >= latest_readings.ts",
+        values(rows, 5, engine)
+    )
 }
 
 /// A multi-row INSERT. SQLite gets anonymous `?` placeholders: it looks
 /// numbered ones up by a linear scan per parameter, which made a 3000-
 /// parameter statement spend most of its time finding names.
 fn insert_sql(rows: usize, engine: Engine) -> String {
-    let mut sql = String::from("INSERT INTO readings (device_id, sensor, value, unit, ts, received_at) VALUES ");
-    for i in 0..rows {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        match engine {
-            Engine::Sqlite => sql.push_str("(?, ?, ?, ?, ?, ?)"),
-            Engine::Postgres => {
-                let b = i * 6;
-                sql.push_str(&format!("(${}, ${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6));
-            }
-        }
-    }
-    sql
+    format!("INSERT INTO readings (device_id, sensor, value, unit, ts, received_at) VALUES {}", values(rows, 6, engine))
+}
+
+/// `(…), (…)` placeholders for `rows` rows of `cols` values.
+fn values(rows: usize, cols: usize, engine: Engine) -> String {
+    (0..rows)
+        .map(|i| {
+            let cells: Vec<String> = (1..=cols)
+                .map(|c| match engine {
+                    Engine::Sqlite => "?".to_owned(),
+                    Engine::Postgres => format!("${}", i * cols + c),
+                })
+                .collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]

@@ -74,9 +74,7 @@ impl LiveHub {
                 sensor: r.sensor.clone(),
                 value: r.value,
                 unit: r.unit.clone(),
-                ts: chrono::DateTime::from_timestamp_millis(r.ts)
-                    .unwrap_or_default()
-                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                ts: db::rfc3339_millis(r.ts),
             })
             .collect();
         let _ = self.tx.send(Arc::new(batch));

@@ -70,9 +70,7 @@ pub async fn list(
                 sensor: r.try_get(0)?,
                 value: r.try_get(1)?,
                 unit: r.try_get(2)?,
-                ts: chrono::DateTime::from_timestamp_millis(ts)
-                    .unwrap_or_default()
-                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                ts: crate::db::rfc3339_millis(ts),
             })
         })
         .collect::<sqlx::Result<Vec<_>>>()?;

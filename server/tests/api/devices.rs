@@ -433,3 +433,29 @@ async fn an_open_connection_is_closed_when_its_device_is_revoked_and_cannot_resu
         assert!(matches!(got, Ok(0) | Err(_)), "no answer for a revoked device");
     }
 }
+
+#[tokio::test]
+async fn devices_show_the_newest_value_of_each_sensor() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (device, _, client) = app.enrolled_device(&admin, "latest").await;
+    let t = device_token(&app, &client).await["token"].as_str().unwrap().to_owned();
+    let body = json!({ "readings": [
+        { "sensor": "temperature", "value": 20.0, "unit": "C", "ts": "2026-11-22T10:02:00Z" },
+        { "sensor": "temperature", "value": 19.0, "unit": "C", "ts": "2026-11-22T10:00:00Z" },
+        { "sensor": "humidity", "value": 40 }
+    ]});
+    assert_eq!(send_readings(&app, &client, &t, body).await.unwrap().status(), 202);
+    // An older reading arriving later does not replace the newest.
+    let late = json!({ "readings": [{ "sensor": "temperature", "value": 5.0, "ts": "2026-11-22T09:00:00Z" }] });
+    assert_eq!(send_readings(&app, &client, &t, late).await.unwrap().status(), 202);
+    let list: Value = app.get("/api/v1/devices", &admin).await.json().await.unwrap();
+    let latest = list[0]["latest"].as_array().unwrap();
+    assert_eq!(latest.len(), 2);
+    assert_eq!(latest[0]["sensor"], "humidity");
+    assert_eq!(latest[1]["sensor"], "temperature");
+    assert_eq!(latest[1]["value"], 20.0);
+    assert_eq!(latest[1]["ts"], "2026-11-22T10:02:00.000Z");
+    let one: Value = app.get(&format!("/api/v1/devices/{}", device["id"]), &admin).await.json().await.unwrap();
+    assert_eq!(one["latest"], list[0]["latest"]);
+}
