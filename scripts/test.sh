@@ -9,6 +9,9 @@ bash scripts/setup.sh --test
 
 say() { printf '\n[test] %s\n' "$*" >&2; }
 
+say "formatting (cargo fmt --check)"
+cargo fmt --all --check
+
 say "building the dashboard and server (cargo leptos build)"
 cargo leptos build
 

@@ -4,8 +4,8 @@
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::types::{
-    AuditEntry, CreateUser, Device, EnrollRequest, EnrollResponse, LoginRequest, LoginResponse, Reading, TokenInfo,
-    UpdateUser, UserInfo,
+    AuditEntry, CreateUser, Device, EnrollRequest, EnrollResponse, LoginRequest, LoginResponse,
+    Reading, TokenInfo, UpdateUser, UserInfo,
 };
 
 /// An answer that was not a success, in the contract's terms.
@@ -37,7 +37,10 @@ pub fn base_url() -> &'static str {
 }
 
 pub async fn login(username: &str, password: &str) -> Result<LoginResponse, ApiFailure> {
-    let body = LoginRequest { username: username.into(), password: password.into() };
+    let body = LoginRequest {
+        username: username.into(),
+        password: password.into(),
+    };
     http::send_json("POST", "/api/v1/auth/login", None, Some(&body)).await
 }
 
@@ -71,7 +74,13 @@ pub async fn readings(
             q.push_str(&format!("&{k}={}", urlencode(v)));
         }
     }
-    http::send_json::<(), _>("GET", &format!("/api/v1/devices/{id}/readings{q}"), Some(token), None).await
+    http::send_json::<(), _>(
+        "GET",
+        &format!("/api/v1/devices/{id}/readings{q}"),
+        Some(token),
+        None,
+    )
+    .await
 }
 
 pub async fn enroll(token: &str, req: &EnrollRequest) -> Result<EnrollResponse, ApiFailure> {
@@ -83,7 +92,12 @@ pub async fn revoke_device(token: &str, id: i64) -> Result<(), ApiFailure> {
 }
 
 pub async fn revoke_device_tokens(token: &str, id: i64) -> Result<(), ApiFailure> {
-    http::send_empty("POST", &format!("/api/v1/devices/{id}/revoke-tokens"), Some(token)).await
+    http::send_empty(
+        "POST",
+        &format!("/api/v1/devices/{id}/revoke-tokens"),
+        Some(token),
+    )
+    .await
 }
 
 pub async fn users(token: &str) -> Result<Vec<UserInfo>, ApiFailure> {
@@ -99,7 +113,13 @@ pub async fn delete_user(token: &str, id: i64) -> Result<(), ApiFailure> {
 }
 
 pub async fn set_role(token: &str, id: i64, body: &UpdateUser) -> Result<UserInfo, ApiFailure> {
-    http::send_json("PATCH", &format!("/api/v1/users/{id}"), Some(token), Some(body)).await
+    http::send_json(
+        "PATCH",
+        &format!("/api/v1/users/{id}"),
+        Some(token),
+        Some(body),
+    )
+    .await
 }
 
 /// Filters of the token registry's list.
@@ -121,11 +141,22 @@ pub async fn tokens(token: &str, f: &TokenFilter) -> Result<Vec<TokenInfo>, ApiF
     if let Some(d) = f.device_id {
         q.push(format!("device_id={d}"));
     }
-    http::send_json::<(), _>("GET", &format!("/api/v1/tokens?{}", q.join("&")), Some(token), None).await
+    http::send_json::<(), _>(
+        "GET",
+        &format!("/api/v1/tokens?{}", q.join("&")),
+        Some(token),
+        None,
+    )
+    .await
 }
 
 pub async fn revoke_token(token: &str, token_id: &str) -> Result<(), ApiFailure> {
-    http::send_empty("POST", &format!("/api/v1/tokens/{token_id}/revoke"), Some(token)).await
+    http::send_empty(
+        "POST",
+        &format!("/api/v1/tokens/{token_id}/revoke"),
+        Some(token),
+    )
+    .await
 }
 
 pub async fn audit(token: &str) -> Result<Vec<AuditEntry>, ApiFailure> {
@@ -135,7 +166,9 @@ pub async fn audit(token: &str) -> Result<Vec<AuditEntry>, ApiFailure> {
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -173,12 +206,20 @@ mod http {
             return Ok(resp);
         }
         let status = resp.status();
-        let retry_after = resp.headers().get("retry-after").and_then(|v| v.parse().ok());
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.parse().ok());
         let err = resp.json::<ErrorBody>().await.unwrap_or(ErrorBody {
             error: "http".into(),
             message: format!("Vigil answered {status}."),
         });
-        Err(ApiFailure { status, code: err.error, message: err.message, retry_after })
+        Err(ApiFailure {
+            status,
+            code: err.error,
+            message: err.message,
+            retry_after,
+        })
     }
 
     pub async fn send_json<B: Serialize, T: DeserializeOwned>(
@@ -187,10 +228,18 @@ mod http {
         token: Option<&str>,
         body: Option<&B>,
     ) -> Result<T, ApiFailure> {
-        send(method, path, token, body).await?.json::<T>().await.map_err(ApiFailure::network)
+        send(method, path, token, body)
+            .await?
+            .json::<T>()
+            .await
+            .map_err(ApiFailure::network)
     }
 
-    pub async fn send_empty(method: &str, path: &str, token: Option<&str>) -> Result<(), ApiFailure> {
+    pub async fn send_empty(
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+    ) -> Result<(), ApiFailure> {
         send::<()>(method, path, token, None).await.map(|_| ())
     }
 }
@@ -202,7 +251,12 @@ mod http {
     use super::*;
 
     fn unavailable() -> ApiFailure {
-        ApiFailure { status: 0, code: "unavailable".into(), message: "only in the browser".into(), retry_after: None }
+        ApiFailure {
+            status: 0,
+            code: "unavailable".into(),
+            message: "only in the browser".into(),
+            retry_after: None,
+        }
     }
 
     pub async fn send_json<B: Serialize, T: DeserializeOwned>(

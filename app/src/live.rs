@@ -8,7 +8,12 @@ use crate::types::LiveReading;
 pub fn end_handler(auth: crate::session::Auth) -> impl Fn(String) + Copy + 'static {
     move |reason: String| {
         if reason == "token_revoked" || reason == "token_expired" {
-            let failure = crate::api::ApiFailure { status: 401, code: reason.clone(), message: reason, retry_after: None };
+            let failure = crate::api::ApiFailure {
+                status: 401,
+                code: reason.clone(),
+                message: reason,
+                retry_after: None,
+            };
             auth.handle(&failure);
         }
     }
@@ -52,24 +57,37 @@ pub fn subscribe(
     let abort = web_sys::AbortController::new().ok();
     let signal = abort.as_ref().map(|a| a.signal());
     leptos::task::spawn_local(async move {
-        let q = device_id.map(|d| format!("?device_id={d}")).unwrap_or_default();
-        let req = gloo_net::http::Request::get(&format!("{}/api/v1/live{q}", crate::api::base_url()))
-            .header("x-access-token", &token)
-            .abort_signal(signal.as_ref());
+        let q = device_id
+            .map(|d| format!("?device_id={d}"))
+            .unwrap_or_default();
+        let req =
+            gloo_net::http::Request::get(&format!("{}/api/v1/live{q}", crate::api::base_url()))
+                .header("x-access-token", &token)
+                .abort_signal(signal.as_ref());
         let resp = match req.send().await {
             Ok(r) if r.ok() => r,
             Ok(r) => return on_end(format!("http_{}", r.status())),
             Err(e) => return on_end(e.to_string()),
         };
-        let Some(body) = resp.body() else { return on_end("no_body".into()) };
-        let Ok(reader) = body.get_reader().dyn_into::<web_sys::ReadableStreamDefaultReader>() else {
+        let Some(body) = resp.body() else {
+            return on_end("no_body".into());
+        };
+        let Ok(reader) = body
+            .get_reader()
+            .dyn_into::<web_sys::ReadableStreamDefaultReader>()
+        else {
             return on_end("no_reader".into());
         };
         // Bytes until a whole event is in: a character may straddle chunks.
         let mut buf: Vec<u8> = Vec::new();
         loop {
-            let Ok(chunk) = JsFuture::from(reader.read()).await else { return on_end("aborted".into()) };
-            let done = js_sys::Reflect::get(&chunk, &"done".into()).ok().and_then(|v| v.as_bool()).unwrap_or(true);
+            let Ok(chunk) = JsFuture::from(reader.read()).await else {
+                return on_end("aborted".into());
+            };
+            let done = js_sys::Reflect::get(&chunk, &"done".into())
+                .ok()
+                .and_then(|v| v.as_bool())
+                .unwrap_or(true);
             if done {
                 return on_end("closed".into());
             }

@@ -4,7 +4,10 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::{api::ApiFailure, types::{LoginResponse, UserInfo}};
+use crate::{
+    api::ApiFailure,
+    types::{LoginResponse, UserInfo},
+};
 
 pub const STORAGE_KEY: &str = "vigil.session";
 
@@ -18,7 +21,12 @@ pub struct Session {
 
 impl From<LoginResponse> for Session {
     fn from(r: LoginResponse) -> Self {
-        Session { token: r.token, token_id: r.token_id, expires_at: r.expires_at, user: r.user }
+        Session {
+            token: r.token,
+            token_id: r.token_id,
+            expires_at: r.expires_at,
+            user: r.user,
+        }
     }
 }
 
@@ -32,7 +40,11 @@ pub struct Auth {
 }
 
 pub fn provide() -> Auth {
-    let auth = Auth { session: RwSignal::new(None), notice: RwSignal::new(None), ready: RwSignal::new(false) };
+    let auth = Auth {
+        session: RwSignal::new(None),
+        notice: RwSignal::new(None),
+        ready: RwSignal::new(false),
+    };
     provide_context(auth);
     // Effects run only in the browser, after hydration: the server never
     // sees the token, so both render the signed-out state first.
@@ -92,7 +104,9 @@ impl Auth {
         let ended = match f.code.as_str() {
             "token_revoked" => Some("Your session was revoked. Please sign in again."),
             "token_expired" => Some("Your session expired. Please sign in again."),
-            "token_invalid" | "token_missing" => Some("Your session is no longer valid. Please sign in again."),
+            "token_invalid" | "token_missing" => {
+                Some("Your session is no longer valid. Please sign in again.")
+            }
             _ => None,
         };
         match ended {
@@ -134,7 +148,9 @@ mod storage {
     /// wait for it; the dashboard benchmark reads the milliseconds since
     /// navigation started.
     pub fn mark_hydrated() {
-        let Some(window) = web_sys::window() else { return };
+        let Some(window) = web_sys::window() else {
+            return;
+        };
         if let Some(body) = window.document().and_then(|d| d.body()) {
             let _ = body.dataset().set("hydrated", "true");
             if let Some(p) = window.performance() {

@@ -12,7 +12,9 @@ use axum::{
 };
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::{audit, auth, devices, error::ApiError, live, readings, state::AppState, tokens, users};
+use crate::{
+    audit, auth, devices, error::ApiError, live, readings, state::AppState, tokens, users,
+};
 
 /// Bodies of the north API are small; anything bigger is refused unread.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -25,15 +27,27 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/v1/auth/logout", post(auth::routes::logout))
         .route("/v1/auth/me", get(auth::routes::me))
         .route("/v1/auth/check", get(auth::routes::check))
-        .route("/v1/users", get(users::routes::list).post(users::routes::create))
-        .route("/v1/users/{id}", delete(users::routes::delete).patch(users::routes::update))
+        .route(
+            "/v1/users",
+            get(users::routes::list).post(users::routes::create),
+        )
+        .route(
+            "/v1/users/{id}",
+            delete(users::routes::delete).patch(users::routes::update),
+        )
         .route("/v1/tokens", get(tokens::routes::list))
         .route("/v1/tokens/{token_id}/revoke", post(tokens::routes::revoke))
         .route("/v1/audit", get(audit::list))
-        .route("/v1/devices", get(devices::routes::list).post(devices::routes::enroll))
+        .route(
+            "/v1/devices",
+            get(devices::routes::list).post(devices::routes::enroll),
+        )
         .route("/v1/devices/{id}", get(devices::routes::show))
         .route("/v1/devices/{id}/revoke", post(devices::routes::revoke))
-        .route("/v1/devices/{id}/revoke-tokens", post(devices::routes::revoke_tokens))
+        .route(
+            "/v1/devices/{id}/revoke-tokens",
+            post(devices::routes::revoke_tokens),
+        )
         .route("/v1/devices/{id}/readings", get(readings::list))
         .route("/v1/live", get(live::stream))
         .route_layer(auth::gateway::GatewayLayer::new(state.clone()));
@@ -43,7 +57,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .fallback(|| async { ApiError::NotFound("no such API route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
 }
 
 /// JSON body; malformed JSON, a wrong content type or an oversized body

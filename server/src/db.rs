@@ -70,7 +70,10 @@ pub async fn connect(url: &str) -> anyhow::Result<Db> {
         Engine::Sqlite => &SQLITE_MIGRATIONS,
         Engine::Postgres => &POSTGRES_MIGRATIONS,
     };
-    migrator.run(&pool).await.context("running database migrations")?;
+    migrator
+        .run(&pool)
+        .await
+        .context("running database migrations")?;
     Ok(pool)
 }
 

@@ -40,11 +40,17 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn validation(message: impl Into<String>) -> Self {
-        ApiError::Validation { status: StatusCode::UNPROCESSABLE_ENTITY, message: message.into() }
+        ApiError::Validation {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            message: message.into(),
+        }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
-        ApiError::Validation { status: StatusCode::BAD_REQUEST, message: message.into() }
+        ApiError::Validation {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
     }
 
     pub fn not_found(what: &str) -> Self {
@@ -100,7 +106,10 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %format!("{e:#}"), "internal error");
         }
         let status = self.status();
-        let body = ErrorBody { error: self.code().to_owned(), message: self.to_string() };
+        let body = ErrorBody {
+            error: self.code().to_owned(),
+            message: self.to_string(),
+        };
         let mut res = (status, Json(body)).into_response();
         let headers = res.headers_mut();
         if status == StatusCode::UNAUTHORIZED {

@@ -79,7 +79,9 @@ pub async fn serve(
     let acceptor = TlsAcceptor::from(config);
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut http = auto::Builder::new(TokioExecutor::new());
-    http.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    http.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
     http.http2()
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(Duration::from_secs(30)))
@@ -125,8 +127,12 @@ pub async fn serve(
                 .1
                 .peer_certificates()
                 .and_then(|c| c.first())
-                .map(|c| PeerCert { thumbprint: certs::thumbprint(c) });
-            let watched = devices.zip(revocations).zip(peer_cert.as_ref().map(|p| p.thumbprint.clone()));
+                .map(|c| PeerCert {
+                    thumbprint: certs::thumbprint(c),
+                });
+            let watched = devices
+                .zip(revocations)
+                .zip(peer_cert.as_ref().map(|p| p.thumbprint.clone()));
             let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
                 if let Some(cert) = &peer_cert {

@@ -48,23 +48,40 @@ impl Pki {
                 .0
                 .serialize_pem(),
         };
-        Ok(Pki { dir, server_chain, server_key, device_ca_pem, device_ca_key, jwt_key_pem })
+        Ok(Pki {
+            dir,
+            server_chain,
+            server_key,
+            device_ca_pem,
+            device_ca_key,
+            jwt_key_pem,
+        })
     }
 }
 
 fn ca(dir: &Path, name: &str, common_name: &str) -> anyhow::Result<(String, KeyPair)> {
-    let (key, new_key) = load_or_generate_key(&dir.join(format!("{name}.key")), &rcgen::PKCS_ECDSA_P256_SHA256)?;
+    let (key, new_key) = load_or_generate_key(
+        &dir.join(format!("{name}.key")),
+        &rcgen::PKCS_ECDSA_P256_SHA256,
+    )?;
     let cert_path = dir.join(format!("{name}.pem"));
     // A certificate is only reused with the key it was made for.
     if cert_path.exists() && !new_key {
         return Ok((fs::read_to_string(&cert_path)?, key));
     }
     let mut params = CertificateParams::default();
-    params.distinguished_name.push(DnType::OrganizationName, "Vigil");
-    params.distinguished_name.push(DnType::CommonName, common_name);
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "Vigil");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, common_name);
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    params.key_usages =
-        vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     let now = OffsetDateTime::now_utc();
     params.not_before = now - Duration::hours(1);
     params.not_after = now + Duration::days(3650);
@@ -83,8 +100,11 @@ fn server_cert(
     if !cert_path.exists() || !key_path.exists() || expires_within(&cert_path, RENEW_BEFORE_DAYS)? {
         tracing::info!("generating the server certificate");
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
-        let mut params = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into(), "::1".into()])?;
-        params.distinguished_name.push(DnType::CommonName, "localhost");
+        let mut params =
+            CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into(), "::1".into()])?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "localhost");
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let now = OffsetDateTime::now_utc();
@@ -103,8 +123,11 @@ const RENEW_BEFORE_DAYS: i64 = 30;
 
 fn expires_within(cert: &Path, days: i64) -> anyhow::Result<bool> {
     let pem = fs::read(cert)?;
-    let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).map_err(|e| anyhow::anyhow!("{}: {e}", cert.display()))?;
-    let parsed = pem.parse_x509().map_err(|e| anyhow::anyhow!("{}: {e}", cert.display()))?;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&pem)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", cert.display()))?;
+    let parsed = pem
+        .parse_x509()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", cert.display()))?;
     let not_after = parsed.validity().not_after.timestamp();
     Ok(not_after - OffsetDateTime::now_utc().unix_timestamp() < days * 86_400)
 }
@@ -126,7 +149,10 @@ fn load_chain(
 }
 
 /// The key at `path`, made if missing; `true` when it was just made.
-fn load_or_generate_key(path: &Path, alg: &'static rcgen::SignatureAlgorithm) -> anyhow::Result<(KeyPair, bool)> {
+fn load_or_generate_key(
+    path: &Path,
+    alg: &'static rcgen::SignatureAlgorithm,
+) -> anyhow::Result<(KeyPair, bool)> {
     if path.exists() {
         let mode = fs::metadata(path)?.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
@@ -134,7 +160,8 @@ fn load_or_generate_key(path: &Path, alg: &'static rcgen::SignatureAlgorithm) ->
             fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
         }
         let pem = fs::read_to_string(path)?;
-        let key = KeyPair::from_pem(&pem).with_context(|| format!("parsing key {}", path.display()))?;
+        let key =
+            KeyPair::from_pem(&pem).with_context(|| format!("parsing key {}", path.display()))?;
         return Ok((key, false));
     }
     let key = KeyPair::generate_for(alg)?;
@@ -146,7 +173,11 @@ fn load_or_generate_key(path: &Path, alg: &'static rcgen::SignatureAlgorithm) ->
 pub fn write_secret(path: &Path, contents: &str) -> anyhow::Result<()> {
     let tmp = path.with_extension("tmp");
     let _ = fs::remove_file(&tmp);
-    let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
     f.write_all(contents.as_bytes())?;
     f.sync_all()?;
     fs::rename(&tmp, path)?;

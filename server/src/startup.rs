@@ -50,8 +50,12 @@ impl Application {
         let devices = Arc::new(DeviceIndex::default());
         for row in devices::store::all(&db).await? {
             let d = row.device;
-            let entry =
-                Entry { id: d.id, active: d.status == "active", ca_issued: d.enrollment == "ca_issued", serial: row.serial };
+            let entry = Entry {
+                id: d.id,
+                active: d.status == "active",
+                ca_issued: d.enrollment == "ca_issued",
+                serial: row.serial,
+            };
             devices.insert(d.cert_sha256, entry);
         }
         let device_ca_der = CertificateDer::from_pem_slice(pki.device_ca_pem.as_bytes())?;
@@ -86,17 +90,43 @@ impl Application {
             .await
             .with_context(|| format!("binding VIGIL_DEVICE_ADDR {}", state.settings.device_addr))?;
         let device_addr = south.local_addr()?;
-        let north_tls = Arc::new(net::server_config(pki.server_chain.clone(), pki.server_key.clone_key())?);
-        let verifier = Arc::new(DeviceVerifier::new(device_ca_der, devices.clone(), net::provider())?);
-        let south_tls = Arc::new(net::device_server_config(pki.server_chain, pki.server_key, verifier)?);
+        let north_tls = Arc::new(net::server_config(
+            pki.server_chain.clone(),
+            pki.server_key.clone_key(),
+        )?);
+        let verifier = Arc::new(DeviceVerifier::new(
+            device_ca_der,
+            devices.clone(),
+            net::provider(),
+        )?);
+        let south_tls = Arc::new(net::device_server_config(
+            pki.server_chain,
+            pki.server_key,
+            verifier,
+        )?);
         let tasks = vec![
-            tokio::spawn(net::serve(north, north_tls, web::router(state.clone()), None)),
-            tokio::spawn(net::serve(south, south_tls, south::router(state.clone()), Some(devices))),
+            tokio::spawn(net::serve(
+                north,
+                north_tls,
+                web::router(state.clone()),
+                None,
+            )),
+            tokio::spawn(net::serve(
+                south,
+                south_tls,
+                south::router(state.clone()),
+                Some(devices),
+            )),
             tokens::sweeper::spawn(state.clone()),
             writer_task,
             spawn_last_seen_flusher(state.clone()),
         ];
-        Ok(Application { north_addr, device_addr, state, tasks })
+        Ok(Application {
+            north_addr,
+            device_addr,
+            state,
+            tasks,
+        })
     }
 
     pub fn north_addr(&self) -> SocketAddr {

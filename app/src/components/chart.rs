@@ -18,11 +18,19 @@ pub struct Point {
 }
 
 fn fmt(v: f64) -> String {
-    if v.abs() >= 1000.0 || v.fract() == 0.0 { format!("{v:.0}") } else { format!("{v:.2}") }
+    if v.abs() >= 1000.0 || v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
 }
 
 #[component]
-pub fn LineChart(sensor: String, unit: Signal<Option<String>>, points: Signal<Vec<Point>>) -> impl IntoView {
+pub fn LineChart(
+    sensor: String,
+    unit: Signal<Option<String>>,
+    points: Signal<Vec<Point>>,
+) -> impl IntoView {
     let label = sensor.clone();
     view! {
         <figure class="rounded border border-slate-200 bg-white p-2" data-testid=format!("chart-{sensor}")>

@@ -3,12 +3,19 @@
 /// `2026-11-22T10:01:00.000Z` → `2026-11-22 10:01:00` (UTC).
 pub fn short(ts: &str) -> String {
     let t = ts.replacen('T', " ", 1);
-    t.split('.').next().unwrap_or(&t).trim_end_matches('Z').to_owned()
+    t.split('.')
+        .next()
+        .unwrap_or(&t)
+        .trim_end_matches('Z')
+        .to_owned()
 }
 
 /// `…T10:01:00…` → `10:01:00`.
 pub fn clock(ts: &str) -> String {
-    ts.split('T').nth(1).map(|t| t.chars().take(8).collect()).unwrap_or_default()
+    ts.split('T')
+        .nth(1)
+        .map(|t| t.chars().take(8).collect())
+        .unwrap_or_default()
 }
 
 /// Milliseconds since the epoch of an RFC 3339 time (browser only).
@@ -28,7 +35,10 @@ pub fn millis(ts: &str) -> f64 {
 mod tests {
     #[test]
     fn times_shorten_for_people() {
-        assert_eq!(super::short("2026-11-22T10:01:00.000Z"), "2026-11-22 10:01:00");
+        assert_eq!(
+            super::short("2026-11-22T10:01:00.000Z"),
+            "2026-11-22 10:01:00"
+        );
         assert_eq!(super::clock("2026-11-22T10:01:00.000Z"), "10:01:00");
     }
 }

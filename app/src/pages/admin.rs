@@ -42,8 +42,12 @@ pub fn AdminPage() -> impl IntoView {
 #[component]
 fn EnrollDevice() -> impl IntoView {
     let auth = require_session();
-    let (reg, name, thumb, csr) =
-        (RwSignal::new(String::new()), RwSignal::new(String::new()), RwSignal::new(String::new()), RwSignal::new(String::new()));
+    let (reg, name, thumb, csr) = (
+        RwSignal::new(String::new()),
+        RwSignal::new(String::new()),
+        RwSignal::new(String::new()),
+        RwSignal::new(String::new()),
+    );
     let error = RwSignal::new(None::<String>);
     let issued = RwSignal::new(None::<(String, Option<String>)>);
     let submit = move |ev: SubmitEvent| {
@@ -99,7 +103,11 @@ fn Users() -> impl IntoView {
     let auth = require_session();
     let users = RwSignal::new(None::<Vec<UserInfo>>);
     let error = RwSignal::new(None::<String>);
-    let (uname, pw, role) = (RwSignal::new(String::new()), RwSignal::new(String::new()), RwSignal::new(Role::Viewer));
+    let (uname, pw, role) = (
+        RwSignal::new(String::new()),
+        RwSignal::new(String::new()),
+        RwSignal::new(Role::Viewer),
+    );
     let reload = move || {
         let Some(token) = auth.token() else { return };
         spawn_local(async move {
@@ -117,7 +125,11 @@ fn Users() -> impl IntoView {
     let create = move |ev: SubmitEvent| {
         ev.prevent_default();
         let Some(token) = auth.token() else { return };
-        let body = CreateUser { username: uname.get_untracked(), password: pw.get_untracked(), role: role.get_untracked() };
+        let body = CreateUser {
+            username: uname.get_untracked(),
+            password: pw.get_untracked(),
+            role: role.get_untracked(),
+        };
         error.set(None);
         spawn_local(async move {
             match api::create_user(&token, &body).await {
@@ -189,8 +201,15 @@ fn Tokens() -> impl IntoView {
     let auth = require_session();
     let tokens = RwSignal::new(None::<Vec<TokenInfo>>);
     let error = RwSignal::new(None::<String>);
-    let filter = RwSignal::new(api::TokenFilter { active: Some(true), ..Default::default() });
-    let (state, user, device) = (RwSignal::new("active".to_owned()), RwSignal::new(String::new()), RwSignal::new(String::new()));
+    let filter = RwSignal::new(api::TokenFilter {
+        active: Some(true),
+        ..Default::default()
+    });
+    let (state, user, device) = (
+        RwSignal::new("active".to_owned()),
+        RwSignal::new(String::new()),
+        RwSignal::new(String::new()),
+    );
     let reload = move || {
         let Some(token) = auth.token() else { return };
         let f = filter.get_untracked();
@@ -276,7 +295,9 @@ fn Audit() -> impl IntoView {
     let entries = RwSignal::new(None::<Vec<AuditEntry>>);
     let error = RwSignal::new(None::<String>);
     Effect::new(move |_| {
-        let Some(token) = auth.token_tracked() else { return };
+        let Some(token) = auth.token_tracked() else {
+            return;
+        };
         spawn_local(async move {
             match api::audit(&token).await {
                 Ok(e) => entries.set(Some(e)),

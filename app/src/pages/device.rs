@@ -70,7 +70,9 @@ pub fn DevicePage() -> impl IntoView {
     };
 
     Effect::new(move |_| {
-        let (Some(token), Some(id)) = (auth.token_tracked(), id()) else { return };
+        let (Some(token), Some(id)) = (auth.token_tracked(), id()) else {
+            return;
+        };
         // Another device in the same page component: start afresh.
         stream.set_value(None);
         live_ready.set(false);
@@ -113,11 +115,15 @@ pub fn DevicePage() -> impl IntoView {
             return;
         }
         confirm.set(false);
-        let (Some(token), Some(id)) = (auth.token(), id()) else { return };
+        let (Some(token), Some(id)) = (auth.token(), id()) else {
+            return;
+        };
         spawn_local(async move {
             match api::revoke_device(&token, id).await {
                 Ok(()) => {
-                    notice.set(Some("Device revoked: its certificate and tokens are refused.".into()));
+                    notice.set(Some(
+                        "Device revoked: its certificate and tokens are refused.".into(),
+                    ));
                     load_device(token, id);
                 }
                 Err(f) => error.set(Some(auth.handle(&f))),
@@ -125,7 +131,9 @@ pub fn DevicePage() -> impl IntoView {
         });
     };
     let revoke_tokens = move |_| {
-        let (Some(token), Some(id)) = (auth.token(), id()) else { return };
+        let (Some(token), Some(id)) = (auth.token(), id()) else {
+            return;
+        };
         spawn_local(async move {
             match api::revoke_device_tokens(&token, id).await {
                 Ok(()) => notice.set(Some("The device's tokens are revoked.".into())),

@@ -27,7 +27,9 @@ pub fn DevicesPanel() -> impl IntoView {
     let live_ready = RwSignal::new(false);
 
     Effect::new(move |_| {
-        let Some(token) = auth.token_tracked() else { return };
+        let Some(token) = auth.token_tracked() else {
+            return;
+        };
         let t = token.clone();
         spawn_local(async move {
             match api::devices(&t).await {
@@ -37,7 +39,9 @@ pub fn DevicesPanel() -> impl IntoView {
                         for d in &list {
                             let known = l.entry(d.id).or_default();
                             for r in &d.latest {
-                                known.entry(r.sensor.clone()).or_insert((r.value, r.unit.clone()));
+                                known
+                                    .entry(r.sensor.clone())
+                                    .or_insert((r.value, r.unit.clone()));
                             }
                         }
                     });
@@ -51,10 +55,13 @@ pub fn DevicesPanel() -> impl IntoView {
             None,
             move || live_ready.set(true),
             move |batch| {
-                let senders: std::collections::HashSet<i64> = batch.iter().map(|r| r.device_id).collect();
+                let senders: std::collections::HashSet<i64> =
+                    batch.iter().map(|r| r.device_id).collect();
                 latest.update(|l| {
                     for r in batch {
-                        l.entry(r.device_id).or_default().insert(r.sensor, (r.value, r.unit));
+                        l.entry(r.device_id)
+                            .or_default()
+                            .insert(r.sensor, (r.value, r.unit));
                     }
                 });
                 // The devices in this batch were seen now.
@@ -78,7 +85,11 @@ pub fn DevicesPanel() -> impl IntoView {
         devices.get().map(|list| {
             list.into_iter()
                 .filter(|d| st == "all" || d.status == st)
-                .filter(|d| q.is_empty() || d.registration_id.to_lowercase().contains(&q) || d.name.to_lowercase().contains(&q))
+                .filter(|d| {
+                    q.is_empty()
+                        || d.registration_id.to_lowercase().contains(&q)
+                        || d.name.to_lowercase().contains(&q)
+                })
                 .collect::<Vec<_>>()
         })
     };

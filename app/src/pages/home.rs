@@ -3,7 +3,10 @@
 use leptos::{prelude::*, task::spawn_local};
 use leptos_router::hooks::use_navigate;
 
-use crate::{api, components::header::Header, pages::devices::DevicesPanel, session::use_auth, types::UserInfo};
+use crate::{
+    api, components::header::Header, pages::devices::DevicesPanel, session::use_auth,
+    types::UserInfo,
+};
 
 #[component]
 pub fn HomePage() -> impl IntoView {
@@ -20,7 +23,9 @@ pub fn HomePage() -> impl IntoView {
     // Confirms the stored token with the server; a revoked or expired one
     // ends the session.
     Effect::new(move |_| {
-        let Some(token) = auth.session.with(|s| s.as_ref().map(|s| s.token.clone())) else { return };
+        let Some(token) = auth.session.with(|s| s.as_ref().map(|s| s.token.clone())) else {
+            return;
+        };
         spawn_local(async move {
             match api::me(&token).await {
                 Ok(u) => me.set(Some(u)),

@@ -59,7 +59,13 @@ pub struct Entry {
 
 impl Entry {
     pub fn new(event: Event) -> Self {
-        Entry { event, actor: None, subject: None, ip: None, detail: None }
+        Entry {
+            event,
+            actor: None,
+            subject: None,
+            ip: None,
+            detail: None,
+        }
     }
     pub fn actor(mut self, a: impl Into<String>) -> Self {
         self.actor = Some(a.into());
@@ -111,7 +117,9 @@ pub async fn list(
 ) -> ApiResult<Json<Vec<AuditEntry>>> {
     let event = q.event.unwrap_or_default();
     if event.len() > 32 || !event.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
-        return Err(ApiError::bad_request("event must be an event name like login_failed"));
+        return Err(ApiError::bad_request(
+            "event must be an event name like login_failed",
+        ));
     }
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {

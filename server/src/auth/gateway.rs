@@ -17,11 +17,7 @@ use axum::{
 use futures_util::future::Either;
 use tower::{Layer, Service};
 
-use crate::{
-    auth::jwt::TokenType,
-    error::ApiError,
-    state::AppState,
-};
+use crate::{auth::jwt::TokenType, error::ApiError, state::AppState};
 
 /// The caller of a protected north route, as its verified token says.
 #[derive(Debug, Clone)]
@@ -56,7 +52,10 @@ impl GatewayLayer {
 impl<S> Layer<S> for GatewayLayer {
     type Service = Gateway<S>;
     fn layer(&self, inner: S) -> Gateway<S> {
-        Gateway { inner, state: self.state.clone() }
+        Gateway {
+            inner,
+            state: self.state.clone(),
+        }
     }
 }
 
@@ -96,9 +95,21 @@ pub fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<AuthUser, A
     if state.revoked.contains(&claims.jti) {
         return Err(ApiError::TokenRevoked);
     }
-    let id = claims.sub.parse::<i64>().map_err(|_| ApiError::TokenInvalid)?;
-    let role = claims.role.as_deref().and_then(Role::parse).ok_or(ApiError::TokenInvalid)?;
-    Ok(AuthUser { id, role, token_id: claims.jti.clone(), expires_at: claims.exp })
+    let id = claims
+        .sub
+        .parse::<i64>()
+        .map_err(|_| ApiError::TokenInvalid)?;
+    let role = claims
+        .role
+        .as_deref()
+        .and_then(Role::parse)
+        .ok_or(ApiError::TokenInvalid)?;
+    Ok(AuthUser {
+        id,
+        role,
+        token_id: claims.jti.clone(),
+        expires_at: claims.exp,
+    })
 }
 
 /// The token of a request. A token is only ever read from these headers,
@@ -106,14 +117,20 @@ pub fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<AuthUser, A
 pub fn presented_token(headers: &HeaderMap) -> Result<&str, ApiError> {
     if let Some(v) = headers.get("x-access-token") {
         let t = v.to_str().map_err(|_| ApiError::TokenInvalid)?.trim();
-        return if t.is_empty() { Err(ApiError::TokenMissing) } else { Ok(t) };
+        return if t.is_empty() {
+            Err(ApiError::TokenMissing)
+        } else {
+            Ok(t)
+        };
     }
     let Some(v) = headers.get(header::AUTHORIZATION) else {
         return Err(ApiError::TokenMissing);
     };
     let v = v.to_str().map_err(|_| ApiError::TokenInvalid)?.trim();
     match v.split_once(' ') {
-        Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => Ok(t.trim()),
+        Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => {
+            Ok(t.trim())
+        }
         _ => Err(ApiError::TokenMissing),
     }
 }
@@ -124,7 +141,11 @@ impl<S: Send + Sync> FromRequestParts<S> for AuthUser {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         // Only present behind the gateway; a route left unguarded by mistake
         // fails closed.
-        parts.extensions.get::<AuthUser>().cloned().ok_or(ApiError::TokenMissing)
+        parts
+            .extensions
+            .get::<AuthUser>()
+            .cloned()
+            .ok_or(ApiError::TokenMissing)
     }
 }
 
@@ -172,15 +193,33 @@ mod tests {
 
     #[test]
     fn either_header_carries_the_token() {
-        assert_eq!(presented_token(&headers(&[("x-access-token", "abc")])).unwrap(), "abc");
-        assert_eq!(presented_token(&headers(&[("authorization", "Bearer abc")])).unwrap(), "abc");
-        assert_eq!(presented_token(&headers(&[("authorization", "bearer  abc ")])).unwrap(), "abc");
+        assert_eq!(
+            presented_token(&headers(&[("x-access-token", "abc")])).unwrap(),
+            "abc"
+        );
+        assert_eq!(
+            presented_token(&headers(&[("authorization", "Bearer abc")])).unwrap(),
+            "abc"
+        );
+        assert_eq!(
+            presented_token(&headers(&[("authorization", "bearer  abc ")])).unwrap(),
+            "abc"
+        );
     }
 
     #[test]
     fn other_schemes_and_empty_values_count_as_missing() {
-        assert!(matches!(presented_token(&headers(&[])), Err(ApiError::TokenMissing)));
-        assert!(matches!(presented_token(&headers(&[("authorization", "Basic YTpi")])), Err(ApiError::TokenMissing)));
-        assert!(matches!(presented_token(&headers(&[("authorization", "Bearer ")])), Err(ApiError::TokenMissing)));
+        assert!(matches!(
+            presented_token(&headers(&[])),
+            Err(ApiError::TokenMissing)
+        ));
+        assert!(matches!(
+            presented_token(&headers(&[("authorization", "Basic YTpi")])),
+            Err(ApiError::TokenMissing)
+        ));
+        assert!(matches!(
+            presented_token(&headers(&[("authorization", "Bearer ")])),
+            Err(ApiError::TokenMissing)
+        ));
     }
 }

@@ -78,7 +78,11 @@ const CACHE_MAX: usize = 50_000;
 
 impl VerifiedCache {
     fn get(&self, key: &[u8; 32]) -> Option<Arc<Claims>> {
-        self.map.read().unwrap_or_else(|p| p.into_inner()).get(key).cloned()
+        self.map
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
     }
 
     fn put(&self, key: [u8; 32], claims: Arc<Claims>) {
@@ -103,7 +107,8 @@ impl JwtKeys {
         }
         let public = pair.public_key_raw();
         let kid = hex::encode(&Sha256::digest(public)[..8]);
-        let encoding = EncodingKey::from_ed_pem(pem.as_bytes()).context("loading the JWT signing key")?;
+        let encoding =
+            EncodingKey::from_ed_pem(pem.as_bytes()).context("loading the JWT signing key")?;
         let decoding = DecodingKey::from_ed_der(public);
         Ok(JwtKeys {
             kid,
@@ -155,12 +160,12 @@ impl JwtKeys {
             TokenType::User => &self.user,
             TokenType::Device => &self.device,
         };
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, validation).map_err(|e| {
-            match e.kind() {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, validation).map_err(
+            |e| match e.kind() {
                 ErrorKind::ExpiredSignature => ApiError::TokenExpired,
                 _ => ApiError::TokenInvalid,
-            }
-        })?;
+            },
+        )?;
         let claims = data.claims;
         if claims.typ != expected || claims.jti.is_empty() || claims.sub.is_empty() {
             return Err(ApiError::TokenInvalid);
@@ -229,14 +234,20 @@ mod tests {
     fn a_user_token_is_not_a_device_token() {
         let k = keys();
         let t = k.sign(&claims(now())).unwrap();
-        assert!(matches!(k.verify(&t, TokenType::Device), Err(ApiError::TokenInvalid)));
+        assert!(matches!(
+            k.verify(&t, TokenType::Device),
+            Err(ApiError::TokenInvalid)
+        ));
     }
 
     #[test]
     fn another_keys_signature_is_refused() {
         let (a, b) = (keys(), keys());
         let t = a.sign(&claims(now())).unwrap();
-        assert!(matches!(b.verify(&t, TokenType::User), Err(ApiError::TokenInvalid)));
+        assert!(matches!(
+            b.verify(&t, TokenType::User),
+            Err(ApiError::TokenInvalid)
+        ));
     }
 
     #[test]
@@ -246,7 +257,10 @@ mod tests {
         c.exp = now() - 1;
         assert!(k.verify(&k.sign(&c).unwrap(), TokenType::User).is_ok());
         c.exp = now() - 5;
-        assert!(matches!(k.verify(&k.sign(&c).unwrap(), TokenType::User), Err(ApiError::TokenExpired)));
+        assert!(matches!(
+            k.verify(&k.sign(&c).unwrap(), TokenType::User),
+            Err(ApiError::TokenExpired)
+        ));
     }
 
     #[test]
@@ -254,7 +268,10 @@ mod tests {
         let k = keys();
         let mut c = claims(now());
         c.nbf = now() + 30;
-        assert!(matches!(k.verify(&k.sign(&c).unwrap(), TokenType::User), Err(ApiError::TokenInvalid)));
+        assert!(matches!(
+            k.verify(&k.sign(&c).unwrap(), TokenType::User),
+            Err(ApiError::TokenInvalid)
+        ));
     }
 
     #[test]
@@ -265,8 +282,16 @@ mod tests {
         let mut c = claims(now());
         c.role = Some("admin".into());
         c.sub = "2".into();
-        let forged = format!("{}.{}.{}", parts[0], B64.encode(serde_json::to_vec(&c).unwrap()), parts[2]);
-        assert!(matches!(k.verify(&forged, TokenType::User), Err(ApiError::TokenInvalid)));
+        let forged = format!(
+            "{}.{}.{}",
+            parts[0],
+            B64.encode(serde_json::to_vec(&c).unwrap()),
+            parts[2]
+        );
+        assert!(matches!(
+            k.verify(&forged, TokenType::User),
+            Err(ApiError::TokenInvalid)
+        ));
     }
 
     #[test]
@@ -276,9 +301,15 @@ mod tests {
         c.exp = now() + 1;
         let t = k.sign(&c).unwrap();
         assert!(k.verify(&t, TokenType::User).is_ok());
-        assert!(matches!(k.verify(&t, TokenType::Device), Err(ApiError::TokenInvalid)), "typ, from the cache");
+        assert!(
+            matches!(k.verify(&t, TokenType::Device), Err(ApiError::TokenInvalid)),
+            "typ, from the cache"
+        );
         std::thread::sleep(std::time::Duration::from_millis(4100));
-        assert!(matches!(k.verify(&t, TokenType::User), Err(ApiError::TokenExpired)), "exp, from the cache");
+        assert!(
+            matches!(k.verify(&t, TokenType::User), Err(ApiError::TokenExpired)),
+            "exp, from the cache"
+        );
     }
 
     #[test]
@@ -290,7 +321,10 @@ mod tests {
         let last = bytes.len() - 2;
         bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
         let tampered = String::from_utf8(bytes).unwrap();
-        assert!(matches!(k.verify(&tampered, TokenType::User), Err(ApiError::TokenInvalid)));
+        assert!(matches!(
+            k.verify(&tampered, TokenType::User),
+            Err(ApiError::TokenInvalid)
+        ));
     }
 
     #[test]

@@ -13,7 +13,9 @@ use tokio::sync::Semaphore;
 fn hashing_slots() -> &'static Semaphore {
     static SLOTS: OnceLock<Semaphore> = OnceLock::new();
     SLOTS.get_or_init(|| {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         Semaphore::new(cores.max(2))
     })
 }
@@ -42,8 +44,11 @@ pub async fn verify(stored: Option<String>, password: String) -> anyhow::Result<
     tokio::task::spawn_blocking(move || {
         let known = stored.is_some();
         let hash = stored.unwrap_or_else(|| dummy_hash().to_owned());
-        let parsed = PasswordHash::new(&hash).map_err(|e| anyhow::anyhow!("stored hash unreadable: {e}"))?;
-        let ok = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
+        let parsed =
+            PasswordHash::new(&hash).map_err(|e| anyhow::anyhow!("stored hash unreadable: {e}"))?;
+        let ok = Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
         Ok(ok && known)
     })
     .await?
@@ -56,7 +61,11 @@ fn dummy_hash() -> &'static str {
 
 pub fn random_password() -> String {
     use rand::{distributions::Alphanumeric, Rng};
-    rand::thread_rng().sample_iter(&Alphanumeric).take(24).map(char::from).collect()
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(24)
+        .map(char::from)
+        .collect()
 }
 
 #[cfg(test)]
@@ -67,7 +76,9 @@ mod tests {
     async fn the_right_password_verifies_and_a_wrong_one_does_not() {
         let h = hash("correct horse".into()).await.unwrap();
         assert!(h.starts_with("$argon2id$"));
-        assert!(verify(Some(h.clone()), "correct horse".into()).await.unwrap());
+        assert!(verify(Some(h.clone()), "correct horse".into())
+            .await
+            .unwrap());
         assert!(!verify(Some(h), "wrong horse".into()).await.unwrap());
     }
 

@@ -41,11 +41,20 @@ pub async fn login(
     ClientAddr(ip): ClientAddr,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
-    if body.username.is_empty() || body.username.len() > 256 || body.password.len() > password::MAX_LEN {
-        return Err(ApiError::validation("username and password are required and bounded in length"));
+    if body.username.is_empty()
+        || body.username.len() > 256
+        || body.password.len() > password::MAX_LEN
+    {
+        return Err(ApiError::validation(
+            "username and password are required and bounded in length",
+        ));
     }
     if let Err(retry_after) = state.throttle.begin(&body.username, ip) {
-        Entry::new(Event::LoginThrottled).subject(audit_name(&body.username)).ip(ip).record(&state).await?;
+        Entry::new(Event::LoginThrottled)
+            .subject(audit_name(&body.username))
+            .ip(ip)
+            .record(&state)
+            .await?;
         return Err(ApiError::TooManyAttempts { retry_after });
     }
     // A name no user can have is never looked up (PostgreSQL refuses NUL
@@ -60,7 +69,11 @@ pub async fn login(
     };
     let ok = password::verify(hash, body.password).await?;
     let Some(user) = user.filter(|_| ok) else {
-        Entry::new(Event::LoginFailed).subject(audit_name(&body.username)).ip(ip).record(&state).await?;
+        Entry::new(Event::LoginFailed)
+            .subject(audit_name(&body.username))
+            .ip(ip)
+            .record(&state)
+            .await?;
         return Err(ApiError::InvalidCredentials);
     };
     state.throttle.succeeded(&body.username, ip);
@@ -88,15 +101,26 @@ fn audit_name(username: &str) -> String {
     }
 }
 
-pub async fn logout(State(state): State<AppState>, ClientAddr(ip): ClientAddr, user: AuthUser) -> ApiResult<StatusCode> {
+pub async fn logout(
+    State(state): State<AppState>,
+    ClientAddr(ip): ClientAddr,
+    user: AuthUser,
+) -> ApiResult<StatusCode> {
     tokens::revoke(&state, &user.token_id, "logout").await?;
-    Entry::new(Event::Logout).actor(user.actor()).subject(user.token_id.clone()).ip(ip).record(&state).await?;
+    Entry::new(Event::Logout)
+        .actor(user.actor())
+        .subject(user.token_id.clone())
+        .ip(ip)
+        .record(&state)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn me(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<UserInfo>> {
     // A deleted user's tokens are revoked; this covers a race with deletion.
-    let info = users_store::get(&state.db, user.id).await?.ok_or(ApiError::TokenRevoked)?;
+    let info = users_store::get(&state.db, user.id)
+        .await?
+        .ok_or(ApiError::TokenRevoked)?;
     Ok(Json(info))
 }
 

@@ -20,7 +20,13 @@ struct Window {
 
 type Map<K> = HashMap<K, Window>;
 
-fn retry_after<K: Hash + Eq>(map: &Map<K>, key: &K, max: u32, window: Duration, now: Instant) -> Option<u64> {
+fn retry_after<K: Hash + Eq>(
+    map: &Map<K>,
+    key: &K,
+    max: u32,
+    window: Duration,
+    now: Instant,
+) -> Option<u64> {
     let w = map.get(key)?;
     let elapsed = now.duration_since(w.since);
     (w.count >= max && elapsed < window).then(|| (window - elapsed).as_secs().max(1))
@@ -30,9 +36,15 @@ fn count<K: Hash + Eq>(map: &mut Map<K>, key: K, window: Duration, now: Instant)
     if map.len() > SWEEP_ABOVE {
         map.retain(|_, w| now.duration_since(w.since) < window);
     }
-    let w = map.entry(key).or_insert(Window { count: 0, since: now });
+    let w = map.entry(key).or_insert(Window {
+        count: 0,
+        since: now,
+    });
     if now.duration_since(w.since) >= window {
-        *w = Window { count: 0, since: now };
+        *w = Window {
+            count: 0,
+            since: now,
+        };
     }
     w.count += 1;
 }
@@ -49,7 +61,12 @@ pub struct LoginThrottle {
 
 impl LoginThrottle {
     pub fn new(max_per_user: u32, max_per_addr: u32, window: Duration) -> Self {
-        LoginThrottle { window, max_per_user, max_per_addr, maps: Mutex::new((HashMap::new(), HashMap::new())) }
+        LoginThrottle {
+            window,
+            max_per_user,
+            max_per_addr,
+            maps: Mutex::new((HashMap::new(), HashMap::new())),
+        }
     }
 
     /// `Err(seconds)` when this login must be refused without checking.
@@ -130,7 +147,10 @@ mod tests {
         let t = LoginThrottle::new(2, 100, Duration::from_secs(60));
         assert!(t.begin("a", A).is_ok());
         assert!(t.begin("a", A).is_ok());
-        assert!(t.begin("a", A).is_err(), "a third concurrent attempt is refused");
+        assert!(
+            t.begin("a", A).is_err(),
+            "a third concurrent attempt is refused"
+        );
     }
 
     #[test]

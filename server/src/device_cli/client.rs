@@ -10,19 +10,35 @@ use reqwest::{Certificate, Client, Identity, Response};
 #[derive(Debug, Clone, clap::Args)]
 pub struct Endpoints {
     /// Vigil's north API (enrollment).
-    #[arg(long, env = "VIGIL_NORTH_URL", default_value = "https://127.0.0.1:8443", global = true)]
+    #[arg(
+        long,
+        env = "VIGIL_NORTH_URL",
+        default_value = "https://127.0.0.1:8443",
+        global = true
+    )]
     pub north: String,
     /// Vigil's device API (mutual TLS).
-    #[arg(long, env = "VIGIL_SOUTH_URL", default_value = "https://127.0.0.1:8444", global = true)]
+    #[arg(
+        long,
+        env = "VIGIL_SOUTH_URL",
+        default_value = "https://127.0.0.1:8444",
+        global = true
+    )]
     pub south: String,
     /// The CA that vouches for Vigil's certificate.
-    #[arg(long, env = "VIGIL_CA", default_value = "data/pki/platform-ca.pem", global = true)]
+    #[arg(
+        long,
+        env = "VIGIL_CA",
+        default_value = "data/pki/platform-ca.pem",
+        global = true
+    )]
     pub ca: PathBuf,
 }
 
 impl Endpoints {
     fn builder(&self) -> anyhow::Result<reqwest::ClientBuilder> {
-        let ca = std::fs::read(&self.ca).with_context(|| format!("reading the platform CA {}", self.ca.display()))?;
+        let ca = std::fs::read(&self.ca)
+            .with_context(|| format!("reading the platform CA {}", self.ca.display()))?;
         Ok(Client::builder()
             .tls_built_in_root_certs(false)
             .add_root_certificate(Certificate::from_pem(&ca)?)
@@ -30,7 +46,10 @@ impl Endpoints {
     }
 
     pub fn north_client(&self) -> anyhow::Result<North> {
-        Ok(North { http: self.builder()?.build()?, base: self.north.trim_end_matches('/').to_owned() })
+        Ok(North {
+            http: self.builder()?.build()?,
+            base: self.north.trim_end_matches('/').to_owned(),
+        })
     }
 
     /// A device client from `dir/device.pem` and `dir/device.key`.
@@ -42,13 +61,22 @@ impl Endpoints {
         self.device_client_from_pem(&cert, &key, true)
     }
 
-    pub fn device_client_from_pem(&self, cert: &str, key: &str, keep_alive: bool) -> anyhow::Result<Device> {
-        let identity = Identity::from_pem(format!("{cert}{key}").as_bytes()).context("loading the device identity")?;
+    pub fn device_client_from_pem(
+        &self,
+        cert: &str,
+        key: &str,
+        keep_alive: bool,
+    ) -> anyhow::Result<Device> {
+        let identity = Identity::from_pem(format!("{cert}{key}").as_bytes())
+            .context("loading the device identity")?;
         let mut b = self.builder()?.identity(identity);
         if !keep_alive {
             b = b.pool_max_idle_per_host(0);
         }
-        Ok(Device { http: b.build()?, base: self.south.trim_end_matches('/').to_owned() })
+        Ok(Device {
+            http: b.build()?,
+            base: self.south.trim_end_matches('/').to_owned(),
+        })
     }
 }
 
@@ -79,7 +107,12 @@ pub struct Device {
 
 impl Device {
     pub async fn token(&self) -> anyhow::Result<DeviceToken> {
-        let res = self.http.post(format!("{}/device/v1/token", self.base)).send().await.map_err(handshake)?;
+        let res = self
+            .http
+            .post(format!("{}/device/v1/token", self.base))
+            .send()
+            .await
+            .map_err(handshake)?;
         json(res).await
     }
 
@@ -114,8 +147,13 @@ async fn json<T: serde::de::DeserializeOwned>(res: Response) -> anyhow::Result<T
     }
     match res.json::<ErrorBody>().await {
         Ok(e) => match e.error.as_str() {
-            "token_revoked" => bail!("Vigil refused: the token was revoked (was the device revoked?): {}", e.message),
-            "token_invalid" | "token_expired" | "token_missing" => bail!("Vigil refused the token: {}", e.message),
+            "token_revoked" => bail!(
+                "Vigil refused: the token was revoked (was the device revoked?): {}",
+                e.message
+            ),
+            "token_invalid" | "token_expired" | "token_missing" => {
+                bail!("Vigil refused the token: {}", e.message)
+            }
             _ => bail!("Vigil answered {status} {}: {}", e.error, e.message),
         },
         Err(_) => bail!("Vigil answered {status}"),

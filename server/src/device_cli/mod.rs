@@ -14,7 +14,11 @@ use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair, KeyUsag
 pub use client::Endpoints;
 
 #[derive(Debug, Parser)]
-#[command(name = "vigil-device", version, about = "A Vigil device: enroll, token, send, simulate")]
+#[command(
+    name = "vigil-device",
+    version,
+    about = "A Vigil device: enroll, token, send, simulate"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub endpoints: Endpoints,
@@ -59,12 +63,21 @@ pub enum Command {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let ep = cli.endpoints;
     match cli.command {
-        Command::Enroll { registration_id, name, csr, out } => {
+        Command::Enroll {
+            registration_id,
+            name,
+            csr,
+            out,
+        } => {
             let token = operator_token()?;
-            let (cert_pem, key_pem, res) = enroll(&ep, &token, &registration_id, name.as_deref(), csr).await?;
+            let (cert_pem, key_pem, res) =
+                enroll(&ep, &token, &registration_id, name.as_deref(), csr).await?;
             std::fs::create_dir_all(&out)?;
             crate::pki::write_secret(&out.join("device.key"), &key_pem)?;
-            std::fs::write(out.join("device.pem"), res.certificate_pem.as_deref().unwrap_or(&cert_pem))?;
+            std::fs::write(
+                out.join("device.pem"),
+                res.certificate_pem.as_deref().unwrap_or(&cert_pem),
+            )?;
             println!("{}", serde_json::to_string_pretty(&res.device)?);
         }
         Command::Token { dir } => {
@@ -72,7 +85,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&device.token().await?)?);
         }
         Command::Send { dir, readings } => {
-            let readings = if readings.is_empty() { from_stdin()? } else { parse_args(&readings)? };
+            let readings = if readings.is_empty() {
+                from_stdin()?
+            } else {
+                parse_args(&readings)?
+            };
             let device = ep.device_client(&dir)?;
             let token = device.token().await?.token;
             let n = device.send(&token, &ReadingsBatch { readings }).await?;
@@ -84,7 +101,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn operator_token() -> anyhow::Result<String> {
-    std::env::var("VIGIL_TOKEN").context("set VIGIL_TOKEN to an operator's or admin's token (from POST /api/v1/auth/login)")
+    std::env::var("VIGIL_TOKEN")
+        .context("set VIGIL_TOKEN to an operator's or admin's token (from POST /api/v1/auth/login)")
 }
 
 /// Makes the device's key and certificate (or CSR) and enrolls it.
@@ -97,7 +115,9 @@ pub async fn enroll(
 ) -> anyhow::Result<(String, String, EnrollResponse)> {
     let key = KeyPair::generate()?;
     let mut params = CertificateParams::default();
-    params.distinguished_name.push(DnType::CommonName, registration_id);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, registration_id);
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     let mut req = EnrollRequest {
@@ -123,12 +143,23 @@ pub async fn enroll(
 fn parse_args(args: &[String]) -> anyhow::Result<Vec<ReadingIn>> {
     args.iter()
         .map(|a| {
-            let Some((sensor, rest)) = a.split_once('=') else { bail!("`{a}`: expected sensor=value[unit]") };
-            let split = rest.find(|c: char| !(c.is_ascii_digit() || "+-.eE".contains(c))).unwrap_or(rest.len());
+            let Some((sensor, rest)) = a.split_once('=') else {
+                bail!("`{a}`: expected sensor=value[unit]")
+            };
+            let split = rest
+                .find(|c: char| !(c.is_ascii_digit() || "+-.eE".contains(c)))
+                .unwrap_or(rest.len());
             let (num, unit) = rest.split_at(split);
-            let value = num.parse().with_context(|| format!("`{a}`: `{num}` is not a number"))?;
+            let value = num
+                .parse()
+                .with_context(|| format!("`{a}`: `{num}` is not a number"))?;
             let unit = (!unit.is_empty()).then(|| unit.to_owned());
-            Ok(ReadingIn { sensor: sensor.into(), value, unit, ts: None })
+            Ok(ReadingIn {
+                sensor: sensor.into(),
+                value,
+                unit,
+                ts: None,
+            })
         })
         .collect()
 }
@@ -138,9 +169,18 @@ fn from_stdin() -> anyhow::Result<Vec<ReadingIn>> {
     for line in std::io::stdin().lock().lines() {
         let line = line?;
         let mut parts = line.split_whitespace();
-        let (Some(sensor), Some(value)) = (parts.next(), parts.next()) else { continue };
-        let value = value.parse().with_context(|| format!("`{line}`: not `sensor value [unit]`"))?;
-        out.push(ReadingIn { sensor: sensor.into(), value, unit: parts.next().map(str::to_owned), ts: None });
+        let (Some(sensor), Some(value)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let value = value
+            .parse()
+            .with_context(|| format!("`{line}`: not `sensor value [unit]`"))?;
+        out.push(ReadingIn {
+            sensor: sensor.into(),
+            value,
+            unit: parts.next().map(str::to_owned),
+            ts: None,
+        });
     }
     if out.is_empty() {
         bail!("no readings given (arguments sensor=value[unit], or lines `sensor value [unit]` on stdin)");
@@ -154,7 +194,12 @@ mod tests {
 
     #[test]
     fn arguments_become_readings_with_units() {
-        let r = parse_args(&["temperature=21.5C".into(), "count=-3".into(), "p=1e3hPa".into()]).unwrap();
+        let r = parse_args(&[
+            "temperature=21.5C".into(),
+            "count=-3".into(),
+            "p=1e3hPa".into(),
+        ])
+        .unwrap();
         assert_eq!((r[0].value, r[0].unit.as_deref()), (21.5, Some("C")));
         assert_eq!((r[1].value, r[1].unit.as_deref()), (-3.0, None));
         assert_eq!((r[2].value, r[2].unit.as_deref()), (1000.0, Some("hPa")));

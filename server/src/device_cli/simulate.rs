@@ -53,7 +53,10 @@ pub async fn run(ep: &Endpoints, operator_token: &str, o: Options) -> anyhow::Re
         let (cert, key, _) = enroll(ep, operator_token, &reg, None, false).await?;
         devices.push(ep.device_client_from_pem(&cert, &key, !o.new_connections)?);
     }
-    eprintln!("enrolled {} devices; sending for {} s", o.devices, o.duration);
+    eprintln!(
+        "enrolled {} devices; sending for {} s",
+        o.devices, o.duration
+    );
     let stats = Arc::new(Stats::default());
     let start = Instant::now();
     let end = start + Duration::from_secs(o.duration);
@@ -74,7 +77,12 @@ pub async fn run(ep: &Endpoints, operator_token: &str, o: Options) -> anyhow::Re
             let mut n = 0u64;
             while Instant::now() < end {
                 let readings = (0..batch)
-                    .map(|k| ReadingIn { sensor: format!("s{}", k % 4), value: (n + k as u64) as f64, unit: None, ts: None })
+                    .map(|k| ReadingIn {
+                        sensor: format!("s{}", k % 4),
+                        value: (n + k as u64) as f64,
+                        unit: None,
+                        ts: None,
+                    })
                     .collect();
                 let t0 = Instant::now();
                 match device.send(&token, &ReadingsBatch { readings }).await {
@@ -82,7 +90,11 @@ pub async fn run(ep: &Endpoints, operator_token: &str, o: Options) -> anyhow::Re
                         stats.batches.fetch_add(1, Ordering::Relaxed);
                         stats.readings.fetch_add(accepted as u64, Ordering::Relaxed);
                         let us = t0.elapsed().as_micros() as u64;
-                        stats.latencies_us.lock().unwrap_or_else(|p| p.into_inner()).push(us);
+                        stats
+                            .latencies_us
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push(us);
                     }
                     Err(e) => {
                         if stats.errors.fetch_add(1, Ordering::Relaxed) < 3 {
@@ -121,9 +133,14 @@ pub async fn run(ep: &Endpoints, operator_token: &str, o: Options) -> anyhow::Re
     }
     progress.abort();
     let secs = start.elapsed().as_secs_f64();
-    let mut lat = std::mem::take(&mut *stats.latencies_us.lock().unwrap_or_else(|p| p.into_inner()));
+    let mut lat =
+        std::mem::take(&mut *stats.latencies_us.lock().unwrap_or_else(|p| p.into_inner()));
     lat.sort_unstable();
-    let pct = |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(0);
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0)
+    };
     let batches = stats.batches.load(Ordering::Relaxed);
     println!(
         "\ndevices {}  batch {}  {:.1} s  batches {}  readings stored {} ({:.0}/s)  requests {:.0}/s  \

@@ -4,14 +4,14 @@
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine};
 use rand::RngCore;
 use rcgen::{
-    CertificateParams, CertificateSigningRequestParams, DnType, ExtendedKeyUsagePurpose, Issuer, KeyPair,
-    KeyUsagePurpose, SerialNumber,
+    CertificateParams, CertificateSigningRequestParams, DnType, ExtendedKeyUsagePurpose, Issuer,
+    KeyPair, KeyUsagePurpose, SerialNumber,
 };
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 use x509_parser::{
-    certificate::X509Certificate, certification_request::X509CertificationRequest, pem::parse_x509_pem,
-    prelude::FromDer,
+    certificate::X509Certificate, certification_request::X509CertificationRequest,
+    pem::parse_x509_pem, prelude::FromDer,
 };
 
 use crate::error::ApiError;
@@ -33,11 +33,17 @@ pub fn x5t_from_hex(thumbprint: &str) -> Option<String> {
 
 /// Accepts `AB:CD:…` or plain hex, any case; answers lowercase hex.
 pub fn parse_thumbprint(s: &str) -> Result<String, ApiError> {
-    let hex: String = s.chars().filter(|c| *c != ':' && !c.is_whitespace()).collect::<String>().to_lowercase();
+    let hex: String = s
+        .chars()
+        .filter(|c| *c != ':' && !c.is_whitespace())
+        .collect::<String>()
+        .to_lowercase();
     if hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
         Ok(hex)
     } else {
-        Err(ApiError::validation("cert_sha256 must be the 64-hex-digit SHA-256 of the certificate's DER"))
+        Err(ApiError::validation(
+            "cert_sha256 must be the 64-hex-digit SHA-256 of the certificate's DER",
+        ))
     }
 }
 
@@ -49,23 +55,36 @@ pub struct DeviceCa {
 
 impl DeviceCa {
     pub fn new(cert_pem: String, key: KeyPair) -> anyhow::Result<DeviceCa> {
-        Ok(DeviceCa { issuer: Issuer::from_ca_cert_pem(&cert_pem, key)?, cert_pem })
+        Ok(DeviceCa {
+            issuer: Issuer::from_ca_cert_pem(&cert_pem, key)?,
+            cert_pem,
+        })
     }
 
     /// Checks the CSR's own signature (proof that the requester holds the
     /// key), then issues a client certificate whose subject is the
     /// registration id, whatever the CSR asked for.
-    pub fn sign_csr(&self, csr_pem: &str, registration_id: &str, days: u32) -> Result<Issued, ApiError> {
+    pub fn sign_csr(
+        &self,
+        csr_pem: &str,
+        registration_id: &str,
+        days: u32,
+    ) -> Result<Issued, ApiError> {
         let bad = |what: &str| ApiError::validation(format!("csr_pem: {what}"));
         let (_, pem) = parse_x509_pem(csr_pem.as_bytes()).map_err(|_| bad("not a PEM block"))?;
         if pem.label != "CERTIFICATE REQUEST" {
             return Err(bad("expected a CERTIFICATE REQUEST PEM block"));
         }
-        let (_, csr) = X509CertificationRequest::from_der(&pem.contents).map_err(|_| bad("not a PKCS#10 request"))?;
-        csr.verify_signature().map_err(|_| bad("its signature does not verify"))?;
-        let mut csr = CertificateSigningRequestParams::from_pem(csr_pem).map_err(|e| bad(&e.to_string()))?;
+        let (_, csr) = X509CertificationRequest::from_der(&pem.contents)
+            .map_err(|_| bad("not a PKCS#10 request"))?;
+        csr.verify_signature()
+            .map_err(|_| bad("its signature does not verify"))?;
+        let mut csr =
+            CertificateSigningRequestParams::from_pem(csr_pem).map_err(|e| bad(&e.to_string()))?;
         let mut params = CertificateParams::default();
-        params.distinguished_name.push(DnType::CommonName, registration_id);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, registration_id);
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         let now = OffsetDateTime::now_utc();
@@ -76,8 +95,14 @@ impl DeviceCa {
         serial[0] &= 0x7f;
         params.serial_number = Some(SerialNumber::from_slice(&serial));
         csr.params = params;
-        let cert = csr.signed_by(&self.issuer).map_err(|e| ApiError::Internal(e.into()))?;
-        Ok(Issued { pem: cert.pem(), thumbprint: thumbprint(cert.der()), serial: hex::encode(serial) })
+        let cert = csr
+            .signed_by(&self.issuer)
+            .map_err(|e| ApiError::Internal(e.into()))?;
+        Ok(Issued {
+            pem: cert.pem(),
+            thumbprint: thumbprint(cert.der()),
+            serial: hex::encode(serial),
+        })
     }
 }
 
@@ -151,14 +176,19 @@ mod tests {
         let (_, cert) = X509Certificate::from_der(&pem.contents).unwrap();
         assert_eq!(cert.subject().to_string(), "CN=sensor-1");
         assert!(cert.subject_alternative_name().unwrap().is_none());
-        assert_eq!(check_client_cert(&pem.contents, OffsetDateTime::now_utc().unix_timestamp()), Ok(()));
+        assert_eq!(
+            check_client_cert(&pem.contents, OffsetDateTime::now_utc().unix_timestamp()),
+            Ok(())
+        );
         assert_eq!(issued.thumbprint, thumbprint(&pem.contents));
     }
 
     #[test]
     fn a_csr_with_a_broken_signature_is_refused() {
         let key = KeyPair::generate().unwrap();
-        let csr = CertificateParams::default().serialize_request(&key).unwrap();
+        let csr = CertificateParams::default()
+            .serialize_request(&key)
+            .unwrap();
         let mut der = csr.der().to_vec();
         let last = der.len() - 1;
         der[last] ^= 0x01;
@@ -167,6 +197,9 @@ mod tests {
         let mut ca = CertificateParams::default();
         ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         let ca = DeviceCa::new(ca.self_signed(&ca_key).unwrap().pem(), ca_key).unwrap();
-        assert!(matches!(ca.sign_csr(&pem, "x", 1), Err(ApiError::Validation { .. })));
+        assert!(matches!(
+            ca.sign_csr(&pem, "x", 1),
+            Err(ApiError::Validation { .. })
+        ));
     }
 }

@@ -42,7 +42,11 @@ impl Default for DeviceIndex {
 
 impl DeviceIndex {
     pub fn get(&self, thumbprint: &str) -> Option<Entry> {
-        self.by_thumbprint.read().unwrap_or_else(|p| p.into_inner()).get(thumbprint).cloned()
+        self.by_thumbprint
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(thumbprint)
+            .cloned()
     }
 
     pub fn is_active(&self, thumbprint: &str) -> bool {
@@ -50,25 +54,40 @@ impl DeviceIndex {
     }
 
     pub fn serial_revoked(&self, serial: &str) -> bool {
-        self.revoked_serials.read().unwrap_or_else(|p| p.into_inner()).contains(serial)
+        self.revoked_serials
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(serial)
     }
 
     pub fn insert(&self, thumbprint: String, entry: Entry) {
         if !entry.active {
             if let Some(s) = &entry.serial {
-                self.revoked_serials.write().unwrap_or_else(|p| p.into_inner()).insert(s.clone());
+                self.revoked_serials
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(s.clone());
             }
         }
-        self.by_thumbprint.write().unwrap_or_else(|p| p.into_inner()).insert(thumbprint, entry);
+        self.by_thumbprint
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(thumbprint, entry);
     }
 
     /// Marks a device revoked and tells its open connections.
     pub fn revoke(&self, id: i64) {
-        let mut map = self.by_thumbprint.write().unwrap_or_else(|p| p.into_inner());
+        let mut map = self
+            .by_thumbprint
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
         for e in map.values_mut().filter(|e| e.id == id) {
             e.active = false;
             if let Some(s) = &e.serial {
-                self.revoked_serials.write().unwrap_or_else(|p| p.into_inner()).insert(s.clone());
+                self.revoked_serials
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(s.clone());
             }
         }
         drop(map);
@@ -88,7 +107,15 @@ mod tests {
     fn revoking_a_device_deactivates_it_records_its_serial_and_notifies() {
         let idx = DeviceIndex::default();
         let rx = idx.subscribe();
-        idx.insert("aa".into(), Entry { id: 7, active: true, ca_issued: true, serial: Some("01".into()) });
+        idx.insert(
+            "aa".into(),
+            Entry {
+                id: 7,
+                active: true,
+                ca_issued: true,
+                serial: Some("01".into()),
+            },
+        );
         assert!(idx.is_active("aa"));
         idx.revoke(7);
         assert!(!idx.is_active("aa"));

@@ -18,9 +18,10 @@ impl LastSeen {
     }
 
     pub async fn flush(&self, db: &Db) {
-        let seen: Vec<(i64, i64)> = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
-            .into_iter()
-            .collect();
+        let seen: Vec<(i64, i64)> =
+            std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
+                .into_iter()
+                .collect();
         if seen.is_empty() {
             return;
         }

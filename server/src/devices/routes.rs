@@ -18,11 +18,23 @@ use crate::{
 const MAX_CSR: usize = 16 * 1024;
 
 pub async fn list(State(state): State<AppState>, _user: AuthUser) -> ApiResult<Json<Vec<Device>>> {
-    Ok(Json(store::all(&state.db).await?.into_iter().map(|r| r.device).collect()))
+    Ok(Json(
+        store::all(&state.db)
+            .await?
+            .into_iter()
+            .map(|r| r.device)
+            .collect(),
+    ))
 }
 
-pub async fn show(State(state): State<AppState>, _user: AuthUser, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<Device>> {
-    let row = store::get(&state.db, id).await?.ok_or_else(|| ApiError::not_found("device"))?;
+pub async fn show(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<Device>> {
+    let row = store::get(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("device"))?;
     Ok(Json(row.device))
 }
 
@@ -33,14 +45,27 @@ pub async fn enroll(
 ) -> ApiResult<(StatusCode, Json<EnrollResponse>)> {
     let registration_id = parse_registration_id(&body.registration_id)?;
     let name = parse_name(&body.name)?;
-    let (thumbprint, serial, enrollment, certificate_pem) = match (&body.cert_sha256, &body.csr_pem) {
+    let (thumbprint, serial, enrollment, certificate_pem) = match (&body.cert_sha256, &body.csr_pem)
+    {
         (Some(t), None) => (certs::parse_thumbprint(t)?, None, "self_signed", None),
         (None, Some(csr)) if csr.len() <= MAX_CSR => {
-            let issued = state.device_ca.sign_csr(csr, registration_id, state.settings.device_cert_days)?;
-            (issued.thumbprint, Some(issued.serial), "ca_issued", Some(issued.pem))
+            let issued =
+                state
+                    .device_ca
+                    .sign_csr(csr, registration_id, state.settings.device_cert_days)?;
+            (
+                issued.thumbprint,
+                Some(issued.serial),
+                "ca_issued",
+                Some(issued.pem),
+            )
         }
         (None, Some(_)) => return Err(ApiError::validation("csr_pem is too large")),
-        _ => return Err(ApiError::validation("give exactly one of cert_sha256 (self-signed) or csr_pem")),
+        _ => {
+            return Err(ApiError::validation(
+                "give exactly one of cert_sha256 (self-signed) or csr_pem",
+            ))
+        }
     };
     let new = store::NewDevice {
         registration_id,
@@ -52,13 +77,20 @@ pub async fn enroll(
     let row = match store::insert(&state.db, &new, db::now()).await {
         Ok(row) => row,
         Err(e) if db::is_unique_violation(&e) => {
-            return Err(ApiError::Conflict("this registration id or certificate is already enrolled".into()))
+            return Err(ApiError::Conflict(
+                "this registration id or certificate is already enrolled".into(),
+            ))
         }
         Err(e) => return Err(e.into()),
     };
     state.devices.insert(
         thumbprint,
-        Entry { id: row.device.id, active: true, ca_issued: serial.is_some(), serial: row.serial.clone() },
+        Entry {
+            id: row.device.id,
+            active: true,
+            ca_issued: serial.is_some(),
+            serial: row.serial.clone(),
+        },
     );
     Audit::new(Event::DeviceEnrolled)
         .actor(user.actor())
@@ -66,7 +98,13 @@ pub async fn enroll(
         .detail(format!("{registration_id} ({enrollment})"))
         .record(&state)
         .await?;
-    Ok((StatusCode::CREATED, Json(EnrollResponse { device: row.device, certificate_pem })))
+    Ok((
+        StatusCode::CREATED,
+        Json(EnrollResponse {
+            device: row.device,
+            certificate_pem,
+        }),
+    ))
 }
 
 /// Refused at the next handshake, tokens blacklisted, open connections ended.
@@ -75,10 +113,16 @@ pub async fn revoke(
     AdminUser(admin): AdminUser,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
-    let tokens = store::revoke(&state.db, id, db::now()).await?.ok_or_else(|| ApiError::not_found("device"))?;
+    let tokens = store::revoke(&state.db, id, db::now())
+        .await?
+        .ok_or_else(|| ApiError::not_found("device"))?;
     state.revoked.extend(tokens);
     state.devices.revoke(id);
-    Audit::new(Event::DeviceRevoked).actor(admin.actor()).subject(format!("device:{id}")).record(&state).await?;
+    Audit::new(Event::DeviceRevoked)
+        .actor(admin.actor())
+        .subject(format!("device:{id}"))
+        .record(&state)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -87,9 +131,21 @@ pub async fn revoke_tokens(
     OperatorUser(user): OperatorUser,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
-    store::get(&state.db, id).await?.ok_or_else(|| ApiError::not_found("device"))?;
-    let tokens = tokens::blacklist_owner(&state.db, tokens::Owner::Device(id), "admin_revoked", db::now()).await?;
+    store::get(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("device"))?;
+    let tokens = tokens::blacklist_owner(
+        &state.db,
+        tokens::Owner::Device(id),
+        "admin_revoked",
+        db::now(),
+    )
+    .await?;
     state.revoked.extend(tokens);
-    Audit::new(Event::DeviceTokensRevoked).actor(user.actor()).subject(format!("device:{id}")).record(&state).await?;
+    Audit::new(Event::DeviceTokensRevoked)
+        .actor(user.actor())
+        .subject(format!("device:{id}"))
+        .record(&state)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

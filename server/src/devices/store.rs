@@ -61,7 +61,9 @@ pub async fn insert(db: &Db, d: &NewDevice<'_>, now: i64) -> sqlx::Result<Device
 }
 
 pub async fn all(db: &Db) -> sqlx::Result<Vec<DeviceRow>> {
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM devices ORDER BY id")).fetch_all(db).await?;
+    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM devices ORDER BY id"))
+        .fetch_all(db)
+        .await?;
     let mut devices = rows.iter().map(row).collect::<sqlx::Result<Vec<_>>>()?;
     let mut latest = latest(db, None).await?;
     for d in &mut devices {
@@ -71,8 +73,13 @@ pub async fn all(db: &Db) -> sqlx::Result<Vec<DeviceRow>> {
 }
 
 pub async fn get(db: &Db, id: i64) -> sqlx::Result<Option<DeviceRow>> {
-    let r = sqlx::query(&format!("SELECT {COLUMNS} FROM devices WHERE id = $1")).bind(id).fetch_optional(db).await?;
-    let Some(mut d) = r.as_ref().map(row).transpose()? else { return Ok(None) };
+    let r = sqlx::query(&format!("SELECT {COLUMNS} FROM devices WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    let Some(mut d) = r.as_ref().map(row).transpose()? else {
+        return Ok(None);
+    };
     d.device.latest = latest(db, Some(id)).await?.remove(&id).unwrap_or_default();
     Ok(Some(d))
 }
@@ -111,7 +118,8 @@ pub async fn revoke(db: &Db, id: i64, now: i64) -> sqlx::Result<Option<Vec<(Stri
     if found == 0 {
         return Ok(None);
     }
-    let tokens = tokens::blacklist_owner(&mut *tx, tokens::Owner::Device(id), "device_revoked", now).await?;
+    let tokens =
+        tokens::blacklist_owner(&mut *tx, tokens::Owner::Device(id), "device_revoked", now).await?;
     tx.commit().await?;
     Ok(Some(tokens))
 }

@@ -27,24 +27,37 @@ pub struct Reading {
 
 /// Validates every reading; one bad reading refuses the whole batch, with
 /// the index of the first culprit.
-pub fn validate(device_id: i64, batch: Vec<ReadingIn>, now_ms: i64) -> Result<Vec<Reading>, ApiError> {
+pub fn validate(
+    device_id: i64,
+    batch: Vec<ReadingIn>,
+    now_ms: i64,
+) -> Result<Vec<Reading>, ApiError> {
     if batch.is_empty() {
-        return Err(ApiError::validation("readings must hold at least one reading"));
+        return Err(ApiError::validation(
+            "readings must hold at least one reading",
+        ));
     }
     if batch.len() > MAX_READINGS {
-        return Err(ApiError::validation(format!("at most {MAX_READINGS} readings per request")));
+        return Err(ApiError::validation(format!(
+            "at most {MAX_READINGS} readings per request"
+        )));
     }
     batch
         .into_iter()
         .enumerate()
-        .map(|(i, r)| one(device_id, r, now_ms).map_err(|m| ApiError::validation(format!("readings[{i}]: {m}"))))
+        .map(|(i, r)| {
+            one(device_id, r, now_ms)
+                .map_err(|m| ApiError::validation(format!("readings[{i}]: {m}")))
+        })
         .collect()
 }
 
 fn one(device_id: i64, r: ReadingIn, now_ms: i64) -> Result<Reading, String> {
     let sensor_ok = !r.sensor.is_empty()
         && r.sensor.len() <= 64
-        && r.sensor.chars().all(|c| c.is_ascii_alphanumeric() || "_.:-/".contains(c));
+        && r.sensor
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.:-/".contains(c));
     if !sensor_ok {
         return Err("sensor must be 1-64 characters of letters, digits and _ . : - /".into());
     }
@@ -68,7 +81,13 @@ fn one(device_id: i64, r: ReadingIn, now_ms: i64) -> Result<Reading, String> {
     if ts < 0 {
         return Err("ts is before 1970".into());
     }
-    Ok(Reading { device_id, sensor: r.sensor, value: r.value, unit: r.unit, ts })
+    Ok(Reading {
+        device_id,
+        sensor: r.sensor,
+        value: r.value,
+        unit: r.unit,
+        ts,
+    })
 }
 
 #[cfg(test)]
@@ -76,7 +95,12 @@ mod tests {
     use super::*;
 
     fn r(sensor: &str, value: f64) -> ReadingIn {
-        ReadingIn { sensor: sensor.into(), value, unit: None, ts: None }
+        ReadingIn {
+            sensor: sensor.into(),
+            value,
+            unit: None,
+            ts: None,
+        }
     }
 
     #[test]
@@ -92,7 +116,13 @@ mod tests {
 
     #[test]
     fn one_bad_reading_refuses_the_batch_and_names_it() {
-        for bad in [r("", 1.0), r("has space", 1.0), r(&"s".repeat(65), 1.0), r("x", f64::NAN), r("x", f64::INFINITY)] {
+        for bad in [
+            r("", 1.0),
+            r("has space", 1.0),
+            r(&"s".repeat(65), 1.0),
+            r("x", f64::NAN),
+            r("x", f64::INFINITY),
+        ] {
             let err = validate(1, vec![r("ok", 1.0), bad], 0).unwrap_err();
             assert!(err.to_string().starts_with("readings[1]"), "{err}");
         }

@@ -4,11 +4,7 @@ use app::types::{Accepted, ReadingsBatch};
 use axum::{extract::State, http::StatusCode, Json};
 
 use crate::{
-    api::ApiJson,
-    error::ApiResult,
-    ingest::validate,
-    south::extract::DeviceCaller,
-    state::AppState,
+    api::ApiJson, error::ApiResult, ingest::validate, south::extract::DeviceCaller, state::AppState,
 };
 
 /// 202 only once the whole batch is committed; nothing of a refused batch

@@ -35,7 +35,10 @@ impl Writer {
     /// Returns once the rows are committed.
     pub async fn write(&self, rows: Vec<Reading>) -> anyhow::Result<()> {
         let (done, committed) = oneshot::channel();
-        self.tx.send(Job { rows, done }).await.map_err(|_| anyhow::anyhow!("the readings writer has stopped"))?;
+        self.tx
+            .send(Job { rows, done })
+            .await
+            .map_err(|_| anyhow::anyhow!("the readings writer has stopped"))?;
         match committed.await {
             Ok(Ok(())) => Ok(()),
             _ => anyhow::bail!("the readings could not be stored"),
@@ -76,7 +79,13 @@ async fn commit(db: &Db, engine: Engine, jobs: &[Job]) -> sqlx::Result<()> {
         let sql = insert_sql(chunk.len(), engine);
         let mut q = sqlx::query(&sql);
         for r in chunk {
-            q = q.bind(r.device_id).bind(&r.sensor).bind(r.value).bind(&r.unit).bind(r.ts).bind(received_at);
+            q = q
+                .bind(r.device_id)
+                .bind(&r.sensor)
+                .bind(r.value)
+                .bind(&r.unit)
+                .bind(r.ts)
+                .bind(received_at);
         }
         q.execute(&mut *tx).await?;
     }
@@ -93,7 +102,12 @@ async fn commit(db: &Db, engine: Engine, jobs: &[Job]) -> sqlx::Result<()> {
         let sql = upsert_latest_sql(chunk.len(), engine);
         let mut q = sqlx::query(&sql);
         for r in chunk {
-            q = q.bind(r.device_id).bind(&r.sensor).bind(r.value).bind(&r.unit).bind(r.ts);
+            q = q
+                .bind(r.device_id)
+                .bind(&r.sensor)
+                .bind(r.value)
+                .bind(&r.unit)
+                .bind(r.ts);
         }
         q.execute(&mut *tx).await?;
     }
@@ -114,7 +128,10 @@ fn upsert_latest_sql(rows: usize, engine: Engine) -> String {
 /// numbered ones up by a linear scan per parameter, which made a 3000-
 /// parameter statement spend most of its time finding names.
 fn insert_sql(rows: usize, engine: Engine) -> String {
-    format!("INSERT INTO readings (device_id, sensor, value, unit, ts, received_at) VALUES {}", values(rows, 6, engine))
+    format!(
+        "INSERT INTO readings (device_id, sensor, value, unit, ts, received_at) VALUES {}",
+        values(rows, 6, engine)
+    )
 }
 
 /// `(…), (…)` placeholders for `rows` rows of `cols` values.
@@ -144,6 +161,9 @@ mod tests {
             insert_sql(2, Engine::Postgres),
             format!("{head}($1, $2, $3, $4, $5, $6), ($7, $8, $9, $10, $11, $12)")
         );
-        assert_eq!(insert_sql(2, Engine::Sqlite), format!("{head}(?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?)"));
+        assert_eq!(
+            insert_sql(2, Engine::Sqlite),
+            format!("{head}(?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?)")
+        );
     }
 }

@@ -57,7 +57,9 @@ pub struct LiveHub {
 
 impl Default for LiveHub {
     fn default() -> Self {
-        LiveHub { tx: broadcast::channel(CHANNEL).0 }
+        LiveHub {
+            tx: broadcast::channel(CHANNEL).0,
+        }
     }
 }
 
@@ -104,7 +106,16 @@ pub async fn stream(
     // event may carry thousands of readings.
     let (out, body_rx) = mpsc::unbounded_channel::<Bytes>();
     let queued = Arc::new(AtomicUsize::new(0));
-    tokio::spawn(pump(state, user, q.device_id, rx, Outbox { tx: out, queued: queued.clone() }));
+    tokio::spawn(pump(
+        state,
+        user,
+        q.device_id,
+        rx,
+        Outbox {
+            tx: out,
+            queued: queued.clone(),
+        },
+    ));
     let body = futures_util::stream::unfold((body_rx, queued), |(mut rx, queued)| async move {
         let chunk = rx.recv().await?;
         queued.fetch_sub(chunk.len(), Ordering::AcqRel);

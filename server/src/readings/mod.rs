@@ -41,7 +41,9 @@ pub async fn list(
 ) -> ApiResult<Json<Vec<Reading>>> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::bad_request(format!("limit must be between 1 and {MAX_LIMIT}")));
+        return Err(ApiError::bad_request(format!(
+            "limit must be between 1 and {MAX_LIMIT}"
+        )));
     }
     let from = millis("from", q.from.as_deref(), 0)?;
     let to = millis("to", q.to.as_deref(), i64::MAX)?;
@@ -49,7 +51,9 @@ pub async fn list(
     if sensor.len() > 64 || sensor.contains('\0') {
         return Err(ApiError::bad_request("sensor must be a sensor name"));
     }
-    devices::get(&state.db, id).await?.ok_or_else(|| ApiError::not_found("device"))?;
+    devices::get(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("device"))?;
     let rows = sqlx::query(
         "SELECT sensor, value, unit, ts FROM readings \
          WHERE device_id = $1 AND ($2 = '' OR sensor = $2) AND ts >= $3 AND ts <= $4 \

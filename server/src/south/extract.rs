@@ -23,13 +23,22 @@ impl FromRequestParts<AppState> for AuthDevice {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let cert = parts.extensions.get::<PeerCert>().ok_or(ApiError::TokenInvalid)?;
-        let entry = state.devices.get(&cert.thumbprint).ok_or(ApiError::TokenInvalid)?;
+        let cert = parts
+            .extensions
+            .get::<PeerCert>()
+            .ok_or(ApiError::TokenInvalid)?;
+        let entry = state
+            .devices
+            .get(&cert.thumbprint)
+            .ok_or(ApiError::TokenInvalid)?;
         // Revoked after this connection's handshake: its next request stops here.
         if !entry.active {
             return Err(ApiError::TokenRevoked);
         }
-        Ok(AuthDevice { id: entry.id, thumbprint: cert.thumbprint.clone() })
+        Ok(AuthDevice {
+            id: entry.id,
+            thumbprint: cert.thumbprint.clone(),
+        })
     }
 }
 
@@ -56,6 +65,9 @@ impl FromRequestParts<AppState> for DeviceCaller {
         if bound.is_none() || bound != expected.as_deref() || claims.sub != device.id.to_string() {
             return Err(ApiError::TokenInvalid);
         }
-        Ok(DeviceCaller { device, token_id: claims.jti.clone() })
+        Ok(DeviceCaller {
+            device,
+            token_id: claims.jti.clone(),
+        })
     }
 }

@@ -32,7 +32,10 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Issues a device token bound to the certificate of this connection.
-pub async fn token(State(state): State<AppState>, device: AuthDevice) -> ApiResult<Json<DeviceToken>> {
+pub async fn token(
+    State(state): State<AppState>,
+    device: AuthDevice,
+) -> ApiResult<Json<DeviceToken>> {
     let now = db::now();
     let exp = now + state.settings.device_token_ttl.as_secs() as i64;
     let x5t = certs::x5t_from_hex(&device.thumbprint).ok_or(ApiError::TokenInvalid)?;
@@ -61,5 +64,9 @@ pub async fn token(State(state): State<AppState>, device: AuthDevice) -> ApiResu
     if !store::insert_for_device(&state.db, state.engine, &record).await? {
         return Err(ApiError::TokenRevoked);
     }
-    Ok(Json(DeviceToken { token, token_id: claims.jti, expires_at: db::rfc3339(exp) }))
+    Ok(Json(DeviceToken {
+        token,
+        token_id: claims.jti,
+        expires_at: db::rfc3339(exp),
+    }))
 }

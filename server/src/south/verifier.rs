@@ -18,7 +18,8 @@ use rustls::{
         danger::{ClientCertVerified, ClientCertVerifier},
         WebPkiClientVerifier,
     },
-    CertificateError, DigitallySignedStruct, DistinguishedName, Error, RootCertStore, SignatureScheme,
+    CertificateError, DigitallySignedStruct, DistinguishedName, Error, RootCertStore,
+    SignatureScheme,
 };
 
 use crate::devices::{
@@ -41,8 +42,13 @@ impl DeviceVerifier {
     ) -> anyhow::Result<DeviceVerifier> {
         let mut roots = RootCertStore::empty();
         roots.add(device_ca)?;
-        let ca = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build()?;
-        Ok(DeviceVerifier { index, ca, provider })
+        let ca = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .build()?;
+        Ok(DeviceVerifier {
+            index,
+            ca,
+            provider,
+        })
     }
 }
 
@@ -66,13 +72,17 @@ impl ClientCertVerifier for DeviceVerifier {
         now: UnixTime,
     ) -> Result<ClientCertVerified, Error> {
         let thumbprint = certs::thumbprint(end_entity);
-        let entry = self.index.get(&thumbprint).ok_or(refuse(CertificateError::UnknownIssuer))?;
+        let entry = self
+            .index
+            .get(&thumbprint)
+            .ok_or(refuse(CertificateError::UnknownIssuer))?;
         if !entry.active {
             return Err(refuse(CertificateError::Revoked));
         }
         if entry.ca_issued {
             self.ca.verify_client_cert(end_entity, intermediates, now)?;
-            let serial = certs::serial_hex(end_entity).ok_or(refuse(CertificateError::BadEncoding))?;
+            let serial =
+                certs::serial_hex(end_entity).ok_or(refuse(CertificateError::BadEncoding))?;
             if self.index.serial_revoked(&serial) {
                 return Err(refuse(CertificateError::Revoked));
             }
@@ -95,7 +105,12 @@ impl ClientCertVerifier for DeviceVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -104,10 +119,17 @@ impl ClientCertVerifier for DeviceVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }

@@ -52,7 +52,11 @@ pub async fn issue_user_token(state: &AppState, user: &UserInfo) -> ApiResult<Is
     if !store::insert_for_user(&state.db, state.engine, &record, user.role.as_str()).await? {
         return Err(ApiError::InvalidCredentials);
     }
-    Ok(Issued { token, token_id: claims.jti, expires_at: exp })
+    Ok(Issued {
+        token,
+        token_id: claims.jti,
+        expires_at: exp,
+    })
 }
 
 /// Blacklists in the database, then in memory, so that a 204 that follows

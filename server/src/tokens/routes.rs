@@ -31,9 +31,16 @@ pub async fn list(
 ) -> ApiResult<Json<Vec<TokenInfo>>> {
     let limit = q.limit.unwrap_or(200);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request(format!("limit must be between 1 and {MAX_PAGE}")));
+        return Err(ApiError::bad_request(format!(
+            "limit must be between 1 and {MAX_PAGE}"
+        )));
     }
-    let filter = store::Filter { user_id: q.user_id, device_id: q.device_id, active: q.active, limit };
+    let filter = store::Filter {
+        user_id: q.user_id,
+        device_id: q.device_id,
+        active: q.active,
+        limit,
+    };
     let rows = store::list(&state.db, &filter, db::now()).await?;
     Ok(Json(
         rows.into_iter()
@@ -58,6 +65,10 @@ pub async fn revoke(
     if token_id.len() > 64 || !tokens::revoke(&state, &token_id, "admin_revoked").await? {
         return Err(ApiError::not_found("token"));
     }
-    audit::Entry::new(audit::Event::TokenRevoked).actor(admin.0.actor()).subject(&token_id).record(&state).await?;
+    audit::Entry::new(audit::Event::TokenRevoked)
+        .actor(admin.0.actor())
+        .subject(&token_id)
+        .record(&state)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -46,7 +46,12 @@ fn share_lock(engine: Engine) -> &'static str {
 
 /// Inserts the token only when `guard` (a query over $1–$6, and $7 when
 /// `extra` is given) finds a row.
-async fn insert_if(db: &Db, t: &NewToken<'_>, guard: &str, extra: Option<&str>) -> sqlx::Result<bool> {
+async fn insert_if(
+    db: &Db,
+    t: &NewToken<'_>,
+    guard: &str,
+    extra: Option<&str>,
+) -> sqlx::Result<bool> {
     let sql = format!(
         "INSERT INTO tokens (token_id, user_id, device_id, token_sha256, issued_at, expires_at) \
          SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS ({guard})"
@@ -67,19 +72,35 @@ async fn insert_if(db: &Db, t: &NewToken<'_>, guard: &str, extra: Option<&str>) 
 /// Records a user token only while that user exists with `role`, so a
 /// concurrent role change or deletion (which revokes the user's tokens)
 /// cannot miss it.
-pub async fn insert_for_user(db: &Db, engine: Engine, t: &NewToken<'_>, role: &str) -> sqlx::Result<bool> {
-    let guard = format!("SELECT 1 FROM users WHERE id = $2 AND role = $7{}", share_lock(engine));
+pub async fn insert_for_user(
+    db: &Db,
+    engine: Engine,
+    t: &NewToken<'_>,
+    role: &str,
+) -> sqlx::Result<bool> {
+    let guard = format!(
+        "SELECT 1 FROM users WHERE id = $2 AND role = $7{}",
+        share_lock(engine)
+    );
     insert_if(db, t, &guard, Some(role)).await
 }
 
 /// Records a device token only while the device is active.
 pub async fn insert_for_device(db: &Db, engine: Engine, t: &NewToken<'_>) -> sqlx::Result<bool> {
-    let guard = format!("SELECT 1 FROM devices WHERE id = $3 AND status = 'active'{}", share_lock(engine));
+    let guard = format!(
+        "SELECT 1 FROM devices WHERE id = $3 AND status = 'active'{}",
+        share_lock(engine)
+    );
     insert_if(db, t, &guard, None).await
 }
 
 /// Blacklists one token; `Some(expires_at)` when this call changed it.
-pub async fn blacklist(db: &Db, token_id: &str, reason: &str, now: i64) -> sqlx::Result<Option<i64>> {
+pub async fn blacklist(
+    db: &Db,
+    token_id: &str,
+    reason: &str,
+    now: i64,
+) -> sqlx::Result<Option<i64>> {
     let row = sqlx::query(
         "UPDATE tokens SET blacklist = 1, blacklist_reason = $1, blacklisted_at = $2 \
          WHERE token_id = $3 AND blacklist = 0 RETURNING expires_at",
@@ -122,11 +143,16 @@ pub async fn blacklist_owner<'e, E: Executor<'e, Database = Any>>(
         .bind(still_accepted_since(now))
         .fetch_all(ex)
         .await?;
-    rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
 }
 
 pub async fn expiry(db: &Db, token_id: &str) -> sqlx::Result<Option<i64>> {
-    let row = sqlx::query("SELECT expires_at FROM tokens WHERE token_id = $1").bind(token_id).fetch_optional(db).await?;
+    let row = sqlx::query("SELECT expires_at FROM tokens WHERE token_id = $1")
+        .bind(token_id)
+        .fetch_optional(db)
+        .await?;
     row.map(|r| r.try_get(0)).transpose()
 }
 
@@ -145,7 +171,9 @@ pub async fn revoked_since(db: &Db, now: i64, since: i64) -> sqlx::Result<Vec<(S
     .bind(since)
     .fetch_all(db)
     .await?;
-    rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
 }
 
 pub async fn list(db: &Db, f: &Filter, now: i64) -> sqlx::Result<Vec<TokenRow>> {

@@ -14,11 +14,14 @@ pub const MAX_USERNAME: usize = 64;
 pub fn parse_username(s: &str) -> Result<&str, ApiError> {
     let ok = !s.is_empty()
         && s.chars().count() <= MAX_USERNAME
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || "._@-".contains(c));
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._@-".contains(c));
     if ok {
         Ok(s)
     } else {
-        Err(ApiError::validation("username must be 1-64 characters of letters, digits and . _ @ -"))
+        Err(ApiError::validation(
+            "username must be 1-64 characters of letters, digits and . _ @ -",
+        ))
     }
 }
 

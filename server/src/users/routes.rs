@@ -16,7 +16,10 @@ use crate::{
     },
 };
 
-pub async fn list(State(state): State<AppState>, _admin: AdminUser) -> ApiResult<Json<Vec<UserInfo>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+) -> ApiResult<Json<Vec<UserInfo>>> {
     Ok(Json(store::list(&state.db).await?))
 }
 
@@ -31,7 +34,9 @@ pub async fn create(
     let user = match store::create(&state.db, username, &hash, body.role, db::now()).await {
         Ok(u) => u,
         Err(e) if db::is_unique_violation(&e) => {
-            return Err(ApiError::Conflict(format!("username `{username}` is taken")))
+            return Err(ApiError::Conflict(format!(
+                "username `{username}` is taken"
+            )))
         }
         Err(e) => return Err(e.into()),
     };
@@ -49,11 +54,17 @@ pub async fn delete(
     AdminUser(admin): AdminUser,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
-    let target = store::get(&state.db, id).await?.ok_or_else(|| ApiError::not_found("user"))?;
+    let target = store::get(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
     match store::delete(&state.db, state.engine, id, db::now()).await? {
         Change::Done(revoked) => state.revoked.extend(revoked),
         Change::NotFound => return Err(ApiError::not_found("user")),
-        Change::LastAdmin => return Err(ApiError::Conflict("the last administrator cannot be deleted".into())),
+        Change::LastAdmin => {
+            return Err(ApiError::Conflict(
+                "the last administrator cannot be deleted".into(),
+            ))
+        }
     }
     Entry::new(Event::UserDeleted)
         .actor(admin.actor())
@@ -70,20 +81,33 @@ pub async fn update(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<UpdateUser>,
 ) -> ApiResult<Json<UserInfo>> {
-    let target = store::get(&state.db, id).await?.ok_or_else(|| ApiError::not_found("user"))?;
+    let target = store::get(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
     if target.role == body.role {
         return Ok(Json(target));
     }
     match store::set_role(&state.db, state.engine, id, body.role, db::now()).await? {
         Change::Done(revoked) => state.revoked.extend(revoked),
         Change::NotFound => return Err(ApiError::not_found("user")),
-        Change::LastAdmin => return Err(ApiError::Conflict("the last administrator cannot be demoted".into())),
+        Change::LastAdmin => {
+            return Err(ApiError::Conflict(
+                "the last administrator cannot be demoted".into(),
+            ))
+        }
     }
     Entry::new(Event::RoleChanged)
         .actor(admin.actor())
         .subject(format!("user:{id}"))
-        .detail(format!("{} -> {}", target.role.as_str(), body.role.as_str()))
+        .detail(format!(
+            "{} -> {}",
+            target.role.as_str(),
+            body.role.as_str()
+        ))
         .record(&state)
         .await?;
-    Ok(Json(UserInfo { role: body.role, ..target }))
+    Ok(Json(UserInfo {
+        role: body.role,
+        ..target
+    }))
 }

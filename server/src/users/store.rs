@@ -18,15 +18,25 @@ fn info(r: &AnyRow) -> sqlx::Result<UserInfo> {
     Ok(UserInfo {
         id: r.try_get("id")?,
         username: r.try_get("username")?,
-        role: Role::parse(&role).ok_or_else(|| sqlx::Error::Decode(format!("unknown role {role}").into()))?,
+        role: Role::parse(&role)
+            .ok_or_else(|| sqlx::Error::Decode(format!("unknown role {role}").into()))?,
     })
 }
 
 pub async fn count(db: &Db) -> sqlx::Result<i64> {
-    sqlx::query("SELECT COUNT(*) FROM users").fetch_one(db).await?.try_get(0)
+    sqlx::query("SELECT COUNT(*) FROM users")
+        .fetch_one(db)
+        .await?
+        .try_get(0)
 }
 
-pub async fn create(db: &Db, username: &str, hash: &str, role: Role, now: i64) -> sqlx::Result<UserInfo> {
+pub async fn create(
+    db: &Db,
+    username: &str,
+    hash: &str,
+    role: Role,
+    now: i64,
+) -> sqlx::Result<UserInfo> {
     let row = sqlx::query(
         "INSERT INTO users (username, password_hash, role, created_at) VALUES ($1, $2, $3, $4) \
          RETURNING id, username, role",
@@ -41,21 +51,33 @@ pub async fn create(db: &Db, username: &str, hash: &str, role: Role, now: i64) -
 }
 
 pub async fn list(db: &Db) -> sqlx::Result<Vec<UserInfo>> {
-    let rows = sqlx::query("SELECT id, username, role FROM users ORDER BY id").fetch_all(db).await?;
+    let rows = sqlx::query("SELECT id, username, role FROM users ORDER BY id")
+        .fetch_all(db)
+        .await?;
     rows.iter().map(info).collect()
 }
 
 pub async fn get(db: &Db, id: i64) -> sqlx::Result<Option<UserInfo>> {
-    let row = sqlx::query("SELECT id, username, role FROM users WHERE id = $1").bind(id).fetch_optional(db).await?;
+    let row = sqlx::query("SELECT id, username, role FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
     row.as_ref().map(info).transpose()
 }
 
 pub async fn by_username(db: &Db, username: &str) -> sqlx::Result<Option<UserRow>> {
-    let row = sqlx::query("SELECT id, username, role, password_hash FROM users WHERE username = $1")
-        .bind(username)
-        .fetch_optional(db)
-        .await?;
-    row.map(|r| Ok(UserRow { info: info(&r)?, password_hash: r.try_get("password_hash")? })).transpose()
+    let row =
+        sqlx::query("SELECT id, username, role, password_hash FROM users WHERE username = $1")
+            .bind(username)
+            .fetch_optional(db)
+            .await?;
+    row.map(|r| {
+        Ok(UserRow {
+            info: info(&r)?,
+            password_hash: r.try_get("password_hash")?,
+        })
+    })
+    .transpose()
 }
 
 pub enum Change {
@@ -67,18 +89,28 @@ pub enum Change {
 /// Keeps at least one administrator: the statement itself refuses to remove
 /// the last one, and on PostgreSQL the admin rows are locked first so two
 /// concurrent removals cannot each see the other's admin still there.
-const KEEPS_AN_ADMIN: &str = "(role <> 'admin' OR (SELECT COUNT(*) FROM users WHERE role = 'admin') > 1)";
+const KEEPS_AN_ADMIN: &str =
+    "(role <> 'admin' OR (SELECT COUNT(*) FROM users WHERE role = 'admin') > 1)";
 
 async fn lock_admins(tx: &mut sqlx::AnyConnection, engine: Engine) -> sqlx::Result<()> {
     if engine == Engine::Postgres {
-        sqlx::query("SELECT id FROM users WHERE role = 'admin' FOR UPDATE").fetch_all(&mut *tx).await?;
+        sqlx::query("SELECT id FROM users WHERE role = 'admin' FOR UPDATE")
+            .fetch_all(&mut *tx)
+            .await?;
     }
     Ok(())
 }
 
 async fn outcome(tx: &mut sqlx::AnyConnection, id: i64) -> sqlx::Result<Change> {
-    let exists = sqlx::query("SELECT 1 FROM users WHERE id = $1").bind(id).fetch_optional(&mut *tx).await?;
-    Ok(if exists.is_some() { Change::LastAdmin } else { Change::NotFound })
+    let exists = sqlx::query("SELECT 1 FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    Ok(if exists.is_some() {
+        Change::LastAdmin
+    } else {
+        Change::NotFound
+    })
 }
 
 /// Deletes the user and blacklists its tokens in one transaction.
@@ -86,24 +118,46 @@ pub async fn delete(db: &Db, engine: Engine, id: i64, now: i64) -> sqlx::Result<
     let mut tx = db.begin().await?;
     lock_admins(&mut tx, engine).await?;
     let sql = format!("DELETE FROM users WHERE id = $1 AND {KEEPS_AN_ADMIN}");
-    if sqlx::query(&sql).bind(id).execute(&mut *tx).await?.rows_affected() == 0 {
+    if sqlx::query(&sql)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+        == 0
+    {
         return outcome(&mut tx, id).await;
     }
-    let revoked = tokens::blacklist_owner(&mut *tx, tokens::Owner::User(id), "user_deleted", now).await?;
+    let revoked =
+        tokens::blacklist_owner(&mut *tx, tokens::Owner::User(id), "user_deleted", now).await?;
     tx.commit().await?;
     Ok(Change::Done(revoked))
 }
 
 /// Changes the role and blacklists the user's tokens, whose `role` claim
 /// would otherwise keep the old rights until they expire.
-pub async fn set_role(db: &Db, engine: Engine, id: i64, role: Role, now: i64) -> sqlx::Result<Change> {
+pub async fn set_role(
+    db: &Db,
+    engine: Engine,
+    id: i64,
+    role: Role,
+    now: i64,
+) -> sqlx::Result<Change> {
     let mut tx = db.begin().await?;
     lock_admins(&mut tx, engine).await?;
-    let sql = format!("UPDATE users SET role = $1 WHERE id = $2 AND ($1 = 'admin' OR {KEEPS_AN_ADMIN})");
-    if sqlx::query(&sql).bind(role.as_str()).bind(id).execute(&mut *tx).await?.rows_affected() == 0 {
+    let sql =
+        format!("UPDATE users SET role = $1 WHERE id = $2 AND ($1 = 'admin' OR {KEEPS_AN_ADMIN})");
+    if sqlx::query(&sql)
+        .bind(role.as_str())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+        == 0
+    {
         return outcome(&mut tx, id).await;
     }
-    let revoked = tokens::blacklist_owner(&mut *tx, tokens::Owner::User(id), "role_changed", now).await?;
+    let revoked =
+        tokens::blacklist_owner(&mut *tx, tokens::Owner::User(id), "role_changed", now).await?;
     tx.commit().await?;
     Ok(Change::Done(revoked))
 }

@@ -13,10 +13,18 @@ async fn login_with_the_right_password_returns_a_recorded_token_and_the_user() {
 
     let token = body["token"].as_str().unwrap();
     let list: Value = app.get("/api/v1/tokens", token).await.json().await.unwrap();
-    let entry = list.as_array().unwrap().iter().find(|t| t["token_id"] == body["token_id"]).expect("recorded");
+    let entry = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["token_id"] == body["token_id"])
+        .expect("recorded");
     assert_eq!(entry["user_id"], body["user"]["id"]);
     assert_eq!(entry["blacklist"], false);
-    assert!(!list.to_string().contains(token), "the registry never returns a token");
+    assert!(
+        !list.to_string().contains(token),
+        "the registry never returns a token"
+    );
 }
 
 #[tokio::test]
@@ -39,14 +47,22 @@ async fn the_raw_token_is_not_stored_in_the_database() {
         .await
         .unwrap();
     assert_eq!(row.0, vigil::auth::jwt::token_digest(&token));
-    if let Some(url) = app.settings.database_url.as_ref().map(|u| u.expose().to_owned()) {
+    if let Some(url) = app
+        .settings
+        .database_url
+        .as_ref()
+        .map(|u| u.expose().to_owned())
+    {
         assert!(url.starts_with("postgres"));
     } else {
         let bytes = std::fs::read(app.data_path().join("vigil.db")).unwrap();
         let wal = std::fs::read(app.data_path().join("vigil.db-wal")).unwrap_or_default();
         let needle = token.as_bytes();
         for hay in [&bytes, &wal] {
-            assert!(!hay.windows(needle.len()).any(|w| w == needle), "token found on disk");
+            assert!(
+                !hay.windows(needle.len()).any(|w| w == needle),
+                "token found on disk"
+            );
         }
     }
 }
@@ -67,9 +83,19 @@ async fn a_username_is_throttled_after_repeated_failures_even_with_the_right_pas
 async fn a_client_address_is_throttled_across_usernames() {
     let app = spawn_with(|s| s.login_max_failures_per_ip = 4).await;
     for i in 0..4 {
-        assert_eq!(app.login(&format!("user{i}"), "wrong password").await.status(), 401);
+        assert_eq!(
+            app.login(&format!("user{i}"), "wrong password")
+                .await
+                .status(),
+            401
+        );
     }
-    assert_eq!(error_code(app.login("someone-else", "wrong password").await).await.1, "too_many_attempts");
+    assert_eq!(
+        error_code(app.login("someone-else", "wrong password").await)
+            .await
+            .1,
+        "too_many_attempts"
+    );
 }
 
 #[tokio::test]
@@ -87,7 +113,12 @@ async fn a_good_login_clears_the_failures_of_its_username() {
 async fn me_answers_who_the_token_belongs_to() {
     let app = spawn_app().await;
     let token = app.admin_token().await;
-    let me: Value = app.get("/api/v1/auth/me", &token).await.json().await.unwrap();
+    let me: Value = app
+        .get("/api/v1/auth/me", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(me, json!({ "id": 1, "username": "admin", "role": "admin" }));
 }
 
@@ -96,11 +127,22 @@ async fn logout_blacklists_that_token_at_once_and_only_that_token() {
     let app = spawn_app().await;
     let first = app.admin_token().await;
     let second = app.admin_token().await;
-    assert_eq!(app.post("/api/v1/auth/logout", &first, None).await.status(), 204);
-    assert_eq!(error_code(app.get("/api/v1/auth/me", &first).await).await, (401, "token_revoked".into()));
+    assert_eq!(
+        app.post("/api/v1/auth/logout", &first, None).await.status(),
+        204
+    );
+    assert_eq!(
+        error_code(app.get("/api/v1/auth/me", &first).await).await,
+        (401, "token_revoked".into())
+    );
     assert_eq!(app.get("/api/v1/auth/me", &second).await.status(), 200);
     // Logging out twice with the same token is refused: it is revoked.
-    assert_eq!(error_code(app.post("/api/v1/auth/logout", &first, None).await).await.1, "token_revoked");
+    assert_eq!(
+        error_code(app.post("/api/v1/auth/logout", &first, None).await)
+            .await
+            .1,
+        "token_revoked"
+    );
 }
 
 #[tokio::test]
@@ -123,7 +165,14 @@ async fn concurrent_attempts_cannot_outrun_the_throttle() {
             let (client, url) = (app.client.clone(), app.url("/api/v1/auth/login"));
             tokio::spawn(async move {
                 let body = json!({ "username": ADMIN, "password": "wrong password" });
-                client.post(url).json(&body).send().await.unwrap().status().as_u16()
+                client
+                    .post(url)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
             })
         })
         .collect();
@@ -131,14 +180,28 @@ async fn concurrent_attempts_cannot_outrun_the_throttle() {
     for a in attempts {
         statuses.push(a.await.unwrap());
     }
-    assert_eq!(statuses.iter().filter(|&&s| s == 401).count(), 3, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|&&s| s == 429).count(), 9, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 401).count(),
+        3,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 429).count(),
+        9,
+        "{statuses:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_nul_byte_in_a_username_is_an_ordinary_failure_on_every_engine() {
     let app = spawn_app().await;
-    assert_eq!(error_code(app.login("adm\u{0}in", "whatever pw").await).await, (401, "invalid_credentials".into()));
+    assert_eq!(
+        error_code(app.login("adm\u{0}in", "whatever pw").await).await,
+        (401, "invalid_credentials".into())
+    );
     let admin = app.admin_token().await;
-    assert_eq!(error_code(app.get("/api/v1/audit?event=%00", &admin).await).await, (400, "validation_failed".into()));
+    assert_eq!(
+        error_code(app.get("/api/v1/audit?event=%00", &admin).await).await,
+        (400, "validation_failed".into())
+    );
 }

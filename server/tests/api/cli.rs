@@ -20,7 +20,11 @@ async fn vigil_device(app: &TestApp, token: &str, args: &[&str]) -> Output {
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 #[tokio::test]
@@ -37,7 +41,11 @@ async fn a_device_enrolls_gets_a_token_and_sends_with_the_cli() {
         let device: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(device["registration_id"], name);
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join("device.key")).unwrap().permissions().mode() & 0o777;
+        let mode = std::fs::metadata(dir.path().join("device.key"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600);
 
         let out = vigil_device(&app, "", &["token", "--dir", out_dir]).await;
@@ -45,15 +53,32 @@ async fn a_device_enrolls_gets_a_token_and_sends_with_the_cli() {
         let token: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert!(token["token"].is_string());
 
-        let out = vigil_device(&app, "", &["send", "--dir", out_dir, "temperature=21.5C", "humidity=40%"]).await;
+        let out = vigil_device(
+            &app,
+            "",
+            &[
+                "send",
+                "--dir",
+                out_dir,
+                "temperature=21.5C",
+                "humidity=40%",
+            ],
+        )
+        .await;
         assert!(out.status.success(), "{}", text(&out));
         assert!(text(&out).contains("2 readings stored"));
         let id = device["id"].as_i64().unwrap();
-        let stored: Value = app.get(&format!("/api/v1/devices/{id}/readings"), &admin).await.json().await.unwrap();
+        let stored: Value = app
+            .get(&format!("/api/v1/devices/{id}/readings"), &admin)
+            .await
+            .json()
+            .await
+            .unwrap();
         assert_eq!(stored.as_array().unwrap().len(), 2);
 
         // Revoked: the CLI says so plainly.
-        app.post(&format!("/api/v1/devices/{id}/revoke"), &admin, None).await;
+        app.post(&format!("/api/v1/devices/{id}/revoke"), &admin, None)
+            .await;
         let out = vigil_device(&app, "", &["send", "--dir", out_dir, "temperature=1"]).await;
         assert!(!out.status.success());
         assert!(text(&out).contains("refused"), "{}", text(&out));
@@ -64,11 +89,34 @@ async fn a_device_enrolls_gets_a_token_and_sends_with_the_cli() {
 async fn simulate_runs_a_small_fleet_and_reports() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
-    let out = vigil_device(&app, &admin, &["simulate", "--devices", "3", "--rate", "5", "--batch", "4", "--duration", "2"]).await;
+    let out = vigil_device(
+        &app,
+        &admin,
+        &[
+            "simulate",
+            "--devices",
+            "3",
+            "--rate",
+            "5",
+            "--batch",
+            "4",
+            "--duration",
+            "2",
+        ],
+    )
+    .await;
     assert!(out.status.success(), "{}", text(&out));
     let report = String::from_utf8_lossy(&out.stdout);
-    assert!(report.contains("devices 3") && report.contains("errors 0"), "{report}");
-    let devices: Value = app.get("/api/v1/devices", &admin).await.json().await.unwrap();
+    assert!(
+        report.contains("devices 3") && report.contains("errors 0"),
+        "{report}"
+    );
+    let devices: Value = app
+        .get("/api/v1/devices", &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(devices.as_array().unwrap().len(), 3);
 }
 
@@ -76,8 +124,18 @@ async fn simulate_runs_a_small_fleet_and_reports() {
 async fn enrolling_without_a_token_is_a_clear_error() {
     let app = spawn_app().await;
     let dir = tempfile::tempdir().unwrap();
-    let out = vigil_device(&app, "not-a-token", &["enroll", "--registration-id", "x", "--out", dir.path().to_str().unwrap()])
-        .await;
+    let out = vigil_device(
+        &app,
+        "not-a-token",
+        &[
+            "enroll",
+            "--registration-id",
+            "x",
+            "--out",
+            dir.path().to_str().unwrap(),
+        ],
+    )
+    .await;
     assert!(!out.status.success());
     assert!(text(&out).contains("token"), "{}", text(&out));
 }

@@ -10,8 +10,14 @@ use crate::{device_helpers::*, helpers::*};
 
 /// Two distinct free ports (both held until both are chosen).
 fn free_ports() -> (u16, u16) {
-    let (a, b) = (TcpListener::bind("127.0.0.1:0").unwrap(), TcpListener::bind("127.0.0.1:0").unwrap());
-    (a.local_addr().unwrap().port(), b.local_addr().unwrap().port())
+    let (a, b) = (
+        TcpListener::bind("127.0.0.1:0").unwrap(),
+        TcpListener::bind("127.0.0.1:0").unwrap(),
+    );
+    (
+        a.local_addr().unwrap().port(),
+        b.local_addr().unwrap().port(),
+    )
 }
 
 #[tokio::test]
@@ -42,7 +48,12 @@ async fn acknowledged_readings_survive_sigkill() {
                 .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
                 .build()
                 .unwrap();
-            if client.get(format!("https://127.0.0.1:{north}/healthz")).send().await.is_ok() {
+            if client
+                .get(format!("https://127.0.0.1:{north}/healthz"))
+                .send()
+                .await
+                .is_ok()
+            {
                 ca = Some((pem, client));
                 break;
             }
@@ -73,12 +84,23 @@ async fn acknowledged_readings_survive_sigkill() {
     let device = reqwest::Client::builder()
         .tls_built_in_root_certs(false)
         .add_root_certificate(reqwest::Certificate::from_pem(&ca_pem).unwrap())
-        .identity(reqwest::Identity::from_pem(format!("{}{}", cert.cert_pem, cert.key_pem).as_bytes()).unwrap())
+        .identity(
+            reqwest::Identity::from_pem(format!("{}{}", cert.cert_pem, cert.key_pem).as_bytes())
+                .unwrap(),
+        )
         .build()
         .unwrap();
-    let token: Value =
-        device.post(format!("https://127.0.0.1:{south}/device/v1/token")).send().await.unwrap().json().await.unwrap();
-    let readings: Vec<Value> = (0..250).map(|i| json!({"sensor": "s", "value": i})).collect();
+    let token: Value = device
+        .post(format!("https://127.0.0.1:{south}/device/v1/token"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let readings: Vec<Value> = (0..250)
+        .map(|i| json!({"sensor": "s", "value": i}))
+        .collect();
     let res = device
         .post(format!("https://127.0.0.1:{south}/device/v1/readings"))
         .header("x-access-token", token["token"].as_str().unwrap())
@@ -92,6 +114,10 @@ async fn acknowledged_readings_survive_sigkill() {
 
     let url = db_url.unwrap_or_else(|| format!("sqlite://{}/vigil.db", data.path().display()));
     let db = vigil::db::connect(&url).await.unwrap();
-    let n: i64 = sqlx::query("SELECT COUNT(*) FROM readings").fetch_one(&db).await.unwrap().get(0);
+    let n: i64 = sqlx::query("SELECT COUNT(*) FROM readings")
+        .fetch_one(&db)
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(n, 250);
 }

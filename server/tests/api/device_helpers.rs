@@ -1,7 +1,8 @@
 //! Device certificates made in the test (rcgen), and mutual-TLS clients.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
 };
 use reqwest::{Certificate, Client, Identity, Response};
 use serde_json::{json, Value};
@@ -52,7 +53,11 @@ fn params(cn: &str, spec: &CertSpec) -> CertificateParams {
 pub fn self_signed(cn: &str, spec: CertSpec) -> DeviceCert {
     let key = KeyPair::generate().unwrap();
     let cert = params(cn, &spec).self_signed(&key).unwrap();
-    DeviceCert { cert_pem: cert.pem(), key_pem: key.serialize_pem(), der: cert.der().to_vec() }
+    DeviceCert {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+        der: cert.der().to_vec(),
+    }
 }
 
 /// A certificate from a CA the platform has never heard of.
@@ -60,12 +65,19 @@ pub fn signed_by_stranger_ca(cn: &str) -> DeviceCert {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca = CertificateParams::default();
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name.push(DnType::CommonName, "stranger CA");
+    ca.distinguished_name
+        .push(DnType::CommonName, "stranger CA");
     ca.key_usages = vec![KeyUsagePurpose::KeyCertSign];
     let issuer = Issuer::new(ca, ca_key);
     let key = KeyPair::generate().unwrap();
-    let cert = params(cn, &CertSpec::default()).signed_by(&key, &issuer).unwrap();
-    DeviceCert { cert_pem: cert.pem(), key_pem: key.serialize_pem(), der: cert.der().to_vec() }
+    let cert = params(cn, &CertSpec::default())
+        .signed_by(&key, &issuer)
+        .unwrap();
+    DeviceCert {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+        der: cert.der().to_vec(),
+    }
 }
 
 /// A key and a CSR asking for `cn`.
@@ -73,16 +85,24 @@ pub fn csr(cn: &str) -> (String, String) {
     let key = KeyPair::generate().unwrap();
     let mut p = CertificateParams::default();
     p.distinguished_name.push(DnType::CommonName, cn);
-    (p.serialize_request(&key).unwrap().pem().unwrap(), key.serialize_pem())
+    (
+        p.serialize_request(&key).unwrap().pem().unwrap(),
+        key.serialize_pem(),
+    )
 }
 
 impl TestApp {
     pub fn south_url(&self, path: &str) -> String {
-        format!("https://127.0.0.1:{}{}", self.app.device_addr().port(), path)
+        format!(
+            "https://127.0.0.1:{}{}",
+            self.app.device_addr().port(),
+            path
+        )
     }
 
     fn platform_ca(&self) -> Certificate {
-        Certificate::from_pem(&std::fs::read(self.data.path().join("pki/platform-ca.pem")).unwrap()).unwrap()
+        Certificate::from_pem(&std::fs::read(self.data.path().join("pki/platform-ca.pem")).unwrap())
+            .unwrap()
     }
 
     /// A client that presents this certificate on the south listener.
@@ -99,7 +119,11 @@ impl TestApp {
 
     /// A client with no certificate, trusting the platform CA.
     pub fn anonymous_south_client(&self) -> Client {
-        Client::builder().tls_built_in_root_certs(false).add_root_certificate(self.platform_ca()).build().unwrap()
+        Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(self.platform_ca())
+            .build()
+            .unwrap()
     }
 
     pub async fn enroll(&self, token: &str, body: Value) -> Response {
@@ -107,7 +131,11 @@ impl TestApp {
     }
 
     /// Enrolls a fresh self-signed device; returns (device JSON, cert, client).
-    pub async fn enrolled_device(&self, token: &str, registration_id: &str) -> (Value, DeviceCert, Client) {
+    pub async fn enrolled_device(
+        &self,
+        token: &str,
+        registration_id: &str,
+    ) -> (Value, DeviceCert, Client) {
         let cert = self_signed(registration_id, CertSpec::default());
         let res = self
             .enroll(token, json!({"registration_id": registration_id, "name": "test device", "cert_sha256": cert.thumbprint()}))
@@ -120,11 +148,25 @@ impl TestApp {
 }
 
 pub async fn device_token(app: &TestApp, client: &Client) -> Value {
-    let res = client.post(app.south_url("/device/v1/token")).send().await.expect("handshake accepted");
+    let res = client
+        .post(app.south_url("/device/v1/token"))
+        .send()
+        .await
+        .expect("handshake accepted");
     assert_eq!(res.status(), 200);
     res.json().await.unwrap()
 }
 
-pub async fn send_readings(app: &TestApp, client: &Client, token: &str, body: Value) -> reqwest::Result<Response> {
-    client.post(app.south_url("/device/v1/readings")).header("x-access-token", token).json(&body).send().await
+pub async fn send_readings(
+    app: &TestApp,
+    client: &Client,
+    token: &str,
+    body: Value,
+) -> reqwest::Result<Response> {
+    client
+        .post(app.south_url("/device/v1/readings"))
+        .header("x-access-token", token)
+        .json(&body)
+        .send()
+        .await
 }

@@ -9,17 +9,33 @@ async fn malformed_json_wrong_type_and_missing_fields_are_validation_errors() {
     let app = spawn_app().await;
     let url = app.url("/api/v1/auth/login");
     let raw = |body: &'static str, ct: &'static str| {
-        app.client.post(url.clone()).header("content-type", ct).body(body).send()
+        app.client
+            .post(url.clone())
+            .header("content-type", ct)
+            .body(body)
+            .send()
     };
-    assert_eq!(error_code(raw("{not json", "application/json").await.unwrap()).await, (400, "validation_failed".into()));
-    assert_eq!(error_code(raw("{}", "text/plain").await.unwrap()).await.1, "validation_failed");
-    assert_eq!(error_code(raw("{\"username\": 1}", "application/json").await.unwrap()).await, (422, "validation_failed".into()));
+    assert_eq!(
+        error_code(raw("{not json", "application/json").await.unwrap()).await,
+        (400, "validation_failed".into())
+    );
+    assert_eq!(
+        error_code(raw("{}", "text/plain").await.unwrap()).await.1,
+        "validation_failed"
+    );
+    assert_eq!(
+        error_code(raw("{\"username\": 1}", "application/json").await.unwrap()).await,
+        (422, "validation_failed".into())
+    );
 }
 
 #[tokio::test]
 async fn an_oversized_body_is_payload_too_large() {
     let app = spawn_app().await;
-    let big = format!("{{\"username\": \"{}\", \"password\": \"x\"}}", "a".repeat(100 * 1024));
+    let big = format!(
+        "{{\"username\": \"{}\", \"password\": \"x\"}}",
+        "a".repeat(100 * 1024)
+    );
     let res = app
         .client
         .post(app.url("/api/v1/auth/login"))
@@ -34,12 +50,25 @@ async fn an_oversized_body_is_payload_too_large() {
 #[tokio::test]
 async fn unknown_api_routes_and_methods_answer_json() {
     let app = spawn_app().await;
-    let res = app.client.get(app.url("/api/v1/nothing-here")).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/api/v1/nothing-here"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_code(res).await, (404, "not_found".into()));
-    let res = app.client.get(app.url("/api/v1/auth/login")).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/api/v1/auth/login"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_code(res).await, (405, "method_not_allowed".into()));
     let admin = app.admin_token().await;
-    assert_eq!(error_code(app.delete("/api/v1/users/abc", &admin).await).await, (400, "validation_failed".into()));
+    assert_eq!(
+        error_code(app.delete("/api/v1/users/abc", &admin).await).await,
+        (400, "validation_failed".into())
+    );
 }
 
 #[tokio::test]
@@ -48,13 +77,21 @@ async fn health_and_security_headers() {
     let res = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(res.status(), 200);
     let h = res.headers();
-    assert!(h["strict-transport-security"].to_str().unwrap().starts_with("max-age="));
+    assert!(h["strict-transport-security"]
+        .to_str()
+        .unwrap()
+        .starts_with("max-age="));
     assert_eq!(h["x-content-type-options"], "nosniff");
     assert_eq!(h["x-frame-options"], "DENY");
     assert_eq!(h["referrer-policy"], "no-referrer");
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["status"], "ok");
-    let api = app.client.get(app.url("/api/v1/auth/me")).send().await.unwrap();
+    let api = app
+        .client
+        .get(app.url("/api/v1/auth/me"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(api.headers()["cache-control"], "no-store");
 }
 
@@ -63,15 +100,28 @@ async fn the_login_page_is_rendered_by_the_server() {
     let app = spawn_app().await;
     let res = app.client.get(app.url("/login")).send().await.unwrap();
     assert_eq!(res.status(), 200);
-    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
-    let csp = res.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let html = res.text().await.unwrap();
     assert!(html.contains("Sign in to Vigil"));
     assert!(html.contains("<label for=\"username\""));
     assert!(html.contains("/pkg/vigil"), "hydration scripts are linked");
-    let nonce = csp.split("'nonce-").nth(1).and_then(|s| s.split('\'').next()).expect("a script nonce");
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|s| s.split('\'').next())
+        .expect("a script nonce");
     assert!(nonce.len() >= 16);
-    assert!(html.contains(&format!("nonce=\"{nonce}\"")), "the page's scripts carry the nonce");
+    assert!(
+        html.contains(&format!("nonce=\"{nonce}\"")),
+        "the page's scripts carry the nonce"
+    );
     assert!(!csp.contains("unsafe-inline") && !csp.contains("'unsafe-eval'"));
     assert!(csp.contains("frame-ancestors 'none'"));
     assert_ne!(res_csp(&app, "/login").await, csp, "a fresh nonce per page");
@@ -79,12 +129,23 @@ async fn the_login_page_is_rendered_by_the_server() {
 
 #[test]
 fn help_lists_every_setting_with_its_variable() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vigil")).arg("--help").output().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .arg("--help")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let help = String::from_utf8(out.stdout).unwrap();
     for var in [
-        "VIGIL_HTTPS_ADDR", "VIGIL_DEVICE_ADDR", "VIGIL_DATA_DIR", "VIGIL_DATABASE_URL", "VIGIL_ADMIN_USER",
-        "VIGIL_ADMIN_PASSWORD", "VIGIL_TLS_CERT", "VIGIL_TLS_KEY", "VIGIL_TOKEN_TTL", "VIGIL_DEVICE_TOKEN_TTL",
+        "VIGIL_HTTPS_ADDR",
+        "VIGIL_DEVICE_ADDR",
+        "VIGIL_DATA_DIR",
+        "VIGIL_DATABASE_URL",
+        "VIGIL_ADMIN_USER",
+        "VIGIL_ADMIN_PASSWORD",
+        "VIGIL_TLS_CERT",
+        "VIGIL_TLS_KEY",
+        "VIGIL_TOKEN_TTL",
+        "VIGIL_DEVICE_TOKEN_TTL",
     ] {
         assert!(help.contains(var), "{var} in --help");
     }
@@ -92,5 +153,8 @@ fn help_lists_every_setting_with_its_variable() {
 
 async fn res_csp(app: &TestApp, path: &str) -> String {
     let res = app.client.get(app.url(path)).send().await.unwrap();
-    res.headers()["content-security-policy"].to_str().unwrap().to_owned()
+    res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned()
 }

@@ -20,7 +20,12 @@ fn b64(v: &Value) -> String {
 #[tokio::test]
 async fn no_token_is_token_missing() {
     let app = spawn_app().await;
-    let res = app.client.get(app.url("/api/v1/auth/me")).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/api/v1/auth/me"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.headers().get("www-authenticate").unwrap(), "Bearer");
     assert_eq!(error_code(res).await, (401, "token_missing".into()));
 }
@@ -29,7 +34,9 @@ async fn no_token_is_token_missing() {
 async fn a_token_in_the_url_is_ignored() {
     let app = spawn_app().await;
     let token = app.admin_token().await;
-    let url = app.url(&format!("/api/v1/auth/me?token={token}&access_token={token}"));
+    let url = app.url(&format!(
+        "/api/v1/auth/me?token={token}&access_token={token}"
+    ));
     let res = app.client.get(url).send().await.unwrap();
     assert_eq!(error_code(res).await.1, "token_missing");
 }
@@ -38,9 +45,21 @@ async fn a_token_in_the_url_is_ignored() {
 async fn authorization_bearer_is_accepted_like_x_access_token() {
     let app = spawn_app().await;
     let token = app.admin_token().await;
-    let res = app.client.get(app.url("/api/v1/auth/me")).bearer_auth(&token).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/api/v1/auth/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
-    let basic = app.client.get(app.url("/api/v1/auth/me")).basic_auth("admin", Some("x")).send().await.unwrap();
+    let basic = app
+        .client
+        .get(app.url("/api/v1/auth/me"))
+        .basic_auth("admin", Some("x"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_code(basic).await.1, "token_missing");
 }
 
@@ -48,7 +67,11 @@ async fn authorization_bearer_is_accepted_like_x_access_token() {
 async fn garbage_is_token_invalid() {
     let app = spawn_app().await;
     for t in ["garbage", "a.b.c", "....", &"x".repeat(10_000)] {
-        assert_eq!(me_with(&app, t).await, (401, "token_invalid".into()), "{t:.20}");
+        assert_eq!(
+            me_with(&app, t).await,
+            (401, "token_invalid".into()),
+            "{t:.20}"
+        );
     }
 }
 
@@ -56,7 +79,11 @@ async fn garbage_is_token_invalid() {
 async fn alg_none_is_token_invalid() {
     let app = spawn_app().await;
     let kid = app.app.state().jwt.kid().to_owned();
-    let token = format!("{}.{}.", b64(&json!({ "alg": "none", "typ": "JWT", "kid": kid })), b64(&user_claims()));
+    let token = format!(
+        "{}.{}.",
+        b64(&json!({ "alg": "none", "typ": "JWT", "kid": kid })),
+        b64(&user_claims())
+    );
     assert_eq!(me_with(&app, &token).await.1, "token_invalid");
 }
 
@@ -68,8 +95,12 @@ async fn hs256_forged_with_the_public_key_as_secret_is_token_invalid() {
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
     header.kid = Some(kid);
     for secret in [real.as_bytes(), b"secret".as_slice(), b"".as_slice()] {
-        let forged =
-            jsonwebtoken::encode(&header, &user_claims(), &jsonwebtoken::EncodingKey::from_secret(secret)).unwrap();
+        let forged = jsonwebtoken::encode(
+            &header,
+            &user_claims(),
+            &jsonwebtoken::EncodingKey::from_secret(secret),
+        )
+        .unwrap();
         assert_eq!(me_with(&app, &forged).await.1, "token_invalid");
     }
 }
@@ -77,7 +108,9 @@ async fn hs256_forged_with_the_public_key_as_secret_is_token_invalid() {
 #[tokio::test]
 async fn a_tampered_payload_is_token_invalid() {
     let app = spawn_app().await;
-    let (_, viewer) = app.user_with_role(&app.admin_token().await, "vera", "viewer").await;
+    let (_, viewer) = app
+        .user_with_role(&app.admin_token().await, "vera", "viewer")
+        .await;
     let parts: Vec<&str> = viewer.split('.').collect();
     let mut claims: Value = serde_json::from_slice(&B64.decode(parts[1]).unwrap()).unwrap();
     claims["role"] = json!("admin");
@@ -108,22 +141,50 @@ async fn correctly_signed_claims_are_still_checked() {
         ("wrong aud", Box::new(|c| c["aud"] = json!("vigil-south"))),
         ("device typ", Box::new(|c| c["typ"] = json!("device"))),
         ("unknown typ", Box::new(|c| c["typ"] = json!("admin"))),
-        ("no iss", Box::new(|c| drop(c.as_object_mut().unwrap().remove("iss")))),
-        ("no aud", Box::new(|c| drop(c.as_object_mut().unwrap().remove("aud")))),
-        ("no typ", Box::new(|c| drop(c.as_object_mut().unwrap().remove("typ")))),
-        ("no nbf", Box::new(|c| drop(c.as_object_mut().unwrap().remove("nbf")))),
-        ("no exp", Box::new(|c| drop(c.as_object_mut().unwrap().remove("exp")))),
-        ("no jti", Box::new(|c| drop(c.as_object_mut().unwrap().remove("jti")))),
-        ("no role", Box::new(|c| drop(c.as_object_mut().unwrap().remove("role")))),
+        (
+            "no iss",
+            Box::new(|c| drop(c.as_object_mut().unwrap().remove("iss"))),
+        ),
+        (
+            "no aud",
+            Box::new(|c| drop(c.as_object_mut().unwrap().remove("aud"))),
+        ),
+        (
+            "no typ",
+            Box::new(|c| drop(c.as_object_mut().unwrap().remove("typ"))),
+        ),
+        (
+            "no nbf",
+            Box::new(|c| drop(c.as_object_mut().unwrap().remove("nbf"))),
+        ),
+        (
+            "no exp",
+            Box::new(|c| drop(c.as_object_mut().unwrap().remove("exp"))),
+        ),
+        (
+            "no jti",
+            Box::new(|c| drop(c.as_object_mut().unwrap().remove("jti"))),
+        ),
+        (
+            "no role",
+            Box::new(|c| drop(c.as_object_mut().unwrap().remove("role"))),
+        ),
         ("unknown role", Box::new(|c| c["role"] = json!("root"))),
         ("sub not an id", Box::new(|c| c["sub"] = json!("admin"))),
-        ("nbf in the future", Box::new(|c| c["nbf"] = json!(now() + 60))),
+        (
+            "nbf in the future",
+            Box::new(|c| c["nbf"] = json!(now() + 60)),
+        ),
     ];
     for (name, alter) in cases {
         let mut claims = user_claims();
         alter(&mut claims);
         let token = app.sign_with_server_key(&claims);
-        assert_eq!(me_with(&app, &token).await, (401, "token_invalid".into()), "{name}");
+        assert_eq!(
+            me_with(&app, &token).await,
+            (401, "token_invalid".into()),
+            "{name}"
+        );
     }
 }
 
@@ -132,9 +193,16 @@ async fn an_expired_token_is_token_expired_and_leeway_is_two_seconds_at_most() {
     let app = spawn_app().await;
     let mut claims = user_claims();
     claims["exp"] = json!(now() - 4);
-    assert_eq!(me_with(&app, &app.sign_with_server_key(&claims)).await, (401, "token_expired".into()));
+    assert_eq!(
+        me_with(&app, &app.sign_with_server_key(&claims)).await,
+        (401, "token_expired".into())
+    );
     claims["exp"] = json!(now() - 1);
-    assert_eq!(me_with(&app, &app.sign_with_server_key(&claims)).await.0, 200, "within the leeway");
+    assert_eq!(
+        me_with(&app, &app.sign_with_server_key(&claims)).await.0,
+        200,
+        "within the leeway"
+    );
 }
 
 #[tokio::test]
@@ -151,9 +219,15 @@ async fn a_token_revoked_by_an_admin_is_refused_at_once() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     let victim = app.session(ADMIN, &app.admin_password).await;
-    let path = format!("/api/v1/tokens/{}/revoke", victim["token_id"].as_str().unwrap());
+    let path = format!(
+        "/api/v1/tokens/{}/revoke",
+        victim["token_id"].as_str().unwrap()
+    );
     assert_eq!(app.post(&path, &admin, None).await.status(), 204);
-    assert_eq!(me_with(&app, victim["token"].as_str().unwrap()).await.1, "token_revoked");
+    assert_eq!(
+        me_with(&app, victim["token"].as_str().unwrap()).await.1,
+        "token_revoked"
+    );
 }
 
 #[tokio::test]
@@ -162,9 +236,17 @@ async fn a_deleted_users_tokens_are_revoked() {
     let admin = app.admin_token().await;
     let (id, token) = app.user_with_role(&admin, "olga", "operator").await;
     assert_eq!(me_with(&app, &token).await.0, 200);
-    assert_eq!(app.delete(&format!("/api/v1/users/{id}"), &admin).await.status(), 204);
+    assert_eq!(
+        app.delete(&format!("/api/v1/users/{id}"), &admin)
+            .await
+            .status(),
+        204
+    );
     assert_eq!(me_with(&app, &token).await.1, "token_revoked");
-    assert_eq!(app.login("olga", "a long enough password").await.status(), 401);
+    assert_eq!(
+        app.login("olga", "a long enough password").await.status(),
+        401
+    );
 }
 
 #[tokio::test]
@@ -174,11 +256,24 @@ async fn roles_are_enforced() {
     let (_, viewer) = app.user_with_role(&admin, "vic", "viewer").await;
     let (_, operator) = app.user_with_role(&admin, "otto", "operator").await;
     for token in [&viewer, &operator] {
-        assert_eq!(error_code(app.get("/api/v1/users", token).await).await, (403, "forbidden".into()));
-        assert_eq!(error_code(app.get("/api/v1/tokens", token).await).await.1, "forbidden");
-        assert_eq!(error_code(app.get("/api/v1/audit", token).await).await.1, "forbidden");
+        assert_eq!(
+            error_code(app.get("/api/v1/users", token).await).await,
+            (403, "forbidden".into())
+        );
+        assert_eq!(
+            error_code(app.get("/api/v1/tokens", token).await).await.1,
+            "forbidden"
+        );
+        assert_eq!(
+            error_code(app.get("/api/v1/audit", token).await).await.1,
+            "forbidden"
+        );
         let create = app
-            .post("/api/v1/users", token, Some(json!({"username": "x", "password": "long enough pw", "role": "admin"})))
+            .post(
+                "/api/v1/users",
+                token,
+                Some(json!({"username": "x", "password": "long enough pw", "role": "admin"})),
+            )
             .await;
         assert_eq!(error_code(create).await.1, "forbidden");
     }
@@ -189,7 +284,10 @@ async fn roles_are_enforced() {
 async fn revocations_survive_a_restart() {
     let app = spawn_app().await;
     let token = app.admin_token().await;
-    assert_eq!(app.post("/api/v1/auth/logout", &token, None).await.status(), 204);
+    assert_eq!(
+        app.post("/api/v1/auth/logout", &token, None).await.status(),
+        204
+    );
     let (settings, data) = (app.settings.clone(), app.data);
     drop(app.app);
     let again = start(settings, data).await;
@@ -201,10 +299,39 @@ async fn the_token_check_answers_without_the_database_and_refuses_like_any_route
     let app = spawn_app().await;
     let session = app.session(ADMIN, &app.admin_password).await;
     let token = session["token"].as_str().unwrap();
-    let ok: Value = app.get("/api/v1/auth/check", token).await.json().await.unwrap();
+    let ok: Value = app
+        .get("/api/v1/auth/check", token)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(ok["status"], "ok");
-    assert_eq!(error_code(app.client.get(app.url("/api/v1/auth/check")).send().await.unwrap()).await.1, "token_missing");
-    assert_eq!(app.client.get(app.url("/api/v1/ping")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        error_code(
+            app.client
+                .get(app.url("/api/v1/auth/check"))
+                .send()
+                .await
+                .unwrap()
+        )
+        .await
+        .1,
+        "token_missing"
+    );
+    assert_eq!(
+        app.client
+            .get(app.url("/api/v1/ping"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     app.post("/api/v1/auth/logout", token, None).await;
-    assert_eq!(error_code(app.get("/api/v1/auth/check", token).await).await.1, "token_revoked");
+    assert_eq!(
+        error_code(app.get("/api/v1/auth/check", token).await)
+            .await
+            .1,
+        "token_revoked"
+    );
 }

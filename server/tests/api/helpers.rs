@@ -43,7 +43,9 @@ pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
 
 /// Starts (again) on an existing data dir and database.
 pub async fn start(settings: Settings, data: TempDir) -> TestApp {
-    let app = Application::build(settings.clone()).await.expect("the app starts");
+    let app = Application::build(settings.clone())
+        .await
+        .expect("the app starts");
     let addr = app.north_addr();
     let ca = std::fs::read(data.path().join("pki/platform-ca.pem")).expect("platform CA written");
     let client = reqwest::Client::builder()
@@ -52,16 +54,34 @@ pub async fn start(settings: Settings, data: TempDir) -> TestApp {
         .https_only(true)
         .build()
         .unwrap();
-    let admin_password = settings.admin_password.as_ref().map(|p| p.expose().to_owned()).unwrap_or_default();
-    TestApp { app, addr, client, admin_password, settings, data }
+    let admin_password = settings
+        .admin_password
+        .as_ref()
+        .map(|p| p.expose().to_owned())
+        .unwrap_or_default();
+    TestApp {
+        app,
+        addr,
+        client,
+        admin_password,
+        settings,
+        data,
+    }
 }
 
 /// A new, empty PostgreSQL database when the suite runs against PostgreSQL.
 pub async fn fresh_database() -> Option<String> {
-    let base = std::env::var("VIGIL_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())?;
+    let base = std::env::var("VIGIL_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())?;
     let name = format!("vigil_t_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&base).await.expect("PostgreSQL reachable");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
+    let mut conn = sqlx::PgConnection::connect(&base)
+        .await
+        .expect("PostgreSQL reachable");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
     let (head, _) = base.rsplit_once('/').expect("database URL has a path");
     Some(format!("{head}/{name}"))
 }
@@ -92,15 +112,26 @@ impl TestApp {
     }
 
     pub async fn admin_token(&self) -> String {
-        self.session(ADMIN, &self.admin_password.clone()).await["token"].as_str().unwrap().to_owned()
+        self.session(ADMIN, &self.admin_password.clone()).await["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Response {
-        self.client.get(self.url(path)).header("x-access-token", token).send().await.unwrap()
+        self.client
+            .get(self.url(path))
+            .header("x-access-token", token)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn post(&self, path: &str, token: &str, body: Option<Value>) -> Response {
-        let mut req = self.client.post(self.url(path)).header("x-access-token", token);
+        let mut req = self
+            .client
+            .post(self.url(path))
+            .header("x-access-token", token);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -108,18 +139,30 @@ impl TestApp {
     }
 
     pub async fn delete(&self, path: &str, token: &str) -> Response {
-        self.client.delete(self.url(path)).header("x-access-token", token).send().await.unwrap()
+        self.client
+            .delete(self.url(path))
+            .header("x-access-token", token)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Creates a user with the given role and returns (id, token).
     pub async fn user_with_role(&self, admin: &str, username: &str, role: &str) -> (i64, String) {
         let pw = "a long enough password";
         let res = self
-            .post("/api/v1/users", admin, Some(json!({ "username": username, "password": pw, "role": role })))
+            .post(
+                "/api/v1/users",
+                admin,
+                Some(json!({ "username": username, "password": pw, "role": role })),
+            )
             .await;
         assert_eq!(res.status(), 201);
         let id = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
-        let token = self.session(username, pw).await["token"].as_str().unwrap().to_owned();
+        let token = self.session(username, pw).await["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         (id, token)
     }
 
@@ -137,7 +180,10 @@ pub async fn error_code(res: Response) -> (u16, String) {
     let status = res.status().as_u16();
     let body: Value = res.json().await.expect("errors are JSON");
     assert!(body["message"].is_string(), "error has a message: {body}");
-    (status, body["error"].as_str().unwrap_or_default().to_owned())
+    (
+        status,
+        body["error"].as_str().unwrap_or_default().to_owned(),
+    )
 }
 
 pub fn now() -> i64 {

@@ -8,7 +8,11 @@ use serde_json::{json, Value};
 use crate::{device_helpers::*, helpers::*};
 
 /// Reads the stream until `pred` holds on what arrived, or the stream ends.
-async fn read_until(res: &mut reqwest::Response, seen: &mut String, pred: impl Fn(&str) -> bool) -> bool {
+async fn read_until(
+    res: &mut reqwest::Response,
+    seen: &mut String,
+    pred: impl Fn(&str) -> bool,
+) -> bool {
     while !pred(seen) {
         match tokio::time::timeout(Duration::from_secs(5), res.chunk()).await {
             Ok(Ok(Some(chunk))) => seen.push_str(&String::from_utf8_lossy(&chunk)),
@@ -19,7 +23,13 @@ async fn read_until(res: &mut reqwest::Response, seen: &mut String, pred: impl F
 }
 
 async fn open(app: &TestApp, token: &str, query: &str) -> reqwest::Response {
-    let res = app.client.get(app.url(&format!("/api/v1/live{query}"))).header("x-access-token", token).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url(&format!("/api/v1/live{query}")))
+        .header("x-access-token", token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "text/event-stream");
     res
@@ -31,18 +41,41 @@ async fn new_readings_arrive_on_the_stream_filtered_by_device() {
     let admin = app.admin_token().await;
     let (dev_a, _, a) = app.enrolled_device(&admin, "live-a").await;
     let (_, _, b) = app.enrolled_device(&admin, "live-b").await;
-    let ta = device_token(&app, &a).await["token"].as_str().unwrap().to_owned();
-    let tb = device_token(&app, &b).await["token"].as_str().unwrap().to_owned();
+    let ta = device_token(&app, &a).await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tb = device_token(&app, &b).await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let mut only_a = open(&app, &admin, &format!("?device_id={}", dev_a["id"])).await;
     let mut seen = String::new();
     assert!(read_until(&mut only_a, &mut seen, |s| s.contains("event: ready")).await);
 
-    let res = send_readings(&app, &b, &tb, json!({"readings": [{"sensor": "t", "value": 111.0}]})).await.unwrap();
+    let res = send_readings(
+        &app,
+        &b,
+        &tb,
+        json!({"readings": [{"sensor": "t", "value": 111.0}]}),
+    )
+    .await
+    .unwrap();
     assert_eq!(res.status(), 202);
-    let res = send_readings(&app, &a, &ta, json!({"readings": [{"sensor": "t", "value": 222.5, "unit": "°C"}]})).await.unwrap();
+    let res = send_readings(
+        &app,
+        &a,
+        &ta,
+        json!({"readings": [{"sensor": "t", "value": 222.5, "unit": "°C"}]}),
+    )
+    .await
+    .unwrap();
     assert_eq!(res.status(), 202);
-    assert!(read_until(&mut only_a, &mut seen, |s| s.contains("222.5")).await, "{seen}");
+    assert!(
+        read_until(&mut only_a, &mut seen, |s| s.contains("222.5")).await,
+        "{seen}"
+    );
     let batches: Vec<Value> = seen
         .lines()
         .filter_map(|l| l.strip_prefix("data: ["))
@@ -58,7 +91,12 @@ async fn new_readings_arrive_on_the_stream_filtered_by_device() {
 async fn the_stream_needs_a_token_in_a_header() {
     let app = spawn_app().await;
     let token = app.admin_token().await;
-    let res = app.client.get(app.url(&format!("/api/v1/live?token={token}"))).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url(&format!("/api/v1/live?token={token}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_code(res).await, (401, "token_missing".into()));
 }
 
@@ -73,13 +111,25 @@ async fn the_stream_ends_within_a_second_of_its_token_being_revoked() {
     let mut seen = String::new();
     assert!(read_until(&mut res, &mut seen, |s| s.contains("event: ready")).await);
     let revoked_at = Instant::now();
-    let path = format!("/api/v1/tokens/{}/revoke", viewer_session["token_id"].as_str().unwrap());
+    let path = format!(
+        "/api/v1/tokens/{}/revoke",
+        viewer_session["token_id"].as_str().unwrap()
+    );
     assert_eq!(app.post(&path, &admin, None).await.status(), 204);
-    assert!(read_until(&mut res, &mut seen, |s| s.contains("token_revoked")).await, "{seen}");
+    assert!(
+        read_until(&mut res, &mut seen, |s| s.contains("token_revoked")).await,
+        "{seen}"
+    );
     // Then the body ends.
-    let end = tokio::time::timeout(Duration::from_secs(2), res.chunk()).await.expect("the stream closes");
+    let end = tokio::time::timeout(Duration::from_secs(2), res.chunk())
+        .await
+        .expect("the stream closes");
     assert!(matches!(end, Ok(None)));
-    assert!(revoked_at.elapsed() < Duration::from_secs(1), "ended in {:?}", revoked_at.elapsed());
+    assert!(
+        revoked_at.elapsed() < Duration::from_secs(1),
+        "ended in {:?}",
+        revoked_at.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -89,9 +139,16 @@ async fn the_stream_ends_when_its_token_expires() {
     let mut res = open(&app, &token, "").await;
     let mut seen = String::new();
     let started = Instant::now();
-    assert!(read_until(&mut res, &mut seen, |s| s.contains("token_expired")).await, "{seen}");
+    assert!(
+        read_until(&mut res, &mut seen, |s| s.contains("token_expired")).await,
+        "{seen}"
+    );
     // 1 s lifetime (whole seconds) + 2 s leeway + a check every 250 ms.
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -105,17 +162,23 @@ async fn a_client_that_stops_reading_is_dropped_and_ingestion_goes_on() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     let (_, _, dev) = app.enrolled_device(&admin, "firehose").await;
-    let t = device_token(&app, &dev).await["token"].as_str().unwrap().to_owned();
+    let t = device_token(&app, &dev).await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     // A raw HTTP/1.1 client that stops reading its socket after `ready`.
     let mut roots = RootCertStore::empty();
     let ca = std::fs::read(app.data_path().join("pki/platform-ca.pem")).unwrap();
-    roots.add(CertificateDer::from_pem_slice(&ca).unwrap()).unwrap();
-    let config = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    roots
+        .add(CertificateDer::from_pem_slice(&ca).unwrap())
+        .unwrap();
+    let config =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
     let tcp = tokio::net::TcpStream::connect(app.addr).await.unwrap();
     let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
@@ -132,17 +195,30 @@ async fn a_client_that_stops_reading_is_dropped_and_ingestion_goes_on() {
     }
 
     // ~32 MB published while it does not read: ingestion must not wait.
-    let big: Vec<Value> = (0..1000).map(|i| json!({"sensor": "s", "value": i})).collect();
+    let big: Vec<Value> = (0..1000)
+        .map(|i| json!({"sensor": "s", "value": i}))
+        .collect();
     let body = json!({ "readings": big });
     // On the stream each reading takes over 80 bytes of JSON.
     let published = 320 * 1000 * 80;
     let started = Instant::now();
     let senders: Vec<_> = (0..4)
         .map(|_| {
-            let (dev, t, body, url) = (dev.clone(), t.clone(), body.clone(), app.south_url("/device/v1/readings"));
+            let (dev, t, body, url) = (
+                dev.clone(),
+                t.clone(),
+                body.clone(),
+                app.south_url("/device/v1/readings"),
+            );
             tokio::spawn(async move {
                 for _ in 0..80 {
-                    let res = dev.post(&url).header("x-access-token", &t).json(&body).send().await.unwrap();
+                    let res = dev
+                        .post(&url)
+                        .header("x-access-token", &t)
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap();
                     assert_eq!(res.status(), 202);
                 }
             })
@@ -172,5 +248,8 @@ async fn a_client_that_stops_reading_is_dropped_and_ingestion_goes_on() {
     .await
     .unwrap_or(false);
     assert!(ended, "the response ended");
-    assert!(total < published / 2, "dropped rather than fed: {total} of {published} bytes");
+    assert!(
+        total < published / 2,
+        "dropped rather than fed: {total} of {published} bytes"
+    );
 }

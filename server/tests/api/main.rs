@@ -2,13 +2,13 @@
 //! database: SQLite by default, PostgreSQL when VIGIL_TEST_DATABASE_URL is set.
 
 mod audit;
+mod auth;
 mod cli;
 mod crash;
-mod auth;
-mod errors;
-mod gateway;
 mod device_helpers;
 mod devices;
+mod errors;
+mod gateway;
 mod helpers;
 mod live;
 mod tls;

@@ -9,16 +9,31 @@ async fn the_registry_lists_tokens_by_user_and_state_without_the_tokens() {
     let (uid, user_token) = app.user_with_role(&admin, "lee", "viewer").await;
     app.post("/api/v1/auth/logout", &user_token, None).await;
 
-    let mine: Value = app.get(&format!("/api/v1/tokens?user_id={uid}"), &admin).await.json().await.unwrap();
+    let mine: Value = app
+        .get(&format!("/api/v1/tokens?user_id={uid}"), &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
     let mine = mine.as_array().unwrap();
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0]["blacklist"], true);
     assert_eq!(mine[0]["blacklist_reason"], "logout");
     assert!(mine[0].get("token").is_none());
 
-    let active: Value = app.get(&format!("/api/v1/tokens?user_id={uid}&active=true"), &admin).await.json().await.unwrap();
+    let active: Value = app
+        .get(&format!("/api/v1/tokens?user_id={uid}&active=true"), &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert!(active.as_array().unwrap().is_empty());
-    let inactive: Value = app.get("/api/v1/tokens?active=false", &admin).await.json().await.unwrap();
+    let inactive: Value = app
+        .get("/api/v1/tokens?active=false", &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(inactive.as_array().unwrap().len(), 1);
 }
 
@@ -26,9 +41,20 @@ async fn the_registry_lists_tokens_by_user_and_state_without_the_tokens() {
 async fn revoking_an_unknown_token_is_not_found_and_a_bad_filter_is_refused() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
-    assert_eq!(error_code(app.post("/api/v1/tokens/nope/revoke", &admin, None).await).await, (404, "not_found".into()));
-    assert_eq!(error_code(app.get("/api/v1/tokens?user_id=abc", &admin).await).await, (400, "validation_failed".into()));
-    assert_eq!(error_code(app.get("/api/v1/tokens?limit=0", &admin).await).await.1, "validation_failed");
+    assert_eq!(
+        error_code(app.post("/api/v1/tokens/nope/revoke", &admin, None).await).await,
+        (404, "not_found".into())
+    );
+    assert_eq!(
+        error_code(app.get("/api/v1/tokens?user_id=abc", &admin).await).await,
+        (400, "validation_failed".into())
+    );
+    assert_eq!(
+        error_code(app.get("/api/v1/tokens?limit=0", &admin).await)
+            .await
+            .1,
+        "validation_failed"
+    );
 }
 
 #[tokio::test]
@@ -37,7 +63,10 @@ async fn the_sweeper_marks_expired_tokens_and_purges_old_ones() {
     let admin = app.admin_token().await;
     let db = &app.app.state().db;
     let now = now();
-    for (id, exp) in [("expired-recently", now - 60), ("expired-long-ago", now - 30 * 86_400)] {
+    for (id, exp) in [
+        ("expired-recently", now - 60),
+        ("expired-long-ago", now - 30 * 86_400),
+    ] {
         sqlx::query("INSERT INTO tokens (token_id, user_id, token_sha256, issued_at, expires_at) VALUES ($1, 1, 'x', $2, $3)")
             .bind(id)
             .bind(exp - 3600)
@@ -47,13 +76,32 @@ async fn the_sweeper_marks_expired_tokens_and_purges_old_ones() {
             .unwrap();
     }
     vigil::tokens::sweeper::sweep_once(app.app.state()).await;
-    let list: Value = app.get("/api/v1/tokens", &admin).await.json().await.unwrap();
-    let ids: Vec<&str> = list.as_array().unwrap().iter().map(|t| t["token_id"].as_str().unwrap()).collect();
+    let list: Value = app
+        .get("/api/v1/tokens", &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["token_id"].as_str().unwrap())
+        .collect();
     assert!(!ids.contains(&"expired-long-ago"), "purged after retention");
-    let recent = list.as_array().unwrap().iter().find(|t| t["token_id"] == "expired-recently").unwrap();
+    let recent = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["token_id"] == "expired-recently")
+        .unwrap();
     assert_eq!(recent["blacklist"], true);
     assert_eq!(recent["blacklist_reason"], "expired");
-    assert_eq!(app.get("/api/v1/auth/me", &admin).await.status(), 200, "live tokens untouched");
+    assert_eq!(
+        app.get("/api/v1/auth/me", &admin).await.status(),
+        200,
+        "live tokens untouched"
+    );
 }
 
 #[tokio::test]
@@ -95,9 +143,19 @@ async fn a_token_is_recorded_only_while_its_user_keeps_the_role_it_claims() {
         expires_at: now() + 60,
     };
     let insert = vigil::tokens::store::insert_for_user;
-    assert!(insert(&state.db, state.engine, &record("as-admin"), "admin").await.unwrap());
-    assert!(!insert(&state.db, state.engine, &record("as-viewer"), "viewer").await.unwrap());
+    assert!(
+        insert(&state.db, state.engine, &record("as-admin"), "admin")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !insert(&state.db, state.engine, &record("as-viewer"), "viewer")
+            .await
+            .unwrap()
+    );
     let mut gone = record("gone");
     gone.user_id = Some(999);
-    assert!(!insert(&state.db, state.engine, &gone, "admin").await.unwrap());
+    assert!(!insert(&state.db, state.engine, &gone, "admin")
+        .await
+        .unwrap());
 }

@@ -7,7 +7,11 @@ async fn an_admin_creates_lists_and_deletes_users() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     let res = app
-        .post("/api/v1/users", &admin, Some(json!({"username": "ann", "password": "a long password", "role": "operator"})))
+        .post(
+            "/api/v1/users",
+            &admin,
+            Some(json!({"username": "ann", "password": "a long password", "role": "operator"})),
+        )
         .await;
     assert_eq!(res.status(), 201);
     let ann: Value = res.json().await.unwrap();
@@ -15,12 +19,25 @@ async fn an_admin_creates_lists_and_deletes_users() {
     assert!(ann.get("password_hash").is_none());
 
     let list: Value = app.get("/api/v1/users", &admin).await.json().await.unwrap();
-    let names: Vec<&str> = list.as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["admin", "ann"]);
 
     let id = ann["id"].as_i64().unwrap();
-    assert_eq!(app.delete(&format!("/api/v1/users/{id}"), &admin).await.status(), 204);
-    assert_eq!(error_code(app.delete(&format!("/api/v1/users/{id}"), &admin).await).await, (404, "not_found".into()));
+    assert_eq!(
+        app.delete(&format!("/api/v1/users/{id}"), &admin)
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(
+        error_code(app.delete(&format!("/api/v1/users/{id}"), &admin).await).await,
+        (404, "not_found".into())
+    );
 }
 
 #[tokio::test]
@@ -28,8 +45,16 @@ async fn a_duplicate_username_is_a_conflict() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     let body = json!({"username": "dup", "password": "a long password", "role": "viewer"});
-    assert_eq!(app.post("/api/v1/users", &admin, Some(body.clone())).await.status(), 201);
-    assert_eq!(error_code(app.post("/api/v1/users", &admin, Some(body)).await).await, (409, "conflict".into()));
+    assert_eq!(
+        app.post("/api/v1/users", &admin, Some(body.clone()))
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(
+        error_code(app.post("/api/v1/users", &admin, Some(body)).await).await,
+        (409, "conflict".into())
+    );
 }
 
 #[tokio::test]
@@ -44,7 +69,8 @@ async fn invalid_users_are_refused_and_nothing_is_created() {
         json!({"username": "ok", "password": "a long password"}),
     ];
     for body in bad {
-        let (status, code) = error_code(app.post("/api/v1/users", &admin, Some(body.clone())).await).await;
+        let (status, code) =
+            error_code(app.post("/api/v1/users", &admin, Some(body.clone())).await).await;
         assert_eq!(code, "validation_failed", "{body}");
         assert!(status == 400 || status == 422);
     }
@@ -67,7 +93,10 @@ async fn a_role_change_takes_effect_at_once_by_revoking_the_old_tokens() {
         .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.json::<Value>().await.unwrap()["role"], "viewer");
-    assert_eq!(error_code(app.get("/api/v1/auth/me", &token).await).await.1, "token_revoked");
+    assert_eq!(
+        error_code(app.get("/api/v1/auth/me", &token).await).await.1,
+        "token_revoked"
+    );
     let fresh = app.session("pat", "a long enough password").await;
     assert_eq!(fresh["user"]["role"], "viewer");
 }
@@ -76,7 +105,10 @@ async fn a_role_change_takes_effect_at_once_by_revoking_the_old_tokens() {
 async fn the_last_administrator_can_be_neither_deleted_nor_demoted() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
-    assert_eq!(error_code(app.delete("/api/v1/users/1", &admin).await).await, (409, "conflict".into()));
+    assert_eq!(
+        error_code(app.delete("/api/v1/users/1", &admin).await).await,
+        (409, "conflict".into())
+    );
     let res = app
         .client
         .patch(app.url("/api/v1/users/1"))
