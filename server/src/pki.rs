@@ -35,12 +35,13 @@ impl Pki {
         let dir = settings.data_dir.join("pki");
         fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
-        let (ca_pem, ca_key) = ca(&dir, "platform-ca", "Vigil platform CA")?;
+        let platform = ca(&dir, "platform-ca", "Vigil platform CA")?;
         let (server_chain, server_key) = match (&settings.tls_cert, &settings.tls_key) {
             (Some(cert), Some(key)) => load_chain(cert, key)?,
-            _ => server_cert(&dir, &ca_pem, ca_key)?,
+            _ => server_cert(&dir, platform)?,
         };
-        let (device_ca_pem, device_ca_key) = ca(&dir, "device-ca", "Vigil device CA")?;
+        let device = ca(&dir, "device-ca", "Vigil device CA")?;
+        let (device_ca_pem, device_ca_key) = (device.pem, device.key);
         let jwt_key_pem = match &settings.jwt_key {
             Some(path) => fs::read_to_string(path)
                 .with_context(|| format!("reading VIGIL_JWT_KEY {}", path.display()))?,
@@ -59,7 +60,14 @@ impl Pki {
     }
 }
 
-fn ca(dir: &Path, name: &str, common_name: &str) -> anyhow::Result<(String, KeyPair)> {
+struct Ca {
+    pem: String,
+    key: KeyPair,
+    /// Made at this start: what it signed before no longer chains to it.
+    fresh: bool,
+}
+
+fn ca(dir: &Path, name: &str, common_name: &str) -> anyhow::Result<Ca> {
     let (key, new_key) = load_or_generate_key(
         &dir.join(format!("{name}.key")),
         &rcgen::PKCS_ECDSA_P256_SHA256,
@@ -67,7 +75,12 @@ fn ca(dir: &Path, name: &str, common_name: &str) -> anyhow::Result<(String, KeyP
     let cert_path = dir.join(format!("{name}.pem"));
     // A certificate is only reused with the key it was made for.
     if cert_path.exists() && !new_key {
-        return Ok((fs::read_to_string(&cert_path)?, key));
+        let pem = fs::read_to_string(&cert_path)?;
+        return Ok(Ca {
+            pem,
+            key,
+            fresh: false,
+        });
     }
     let mut params = CertificateParams::default();
     params
@@ -87,17 +100,25 @@ fn ca(dir: &Path, name: &str, common_name: &str) -> anyhow::Result<(String, KeyP
     params.not_after = now + Duration::days(3650);
     let pem = params.self_signed(&key)?.pem();
     write_public(&cert_path, &pem)?;
-    Ok((pem, key))
+    Ok(Ca {
+        pem,
+        key,
+        fresh: true,
+    })
 }
 
 fn server_cert(
     dir: &Path,
-    ca_pem: &str,
-    ca_key: KeyPair,
+    ca: Ca,
 ) -> anyhow::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
     let key_path = dir.join("server.key");
     let cert_path = dir.join("server.pem");
-    if !cert_path.exists() || !key_path.exists() || expires_within(&cert_path, RENEW_BEFORE_DAYS)? {
+    let renew = ca.fresh
+        || !cert_path.exists()
+        || !key_path.exists()
+        || expires_within(&cert_path, RENEW_BEFORE_DAYS)?;
+    if renew {
+        let (ca_pem, ca_key) = (ca.pem.as_str(), ca.key);
         tracing::info!("generating the server certificate");
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
         let mut params =

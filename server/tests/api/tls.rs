@@ -154,3 +154,42 @@ async fn tls_below_1_2_is_refused() {
         "{stderr}"
     );
 }
+
+/// Restarts on the same data dir after `damage`, then checks that a client
+/// trusting only the (possibly new) platform CA still connects.
+async fn restart_after(damage: impl FnOnce(&std::path::Path)) {
+    let app = spawn_app().await;
+    let (settings, data) = (app.settings.clone(), app.data);
+    drop(app.app);
+    damage(&data.path().join("pki"));
+    let again = start(settings, data).await;
+    let res = again.client.get(again.url("/healthz")).send().await;
+    assert_eq!(
+        res.expect("the served chain matches platform-ca.pem")
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_lost_platform_ca_key_renews_the_server_certificate_too() {
+    restart_after(|pki| std::fs::remove_file(pki.join("platform-ca.key")).unwrap()).await;
+}
+
+#[tokio::test]
+async fn a_server_certificate_close_to_expiry_is_renewed() {
+    restart_after(|pki| {
+        // Ten days left: inside the 30-day renewal window.
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::days(1);
+        params.not_after = now + time::Duration::days(10);
+        std::fs::write(
+            pki.join("server.pem"),
+            params.self_signed(&key).unwrap().pem(),
+        )
+        .unwrap();
+    })
+    .await;
+}
