@@ -10,7 +10,7 @@ use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
     server::conn::auto,
 };
-use rustls::ServerConfig;
+use rustls::{server::danger::ClientCertVerifier, ServerConfig};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::{net::TcpListener, sync::Semaphore};
 use tokio_rustls::TlsAcceptor;
@@ -33,37 +33,35 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 /// that connection carries it.
 #[derive(Debug, Clone)]
 pub struct PeerCert {
+    /// Hex SHA-256 of the DER: the registry's name for it.
     pub thumbprint: String,
+    /// The same digest as RFC 8705 `x5t#S256` (base64url), for token binding.
+    pub x5t_s256: String,
 }
 
-/// Server configuration without client authentication (the north listener).
+/// Server configuration, TLS 1.2+ with h2 and HTTP/1.1: without client
+/// authentication for the north listener; for the south, requiring a device
+/// certificate that `verifier` accepts.
 pub fn server_config(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
+    verifier: Option<Arc<dyn ClientCertVerifier>>,
 ) -> anyhow::Result<ServerConfig> {
-    let mut config = ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)?;
+    let builder = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
+    let with_clients = verifier.is_some();
+    let mut config = match verifier {
+        Some(v) => builder.with_client_cert_verifier(v),
+        None => builder.with_no_client_auth(),
+    }
+    .with_single_cert(chain, key)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(config)
-}
-
-/// Server configuration that requires a device certificate (the south listener).
-pub fn device_server_config(
-    chain: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
-    verifier: Arc<dyn rustls::server::danger::ClientCertVerifier>,
-) -> anyhow::Result<ServerConfig> {
-    let mut config = ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    // A resumed session would skip the verifier and its revocation check:
-    // every device connection makes a full handshake.
-    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
-    config.send_tls13_tickets = 0;
+    if with_clients {
+        // A resumed session would skip the verifier and its revocation
+        // check: every device connection makes a full handshake.
+        config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+        config.send_tls13_tickets = 0;
+    }
     Ok(config)
 }
 
@@ -129,6 +127,7 @@ pub async fn serve(
                 .and_then(|c| c.first())
                 .map(|c| PeerCert {
                     thumbprint: certs::thumbprint(c),
+                    x5t_s256: certs::x5t_s256(c),
                 });
             let watched = devices
                 .zip(revocations)

@@ -93,16 +93,17 @@ impl Application {
         let north_tls = Arc::new(net::server_config(
             pki.server_chain.clone(),
             pki.server_key.clone_key(),
+            None,
         )?);
         let verifier = Arc::new(DeviceVerifier::new(
             device_ca_der,
             devices.clone(),
             net::provider(),
         )?);
-        let south_tls = Arc::new(net::device_server_config(
+        let south_tls = Arc::new(net::server_config(
             pki.server_chain,
             pki.server_key,
-            verifier,
+            Some(verifier),
         )?);
         let tasks = vec![
             tokio::spawn(net::serve(

@@ -17,7 +17,7 @@ use axum::{
 use futures_util::future::Either;
 use tower::{Layer, Service};
 
-use crate::{auth::jwt::TokenType, error::ApiError, state::AppState};
+use crate::{auth::jwt::TokenType, error::ApiError, state::AppState, tokens};
 
 /// The caller of a protected north route, as its verified token says.
 #[derive(Debug, Clone)]
@@ -91,10 +91,7 @@ where
 /// Who a north request's token says the caller is, if it holds.
 pub fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<AuthUser, ApiError> {
     let token = presented_token(headers)?;
-    let claims = state.jwt.verify(token, TokenType::User)?;
-    if state.revoked.contains(&claims.jti) {
-        return Err(ApiError::TokenRevoked);
-    }
+    let claims = tokens::check(state, token, TokenType::User)?;
     let id = claims
         .sub
         .parse::<i64>()

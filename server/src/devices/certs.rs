@@ -26,11 +26,6 @@ pub fn x5t_s256(der: &[u8]) -> String {
     B64.encode(Sha256::digest(der))
 }
 
-/// The same, from a hex thumbprint.
-pub fn x5t_from_hex(thumbprint: &str) -> Option<String> {
-    hex::decode(thumbprint).ok().map(|b| B64.encode(b))
-}
-
 /// Accepts `AB:CD:…` or plain hex, any case; answers lowercase hex.
 pub fn parse_thumbprint(s: &str) -> Result<String, ApiError> {
     let hex: String = s

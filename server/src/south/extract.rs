@@ -6,10 +6,10 @@ use axum::{extract::FromRequestParts, http::request::Parts};
 
 use crate::{
     auth::{gateway::presented_token, jwt::TokenType},
-    devices::certs,
     error::ApiError,
     net::PeerCert,
     state::AppState,
+    tokens,
 };
 
 /// The device whose certificate completed the handshake on this connection.
@@ -17,6 +17,8 @@ use crate::{
 pub struct AuthDevice {
     pub id: i64,
     pub thumbprint: String,
+    /// `x5t#S256` of its certificate, computed once per connection.
+    pub x5t_s256: String,
 }
 
 impl FromRequestParts<AppState> for AuthDevice {
@@ -38,6 +40,7 @@ impl FromRequestParts<AppState> for AuthDevice {
         Ok(AuthDevice {
             id: entry.id,
             thumbprint: cert.thumbprint.clone(),
+            x5t_s256: cert.x5t_s256.clone(),
         })
     }
 }
@@ -56,13 +59,9 @@ impl FromRequestParts<AppState> for DeviceCaller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let device = AuthDevice::from_request_parts(parts, state).await?;
         let token = presented_token(&parts.headers)?;
-        let claims = state.jwt.verify(token, TokenType::Device)?;
-        if state.revoked.contains(&claims.jti) {
-            return Err(ApiError::TokenRevoked);
-        }
+        let claims = tokens::check(state, token, TokenType::Device)?;
         let bound = claims.cnf.as_ref().map(|c| c.x5t_s256.as_str());
-        let expected = certs::x5t_from_hex(&device.thumbprint);
-        if bound.is_none() || bound != expected.as_deref() || claims.sub != device.id.to_string() {
+        if bound != Some(device.x5t_s256.as_str()) || claims.sub != device.id.to_string() {
             return Err(ApiError::TokenInvalid);
         }
         Ok(DeviceCaller {

@@ -13,7 +13,6 @@ use axum::{
 use crate::{
     auth::jwt::{token_digest, Claims, Confirmation, TokenType, DEVICE_AUDIENCE, ISSUER},
     db,
-    devices::certs,
     error::{ApiError, ApiResult},
     ingest,
     state::AppState,
@@ -38,7 +37,6 @@ pub async fn token(
 ) -> ApiResult<Json<DeviceToken>> {
     let now = db::now();
     let exp = now + state.settings.device_token_ttl.as_secs() as i64;
-    let x5t = certs::x5t_from_hex(&device.thumbprint).ok_or(ApiError::TokenInvalid)?;
     let claims = Claims {
         iss: ISSUER.into(),
         aud: DEVICE_AUDIENCE.into(),
@@ -49,7 +47,9 @@ pub async fn token(
         exp,
         typ: TokenType::Device,
         role: None,
-        cnf: Some(Confirmation { x5t_s256: x5t }),
+        cnf: Some(Confirmation {
+            x5t_s256: device.x5t_s256.clone(),
+        }),
     };
     let token = state.jwt.sign(&claims)?;
     let record = store::NewToken {

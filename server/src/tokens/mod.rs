@@ -7,6 +7,8 @@ pub mod routes;
 pub mod store;
 pub mod sweeper;
 
+use std::sync::Arc;
+
 use app::types::UserInfo;
 
 use crate::{
@@ -57,6 +59,17 @@ pub async fn issue_user_token(state: &AppState, user: &UserInfo) -> ApiResult<Is
         token_id: claims.jti,
         expires_at: exp,
     })
+}
+
+/// A presented token that is well signed, of the expected type, in date
+/// and not revoked: the one check behind the north gateway, the device API
+/// and any future entry point.
+pub fn check(state: &AppState, token: &str, expected: TokenType) -> ApiResult<Arc<Claims>> {
+    let claims = state.jwt.verify(token, expected)?;
+    if state.revoked.contains(&claims.jti) {
+        return Err(ApiError::TokenRevoked);
+    }
+    Ok(claims)
 }
 
 /// Blacklists in the database, then in memory, so that a 204 that follows
