@@ -31,6 +31,18 @@ pub fn millis(ts: &str) -> f64 {
     }
 }
 
+/// Now, as RFC 3339 (browser only).
+pub fn now_rfc3339() -> Option<String> {
+    #[cfg(feature = "browser")]
+    {
+        js_sys::Date::new_0().to_iso_string().as_string()
+    }
+    #[cfg(not(feature = "browser"))]
+    {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -66,7 +66,7 @@ pub fn DevicesPanel() -> impl IntoView {
                 });
                 // The devices in this batch were seen now.
                 devices.update(|d| {
-                    if let (Some(d), Some(now)) = (d.as_mut(), now_rfc3339()) {
+                    if let (Some(d), Some(now)) = (d.as_mut(), time::now_rfc3339()) {
                         for dev in d.iter_mut().filter(|dev| senders.contains(&dev.id)) {
                             dev.last_seen = Some(now.clone());
                         }
@@ -146,16 +146,5 @@ pub fn DevicesPanel() -> impl IntoView {
                 }.into_any(),
             }}
         </section>
-    }
-}
-
-fn now_rfc3339() -> Option<String> {
-    #[cfg(feature = "browser")]
-    {
-        js_sys::Date::new_0().to_iso_string().as_string()
-    }
-    #[cfg(not(feature = "browser"))]
-    {
-        None
     }
 }

@@ -6,3 +6,4 @@ pub mod jwt;
 pub mod password;
 pub mod routes;
 pub mod throttle;
+pub mod verified;

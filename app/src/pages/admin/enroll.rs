@@ -1,0 +1,67 @@
+//! Enrolling a device by thumbprint or CSR (pasted or uploaded).
+
+use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
+
+use super::{failure, BUTTON, INPUT};
+use crate::{
+    api, components::file::read_chosen_text, session::require_session, types::EnrollRequest,
+};
+
+#[component]
+pub fn EnrollDevice() -> impl IntoView {
+    let auth = require_session();
+    let (reg, name, thumb, csr) = (
+        RwSignal::new(String::new()),
+        RwSignal::new(String::new()),
+        RwSignal::new(String::new()),
+        RwSignal::new(String::new()),
+    );
+    let error = RwSignal::new(None::<String>);
+    let issued = RwSignal::new(None::<(String, Option<String>)>);
+    let submit = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        let Some(token) = auth.token() else { return };
+        let (t, c) = (thumb.get_untracked(), csr.get_untracked());
+        let req = EnrollRequest {
+            registration_id: reg.get_untracked(),
+            name: name.get_untracked(),
+            cert_sha256: (!t.trim().is_empty()).then_some(t),
+            csr_pem: (!c.trim().is_empty()).then_some(c),
+        };
+        error.set(None);
+        spawn_local(async move {
+            match api::enroll(&token, &req).await {
+                Ok(res) => issued.set(Some((res.device.registration_id, res.certificate_pem))),
+                Err(f) => failure(auth, error)(f),
+            }
+        });
+    };
+    view! {
+        <section aria-labelledby="enroll-title" class="rounded bg-white p-4 shadow-sm">
+            <h2 id="enroll-title" class="text-lg font-semibold">"Enroll a device"</h2>
+            <form class="mt-2 grid gap-3 sm:grid-cols-2" on:submit=submit>
+                <label class="text-sm">"Registration id"<input id="enroll-reg" class=INPUT required on:input=move |ev| reg.set(event_target_value(&ev))/></label>
+                <label class="text-sm">"Name"<input id="enroll-name" class=INPUT required on:input=move |ev| name.set(event_target_value(&ev))/></label>
+                <label class="text-sm sm:col-span-2">"Self-signed certificate SHA-256 (hex)"
+                    <input id="enroll-thumb" class=INPUT on:input=move |ev| thumb.set(event_target_value(&ev))/></label>
+                <label class="text-sm sm:col-span-2">"…or a CSR (PEM) for the device CA to sign"
+                    <textarea id="enroll-csr" rows="4" class=INPUT prop:value=move || csr.get()
+                        on:input=move |ev| csr.set(event_target_value(&ev))></textarea></label>
+                <label class="text-sm sm:col-span-2">"…or upload the CSR file"
+                    <input id="enroll-csr-file" type="file" accept=".csr,.pem,.req,text/plain" class="mt-1 block text-sm"
+                        on:change=move |ev| read_chosen_text(&ev, move |text| csr.set(text))/></label>
+                <div><button type="submit" class=BUTTON>"Enroll"</button></div>
+            </form>
+            <Show when=move || error.with(Option::is_some)><p role="alert" class="mt-2 text-red-700">{move || error.get()}</p></Show>
+            {move || issued.get().map(|(reg, pem)| view! {
+                <div role="status" class="mt-2 rounded bg-emerald-50 p-2 text-sm">
+                    {format!("Enrolled {reg}.")}
+                    {pem.map(|p| view! {
+                        <a class="ml-2 text-sky-700 underline" download=format!("{reg}.pem")
+                           href=format!("data:application/x-pem-file;charset=utf-8,{}", p.replace('\n', "%0A"))>"Download its certificate"</a>
+                    })}
+                </div>
+            })}
+        </section>
+    }
+}

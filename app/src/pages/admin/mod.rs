@@ -1,0 +1,52 @@
+//! Administration: enroll devices (admins and operators); users, tokens and
+//! the audit log (admins). Viewers see nothing of it. One section a file.
+
+mod audit;
+mod enroll;
+mod tokens;
+mod users;
+
+use leptos::prelude::*;
+
+use crate::{
+    api,
+    components::header::Header,
+    session::{require_session, Auth},
+    types::Role,
+};
+use audit::Audit;
+use enroll::EnrollDevice;
+use tokens::Tokens;
+use users::Users;
+
+pub const INPUT: &str = "mt-1 block w-full rounded border border-slate-300 px-2 py-1";
+pub const BUTTON: &str =
+    "rounded bg-sky-700 px-3 py-1 text-white hover:bg-sky-800 disabled:opacity-50";
+
+/// Shows a failed call in `error`, ending the session when the token is
+/// no longer good.
+pub fn failure(auth: Auth, error: RwSignal<Option<String>>) -> impl Fn(api::ApiFailure) + Copy {
+    move |f| error.set(Some(auth.handle(&f)))
+}
+
+#[component]
+pub fn AdminPage() -> impl IntoView {
+    let auth = require_session();
+    let role = move || auth.role();
+    view! {
+        <Header/>
+        <main class="mx-auto max-w-5xl space-y-6 p-4">
+            <h1 class="text-xl font-semibold">"Administration"</h1>
+            {move || match role() {
+                None => view! { <p class="text-slate-500">"Loading…"</p> }.into_any(),
+                Some(Role::Viewer) => view! {
+                    <p role="alert" data-testid="admin-forbidden" class="text-red-700">"Your role (viewer) does not give access to administration."</p>
+                }.into_any(),
+                Some(r) => view! {
+                    <EnrollDevice/>
+                    {(r == Role::Admin).then(|| view! { <Users/> <Tokens/> <Audit/> })}
+                }.into_any(),
+            }}
+        </main>
+    }
+}
