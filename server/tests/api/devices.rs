@@ -772,3 +772,55 @@ async fn devices_show_the_newest_value_of_each_sensor() {
         .unwrap();
     assert_eq!(one["latest"], list[0]["latest"]);
 }
+
+#[tokio::test]
+async fn reading_queries_and_oversized_csrs_are_refused_as_client_errors() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (device, _, _) = app.enrolled_device(&admin, "queried").await;
+    let id = device["id"].as_i64().unwrap();
+    let long = "s".repeat(65);
+    for q in [
+        "limit=0",
+        "limit=1001",
+        "from=yesterday",
+        "to=2026-13-01T00:00:00Z",
+        &format!("sensor={long}"),
+    ] {
+        let res = app
+            .get(&format!("/api/v1/devices/{id}/readings?{q}"), &admin)
+            .await;
+        assert_eq!(
+            error_code(res).await,
+            (400, "validation_failed".into()),
+            "{q}"
+        );
+    }
+    assert_eq!(
+        error_code(app.get("/api/v1/devices/999/readings", &admin).await)
+            .await
+            .1,
+        "not_found"
+    );
+    assert_eq!(
+        error_code(app.get("/api/v1/live?device_id=x", &admin).await)
+            .await
+            .1,
+        "validation_failed"
+    );
+    let (csr_pem, _) = csr("big");
+    let padded = format!("{}{csr_pem}", "\n".repeat(17 * 1024));
+    let res = app
+        .enroll(
+            &admin,
+            json!({"registration_id": "big", "name": "n", "csr_pem": padded}),
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "validation_failed");
+    assert!(
+        body["message"].as_str().unwrap().contains("too large"),
+        "{body}"
+    );
+}
