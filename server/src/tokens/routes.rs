@@ -62,7 +62,8 @@ pub async fn revoke(
     admin: AdminUser,
     ApiPath(token_id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    if token_id.len() > 64 || !tokens::revoke(&state, &token_id, "admin_revoked").await? {
+    if !plausible_token_id(&token_id) || !tokens::revoke(&state, &token_id, "admin_revoked").await?
+    {
         return Err(ApiError::not_found("token"));
     }
     audit::Entry::new(audit::Event::TokenRevoked)
@@ -71,4 +72,10 @@ pub async fn revoke(
         .record(&state)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Token ids are 32 hex digits; anything else cannot exist and is not worth
+/// a query (PostgreSQL would even refuse a NUL byte with an error).
+fn plausible_token_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }

@@ -45,6 +45,12 @@ async fn revoking_an_unknown_token_is_not_found_and_a_bad_filter_is_refused() {
         error_code(app.post("/api/v1/tokens/nope/revoke", &admin, None).await).await,
         (404, "not_found".into())
     );
+    for odd in ["%00", "a%20b", "%E2%9C%93"] {
+        let res = app
+            .post(&format!("/api/v1/tokens/{odd}/revoke"), &admin, None)
+            .await;
+        assert_eq!(error_code(res).await, (404, "not_found".into()), "{odd}");
+    }
     assert_eq!(
         error_code(app.get("/api/v1/tokens?user_id=abc", &admin).await).await,
         (400, "validation_failed".into())
