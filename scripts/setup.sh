@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 CARGO_LEPTOS_VERSION=0.3.10
 TRUNK_VERSION=0.21.14
+SCHEMATHESIS_VERSION=4.32.5
 with_test_tools=false
 [[ "${1:-}" == "--test" ]] && with_test_tools=true
 
@@ -53,6 +54,13 @@ if $with_test_tools; then
   if [[ "$(trunk --version 2>/dev/null || true)" != "trunk $TRUNK_VERSION" ]]; then
     say "installing trunk $TRUNK_VERSION (about 7 minutes, once)"
     cargo install trunk --version "$TRUNK_VERSION" --locked
+  fi
+  # The API fuzzer, in a virtualenv of its own outside the checkout.
+  st_dir=${VIGIL_TOOLS_DIR:-$HOME/.cache/vigil}/schemathesis
+  if [[ "$("$st_dir/bin/schemathesis" --version 2>/dev/null || true)" != "schemathesis, version $SCHEMATHESIS_VERSION" ]]; then
+    say "installing schemathesis $SCHEMATHESIS_VERSION (Python, in $st_dir)"
+    python3 -m venv "$st_dir"
+    "$st_dir/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
   fi
   if [[ ! -x /usr/bin/chromium ]]; then
     apt_install chromium

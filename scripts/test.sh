@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Sets up what is missing, then runs every test of Vigil: unit and
 # integration tests against SQLite, the integration tests again against
-# PostgreSQL, the Playwright journeys in Chromium, and the client-side
-# (Trunk) build of the dashboard, so that it cannot rot.
+# PostgreSQL, schemathesis over the north API, the Playwright journeys in
+# Chromium, and the client-side (Trunk) build of the dashboard, so that it
+# cannot rot.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
@@ -38,6 +39,9 @@ elif [[ "${CI:-}" == "true" ]]; then
 else
   say "PostgreSQL not reachable: skipping its run (CI does not skip it)"
 fi
+
+say "fuzzing the north API against its OpenAPI document (schemathesis)"
+bash scripts/fuzz-api.sh
 
 say "client-side-rendered build of the dashboard (Trunk)"
 trunk build

@@ -4,15 +4,18 @@
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::types::{
-    AuditEntry, CreateUser, Device, EnrollRequest, EnrollResponse, LoginRequest, LoginResponse,
-    Reading, TokenInfo, UpdateUser, UserInfo,
+    AuditEntry, CreateUser, Device, EnrollRequest, EnrollResponse, ErrorCode, LoginRequest,
+    LoginResponse, Reading, TokenInfo, UpdateUser, UserInfo,
 };
 
 /// An answer that was not a success, in the contract's terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiFailure {
+    /// 0 when Vigil could not be reached.
     pub status: u16,
-    pub code: String,
+    /// The contract's code; `None` for a network failure or an answer that
+    /// was not the contract's error shape.
+    pub code: Option<ErrorCode>,
     pub message: String,
     /// Seconds, from `Retry-After`.
     pub retry_after: Option<u64>,
@@ -23,7 +26,7 @@ impl ApiFailure {
     fn network(e: impl std::fmt::Display) -> Self {
         ApiFailure {
             status: 0,
-            code: "network".into(),
+            code: None,
             message: format!("Vigil could not be reached ({e})."),
             retry_after: None,
         }
@@ -210,15 +213,19 @@ mod http {
             .headers()
             .get("retry-after")
             .and_then(|v| v.parse().ok());
-        let err = resp.json::<ErrorBody>().await.unwrap_or(ErrorBody {
-            error: "http".into(),
-            message: format!("Vigil answered {status}."),
-        });
-        Err(ApiFailure {
-            status,
-            code: err.error,
-            message: err.message,
-            retry_after,
+        Err(match resp.json::<ErrorBody>().await {
+            Ok(err) => ApiFailure {
+                status,
+                code: Some(err.error),
+                message: err.message,
+                retry_after,
+            },
+            Err(_) => ApiFailure {
+                status,
+                code: None,
+                message: format!("Vigil answered {status}."),
+                retry_after,
+            },
         })
     }
 
@@ -253,7 +260,7 @@ mod http {
     fn unavailable() -> ApiFailure {
         ApiFailure {
             status: 0,
-            code: "unavailable".into(),
+            code: None,
             message: "only in the browser".into(),
             retry_after: None,
         }

@@ -1,16 +1,16 @@
 //! The browser side of the live readings stream: a fetch whose response
 //! body is read as server-sent events, with the token in a header.
 
-use crate::types::LiveReading;
+use crate::types::{ErrorCode, LiveReading};
 
 /// What a page does when its stream ends: a revoked or expired token signs
 /// the user out; anything else leaves the page as it is.
 pub fn end_handler(auth: crate::session::Auth) -> impl Fn(String) + Copy + 'static {
     move |reason: String| {
-        if reason == "token_revoked" || reason == "token_expired" {
+        if let Some(code) = ErrorCode::parse(&reason).filter(|c| c.ends_session()) {
             let failure = crate::api::ApiFailure {
                 status: 401,
-                code: reason.clone(),
+                code: Some(code),
                 message: reason,
                 retry_after: None,
             };
@@ -51,6 +51,8 @@ pub fn subscribe(
     on_batch: impl Fn(Vec<LiveReading>) + 'static,
     on_end: impl Fn(String) + 'static,
 ) -> Subscription {
+    use eventsource_stream::Eventsource;
+    use futures_util::StreamExt;
     use wasm_bindgen::JsCast;
     use wasm_bindgen_futures::JsFuture;
 
@@ -78,51 +80,50 @@ pub fn subscribe(
         else {
             return on_end("no_reader".into());
         };
-        // Bytes until a whole event is in: a character may straddle chunks.
-        let mut buf: Vec<u8> = Vec::new();
-        loop {
-            let Ok(chunk) = JsFuture::from(reader.read()).await else {
-                return on_end("aborted".into());
+        let chunks = futures_util::stream::unfold(Some(reader), |reader| async move {
+            let reader = reader?;
+            let chunk = match JsFuture::from(reader.read()).await {
+                Ok(chunk) => chunk,
+                Err(_) => return Some((Err("aborted"), None)),
             };
             let done = js_sys::Reflect::get(&chunk, &"done".into())
                 .ok()
                 .and_then(|v| v.as_bool())
                 .unwrap_or(true);
             if done {
-                return on_end("closed".into());
+                return None;
             }
-            if let Ok(value) = js_sys::Reflect::get(&chunk, &"value".into()) {
-                buf.extend(js_sys::Uint8Array::new(&value).to_vec());
-            }
-            while let Some(end) = buf.windows(2).position(|w| w == b"\n\n") {
-                let raw_bytes: Vec<u8> = buf.drain(..end + 2).collect();
-                let raw = String::from_utf8_lossy(&raw_bytes);
-                let (mut name, mut data) = ("", String::new());
-                for line in raw.lines() {
-                    if let Some(n) = line.strip_prefix("event: ") {
-                        name = n;
-                    } else if let Some(d) = line.strip_prefix("data: ") {
-                        data.push_str(d);
+            let bytes = js_sys::Reflect::get(&chunk, &"value".into())
+                .map(|v| js_sys::Uint8Array::new(&v).to_vec())
+                .unwrap_or_default();
+            Some((Ok(bytes), Some(reader)))
+        });
+        // The event-stream format in full (CRLF, `data:` without a space,
+        // multi-line data, comments), by a parser made for it.
+        let mut events = std::pin::pin!(chunks.eventsource());
+        while let Some(event) = events.next().await {
+            let event = match event {
+                Ok(event) => event,
+                Err(e) => return on_end(e.to_string()),
+            };
+            match event.event.as_str() {
+                "ready" => on_ready(),
+                "readings" => {
+                    if let Ok(batch) = serde_json::from_str::<Vec<LiveReading>>(&event.data) {
+                        on_batch(batch);
                     }
                 }
-                match name {
-                    "ready" => on_ready(),
-                    "readings" => {
-                        if let Ok(batch) = serde_json::from_str::<Vec<LiveReading>>(&data) {
-                            on_batch(batch);
-                        }
-                    }
-                    "end" => {
-                        let reason = serde_json::from_str::<serde_json::Value>(&data)
-                            .ok()
-                            .and_then(|v| v["reason"].as_str().map(str::to_owned))
-                            .unwrap_or_else(|| "ended".into());
-                        return on_end(reason);
-                    }
-                    _ => {}
+                "end" => {
+                    let reason = serde_json::from_str::<serde_json::Value>(&event.data)
+                        .ok()
+                        .and_then(|v| v["reason"].as_str().map(str::to_owned))
+                        .unwrap_or_else(|| "ended".into());
+                    return on_end(reason);
                 }
+                _ => {}
             }
         }
+        on_end("closed".into());
     });
     Subscription { abort }
 }

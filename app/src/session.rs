@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     api::ApiFailure,
-    types::{LoginResponse, UserInfo},
+    types::{ErrorCode, LoginResponse, UserInfo},
 };
 
 pub const STORAGE_KEY: &str = "vigil.session";
@@ -101,10 +101,12 @@ impl Auth {
     /// Ends the session when the server says its token is no longer good;
     /// returns the text to show otherwise.
     pub fn handle(&self, f: &ApiFailure) -> String {
-        let ended = match f.code.as_str() {
-            "token_revoked" => Some("Your session was revoked. Please sign in again."),
-            "token_expired" => Some("Your session expired. Please sign in again."),
-            "token_invalid" | "token_missing" => {
+        let ended = match f.code {
+            Some(ErrorCode::TokenRevoked) => {
+                Some("Your session was revoked. Please sign in again.")
+            }
+            Some(ErrorCode::TokenExpired) => Some("Your session expired. Please sign in again."),
+            Some(code) if code.ends_session() => {
                 Some("Your session is no longer valid. Please sign in again.")
             }
             _ => None,

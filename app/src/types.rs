@@ -1,42 +1,165 @@
-//! Types of the public API, shared by the server and the browser.
+//! Types of the public API, shared by the server, the browser and
+//! `vigil-device`. Anything both sides match on (error codes, statuses) is
+//! an enum here, serialized as the contract's string.
 
 use serde::{Deserialize, Serialize};
 
+/// Declares a string enum once: its variants, the contract's spelling of
+/// each, and `as_str`/`parse` that agree with serde.
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:tt,)+ }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant,)+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+
+            pub fn parse(s: &str) -> Option<$name> {
+                match s {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+string_enum! {
+    /// The `error` of every error answer.
+    ErrorCode {
+        TokenMissing = "token_missing",
+        TokenInvalid = "token_invalid",
+        TokenExpired = "token_expired",
+        TokenRevoked = "token_revoked",
+        InvalidCredentials = "invalid_credentials",
+        Forbidden = "forbidden",
+        TooManyAttempts = "too_many_attempts",
+        RateLimited = "rate_limited",
+        ValidationFailed = "validation_failed",
+        NotFound = "not_found",
+        Conflict = "conflict",
+        PayloadTooLarge = "payload_too_large",
+        MethodNotAllowed = "method_not_allowed",
+        CertificateExpired = "certificate_expired",
+        Internal = "internal",
+    }
+}
+
+impl ErrorCode {
+    /// The token presented is no good any more: the holder must sign in (or,
+    /// for a device, obtain a token) again.
+    pub fn ends_session(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::TokenMissing
+                | ErrorCode::TokenInvalid
+                | ErrorCode::TokenExpired
+                | ErrorCode::TokenRevoked
+        )
+    }
+}
+
 /// Every error answer: `{"error": "<code>", "message": "<text>"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
-    pub error: String,
+    pub error: ErrorCode,
     pub message: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Admin,
-    Operator,
-    Viewer,
+string_enum! {
+    Role {
+        Admin = "admin",
+        Operator = "operator",
+        Viewer = "viewer",
+    }
 }
 
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Operator => "operator",
-            Role::Viewer => "viewer",
-        }
+string_enum! {
+    /// Why a token was revoked (the contract's `blacklist_reason`).
+    RevocationReason {
+        Logout = "logout",
+        AdminRevoked = "admin_revoked",
+        UserDeleted = "user_deleted",
+        RoleChanged = "role_changed",
+        PasswordChanged = "password_changed",
+        DeviceRevoked = "device_revoked",
+        Expired = "expired",
     }
+}
 
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "admin" => Some(Role::Admin),
-            "operator" => Some(Role::Operator),
-            "viewer" => Some(Role::Viewer),
-            _ => None,
-        }
+string_enum! {
+    /// What an audit log entry records.
+    AuditEvent {
+        LoginOk = "login_ok",
+        LoginFailed = "login_failed",
+        LoginThrottled = "login_throttled",
+        Logout = "logout",
+        TokenRevoked = "token_revoked",
+        UserCreated = "user_created",
+        UserDeleted = "user_deleted",
+        RoleChanged = "role_changed",
+        DeviceEnrolled = "device_enrolled",
+        DeviceRevoked = "device_revoked",
+        DeviceTokensRevoked = "device_tokens_revoked",
+    }
+}
+
+string_enum! {
+    DeviceStatus {
+        Active = "active",
+        Revoked = "revoked",
+    }
+}
+
+string_enum! {
+    /// How a device's certificate came to be trusted.
+    Enrollment {
+        /// A self-signed certificate, enrolled by its SHA-256 thumbprint.
+        SelfSigned = "self_signed",
+        /// A certificate the platform's device CA signed from a CSR.
+        CaIssued = "ca_issued",
+    }
+}
+
+string_enum! {
+    /// Where a command is in its life: `queued` → `delivered` → `succeeded`
+    /// | `failed`, or `expired` | `cancelled`.
+    CommandStatus {
+        Queued = "queued",
+        Delivered = "delivered",
+        Succeeded = "succeeded",
+        Failed = "failed",
+        Expired = "expired",
+        Cancelled = "cancelled",
+    }
+}
+
+impl CommandStatus {
+    /// Nothing changes a command in a final state.
+    pub fn is_final(self) -> bool {
+        !matches!(self, CommandStatus::Queued | CommandStatus::Delivered)
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserInfo {
     pub id: i64,
     pub username: String,
@@ -44,12 +167,16 @@ pub struct UserInfo {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginRequest {
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64))]
     pub username: String,
+    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
     pub password: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginResponse {
     pub token: String,
     pub token_id: String,
@@ -59,19 +186,26 @@ pub struct LoginResponse {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateUser {
+    /// Letters, digits and `. _ @ -`; case does not tell users apart.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9._@-]{1,64}$"))]
     pub username: String,
+    /// Judged by the password policy too (422 with the reason).
+    #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 256))]
     pub password: String,
     pub role: Role,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpdateUser {
     pub role: Role,
 }
 
 /// One entry of the token registry; never the token itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenInfo {
     pub token_id: String,
     pub user_id: Option<i64>,
@@ -79,14 +213,15 @@ pub struct TokenInfo {
     pub issued_at: String,
     pub expires_at: String,
     pub blacklist: bool,
-    pub blacklist_reason: Option<String>,
+    pub blacklist_reason: Option<RevocationReason>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEntry {
     pub id: i64,
     pub ts: String,
-    pub event: String,
+    pub event: AuditEvent,
     pub actor: Option<String>,
     pub subject: Option<String>,
     pub ip: Option<String>,
@@ -94,16 +229,15 @@ pub struct AuditEntry {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Device {
     pub id: i64,
     pub registration_id: String,
     pub name: String,
-    /// `active` or `revoked`.
-    pub status: String,
+    pub status: DeviceStatus,
     /// Hex SHA-256 of the device certificate's DER.
     pub cert_sha256: String,
-    /// `self_signed` or `ca_issued`.
-    pub enrollment: String,
+    pub enrollment: Enrollment,
     pub created_at: String,
     pub last_seen: Option<String>,
     /// The newest reading of each sensor.
@@ -123,7 +257,56 @@ pub struct EnrollRequest {
     pub csr_pem: Option<String>,
 }
 
+/// How the OpenAPI document describes `EnrollRequest`: one of its two forms.
+#[cfg(feature = "openapi")]
+mod enroll_schema {
+    use utoipa::{
+        openapi::{schema::OneOfBuilder, RefOr, Schema},
+        PartialSchema, ToSchema,
+    };
+
+    /// Enrollment of a self-signed certificate by its thumbprint.
+    #[derive(ToSchema)]
+    #[allow(dead_code)]
+    struct EnrollByThumbprint {
+        #[schema(pattern = "^[A-Za-z0-9._:-]{1,128}$")]
+        registration_id: String,
+        /// Printable: no control characters.
+        #[schema(pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]{1,128}$")]
+        name: String,
+        /// Hex SHA-256 of the certificate's DER (colons allowed).
+        #[schema(pattern = "^([0-9A-Fa-f]{64}|([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2})$")]
+        cert_sha256: String,
+    }
+
+    /// Enrollment by a CSR, which the device CA signs.
+    #[derive(ToSchema)]
+    #[allow(dead_code)]
+    struct EnrollByCsr {
+        #[schema(pattern = "^[A-Za-z0-9._:-]{1,128}$")]
+        registration_id: String,
+        /// Printable: no control characters.
+        #[schema(pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]{1,128}$")]
+        name: String,
+        /// A PKCS#10 request in PEM, at most 16 KiB.
+        #[schema(max_length = 16384)]
+        csr_pem: String,
+    }
+
+    impl PartialSchema for super::EnrollRequest {
+        fn schema() -> RefOr<Schema> {
+            OneOfBuilder::new()
+                .item(EnrollByThumbprint::schema())
+                .item(EnrollByCsr::schema())
+                .into()
+        }
+    }
+
+    impl ToSchema for super::EnrollRequest {}
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EnrollResponse {
     pub device: Device,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -131,6 +314,7 @@ pub struct EnrollResponse {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeviceToken {
     pub token: String,
     pub token_id: String,
@@ -139,7 +323,9 @@ pub struct DeviceToken {
 
 /// One reading as a device sends it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReadingIn {
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_.:/-]{1,64}$"))]
     pub sensor: String,
     pub value: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -150,17 +336,21 @@ pub struct ReadingIn {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReadingsBatch {
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 1000))]
     pub readings: Vec<ReadingIn>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Accepted {
     pub accepted: usize,
 }
 
 /// One stored reading as the API returns it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Reading {
     pub sensor: String,
     pub value: f64,
@@ -170,6 +360,7 @@ pub struct Reading {
 
 /// A reading as the live stream delivers it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LiveReading {
     pub device_id: i64,
     pub sensor: String,

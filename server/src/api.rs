@@ -1,100 +1,81 @@
-//! The north JSON API under `/api`: routes, the gateway in front of the
-//! protected ones, and extractors whose rejections use the contract's shape.
+//! The two JSON APIs, assembled from the capabilities' routers, and their
+//! OpenAPI description: the north API under `/api` (the gateway in front of
+//! every protected route) and the device API on the south listener (every
+//! request from an enrolled, active device).
 
 use axum::{
-    extract::{
-        rejection::{JsonRejection, PathRejection, QueryRejection},
-        DefaultBodyLimit, FromRequest, FromRequestParts,
-    },
-    http::{header, HeaderValue, StatusCode},
-    routing::{delete, get, post},
-    Router,
+    extract::DefaultBodyLimit,
+    http::{header, HeaderValue},
+    routing::get,
+    Json, Router,
 };
 use tower_http::set_header::SetResponseHeaderLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::{
-    audit, auth, devices, error::ApiError, live, readings, state::AppState, tokens, users,
+    audit, auth, devices, error::ApiError, ingest, live, openapi::ApiDoc, readings,
+    state::AppState, telemetry, tokens, users,
 };
 
 /// Bodies of the north API are small; anything bigger is refused unread.
 pub const MAX_BODY: usize = 64 * 1024;
 
-pub fn router(state: &AppState) -> Router<AppState> {
-    let public = Router::new()
-        .route("/v1/auth/login", post(auth::routes::login))
-        .route("/v1/ping", get(auth::routes::ping));
-    let protected = Router::new()
-        .route("/v1/auth/logout", post(auth::routes::logout))
-        .route("/v1/auth/me", get(auth::routes::me))
-        .route("/v1/auth/check", get(auth::routes::check))
-        .route(
-            "/v1/users",
-            get(users::routes::list).post(users::routes::create),
-        )
-        .route(
-            "/v1/users/{id}",
-            delete(users::routes::delete).patch(users::routes::update),
-        )
-        .route("/v1/tokens", get(tokens::routes::list))
-        .route("/v1/tokens/{token_id}/revoke", post(tokens::routes::revoke))
-        .route("/v1/audit", get(audit::list))
-        .route(
-            "/v1/devices",
-            get(devices::routes::list).post(devices::routes::enroll),
-        )
-        .route("/v1/devices/{id}", get(devices::routes::show))
-        .route("/v1/devices/{id}/revoke", post(devices::routes::revoke))
-        .route(
-            "/v1/devices/{id}/revoke-tokens",
-            post(devices::routes::revoke_tokens),
-        )
-        .route("/v1/devices/{id}/readings", get(readings::list))
-        .route("/v1/live", get(live::stream))
-        .route_layer(auth::gateway::GatewayLayer::new(state.clone()));
-    Router::new()
-        .merge(public)
-        .merge(protected)
+/// Both routers, ready to serve.
+pub struct Apis {
+    /// To nest under `/api` on the north listener.
+    pub north: Router<AppState>,
+    /// The south listener's whole router.
+    pub south: Router,
+}
+
+pub fn build(state: &AppState) -> Apis {
+    let (north, north_doc) = north(state).split_for_parts();
+    let (south, south_doc) = south(state).split_for_parts();
+    let doc = ApiDoc::openapi()
+        .nest("/api", north_doc)
+        .merge_from(south_doc);
+    let doc = Json(doc);
+    let north = north
+        .route("/v1/openapi.json", get(move || async move { doc }))
         .fallback(|| async { ApiError::NotFound("no such API route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
-}
-
-/// JSON body; malformed JSON, a wrong content type or an oversized body
-/// answer in the contract's error shape.
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
-pub struct ApiJson<T>(pub T);
-
-#[derive(FromRequestParts)]
-#[from_request(via(axum::extract::Path), rejection(ApiError))]
-pub struct ApiPath<T>(pub T);
-
-#[derive(FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(ApiError))]
-pub struct ApiQuery<T>(pub T);
-
-impl From<JsonRejection> for ApiError {
-    fn from(r: JsonRejection) -> Self {
-        match r.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
-            StatusCode::UNPROCESSABLE_ENTITY => ApiError::validation(r.body_text()),
-            _ => ApiError::bad_request(r.body_text()),
-        }
+        .layer(no_store());
+    let south = south
+        .fallback(|| async { ApiError::NotFound("no such device API route".into()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(no_store());
+    Apis {
+        north,
+        south: telemetry::traced(south).with_state(state.clone()),
     }
 }
 
-impl From<PathRejection> for ApiError {
-    fn from(r: PathRejection) -> Self {
-        ApiError::bad_request(r.body_text())
-    }
+fn north(state: &AppState) -> OpenApiRouter<AppState> {
+    let protected = OpenApiRouter::new()
+        .merge(auth::router())
+        .merge(users::router())
+        .merge(tokens::routes::router())
+        .merge(audit::router())
+        .merge(devices::router())
+        .merge(readings::router())
+        .merge(live::router())
+        .route_layer(auth::gateway::GatewayLayer::new(state.tokens.clone()));
+    OpenApiRouter::new()
+        .merge(auth::public_router())
+        .merge(protected)
 }
 
-impl From<QueryRejection> for ApiError {
-    fn from(r: QueryRejection) -> Self {
-        ApiError::bad_request(r.body_text())
-    }
+fn south(state: &AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(devices::south_router())
+        .merge(ingest::router())
+        .route_layer(devices::DeviceLayer::new(state.devices.clone()))
+}
+
+/// Answers carry tokens and private data: no cache may keep them.
+fn no_store() -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
 }

@@ -1,12 +1,16 @@
-//! The one error type of the API. Client mistakes become the contract's JSON
-//! codes; internal failures are logged and answered without details.
+//! The one error type of the HTTP API, and the only place where the
+//! capability modules' own errors become it. Client mistakes become the
+//! contract's JSON codes; internal failures are logged (inside the
+//! request's span, so with its id) and answered without details.
 
-use app::types::ErrorBody;
+use app::types::{ErrorBody, ErrorCode};
 use axum::{
     http::{header, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     Json,
 };
+
+use crate::{devices::DeviceError, ingest::IngestError, tokens::TokenError, users::UserError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -24,6 +28,8 @@ pub enum ApiError {
     Forbidden,
     #[error("too many failed attempts; try again in {retry_after} seconds")]
     TooManyAttempts { retry_after: u64 },
+    #[error("{message}; try again in {retry_after} seconds")]
+    RateLimited { retry_after: u64, message: String },
     #[error("{message}")]
     Validation { status: StatusCode, message: String },
     #[error("{0}")]
@@ -34,9 +40,13 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("method not allowed on this route")]
     MethodNotAllowed,
+    #[error("the client certificate of this connection has expired")]
+    CertificateExpired,
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
+
+pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn validation(message: impl Into<String>) -> Self {
@@ -57,21 +67,23 @@ impl ApiError {
         ApiError::NotFound(format!("{what} not found"))
     }
 
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ApiError::TokenMissing => "token_missing",
-            ApiError::TokenInvalid => "token_invalid",
-            ApiError::TokenExpired => "token_expired",
-            ApiError::TokenRevoked => "token_revoked",
-            ApiError::InvalidCredentials => "invalid_credentials",
-            ApiError::Forbidden => "forbidden",
-            ApiError::TooManyAttempts { .. } => "too_many_attempts",
-            ApiError::Validation { .. } => "validation_failed",
-            ApiError::NotFound(_) => "not_found",
-            ApiError::Conflict(_) => "conflict",
-            ApiError::PayloadTooLarge => "payload_too_large",
-            ApiError::MethodNotAllowed => "method_not_allowed",
-            ApiError::Internal(_) => "internal",
+            ApiError::TokenMissing => ErrorCode::TokenMissing,
+            ApiError::TokenInvalid => ErrorCode::TokenInvalid,
+            ApiError::TokenExpired => ErrorCode::TokenExpired,
+            ApiError::TokenRevoked => ErrorCode::TokenRevoked,
+            ApiError::InvalidCredentials => ErrorCode::InvalidCredentials,
+            ApiError::Forbidden => ErrorCode::Forbidden,
+            ApiError::TooManyAttempts { .. } => ErrorCode::TooManyAttempts,
+            ApiError::RateLimited { .. } => ErrorCode::RateLimited,
+            ApiError::Validation { .. } => ErrorCode::ValidationFailed,
+            ApiError::NotFound(_) => ErrorCode::NotFound,
+            ApiError::Conflict(_) => ErrorCode::Conflict,
+            ApiError::PayloadTooLarge => ErrorCode::PayloadTooLarge,
+            ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            ApiError::CertificateExpired => ErrorCode::CertificateExpired,
+            ApiError::Internal(_) => ErrorCode::Internal,
         }
     }
 
@@ -81,15 +93,26 @@ impl ApiError {
             | ApiError::TokenInvalid
             | ApiError::TokenExpired
             | ApiError::TokenRevoked
-            | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            | ApiError::InvalidCredentials
+            | ApiError::CertificateExpired => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
-            ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyAttempts { .. } | ApiError::RateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Validation { status, .. } => *status,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::TooManyAttempts { retry_after }
+            | ApiError::RateLimited { retry_after, .. } => Some(*retry_after),
+            _ => None,
         }
     }
 }
@@ -100,14 +123,63 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+impl From<TokenError> for ApiError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::Missing => ApiError::TokenMissing,
+            TokenError::Invalid => ApiError::TokenInvalid,
+            TokenError::Expired => ApiError::TokenExpired,
+            TokenError::Revoked | TokenError::OwnerChanged => ApiError::TokenRevoked,
+            TokenError::Store(e) => e.into(),
+            TokenError::Signing(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl From<UserError> for ApiError {
+    fn from(e: UserError) -> Self {
+        match e {
+            UserError::InvalidUsername | UserError::WeakPassword(_) => {
+                ApiError::validation(e.to_string())
+            }
+            UserError::Taken(_) | UserError::LastAdmin(_) => ApiError::Conflict(e.to_string()),
+            UserError::NotFound => ApiError::not_found("user"),
+            UserError::Store(e) => e.into(),
+            UserError::Hashing(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl From<DeviceError> for ApiError {
+    fn from(e: DeviceError) -> Self {
+        match e {
+            DeviceError::Invalid(m) => ApiError::validation(m),
+            DeviceError::Taken(m) => ApiError::Conflict(m),
+            DeviceError::NotFound => ApiError::not_found("device"),
+            DeviceError::Store(e) => e.into(),
+            DeviceError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::Invalid(m) => ApiError::validation(m),
+            IngestError::Store(e) => ApiError::Internal(e),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Internal(e) = &self {
             tracing::error!(error = %format!("{e:#}"), "internal error");
         }
         let status = self.status();
+        let retry_after = self.retry_after();
         let body = ErrorBody {
-            error: self.code().to_owned(),
+            error: self.code(),
             message: self.to_string(),
         };
         let mut res = (status, Json(body)).into_response();
@@ -115,13 +187,9 @@ impl IntoResponse for ApiError {
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if let ApiError::TooManyAttempts { retry_after } = self {
-            if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
-                headers.insert(header::RETRY_AFTER, v);
-            }
+        if let Some(secs) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         res
     }
 }
-
-pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,20 +1,40 @@
 //! Vigil, a secure IoT platform: the server library behind the `vigil`
-//! binary. Each module owns one capability.
+//! binary.
+//!
+//! Vigil serves two HTTPS listeners:
+//! - **north** (`VIGIL_HTTPS_ADDR`): the dashboard and the user API under
+//!   `/api`, for people and their applications. Every protected route sits
+//!   behind the gateway (`auth::gateway`), which checks the user's JWT.
+//! - **south** (`VIGIL_DEVICE_ADDR`): the device API under `/device`, over
+//!   mutual TLS. The handshake admits only enrolled, active device
+//!   certificates (`devices::verifier`); each request's device comes from
+//!   its connection's certificate, and its token must be bound to it.
+//!
+//! Each capability owns its module — its routes, its SQL (`store.rs`) and
+//! its error type: `tokens` (the registry: issuing and checking every
+//! token), `audit`, `users`, `auth` (login and the gateway), `devices`,
+//! `ingest`, `readings`, `live`. A module uses only those below it in that
+//! list. Around them: `net` (TLS and the accept loop), `pki`, `db`,
+//! `clock`, `settings`, `extract` and `error` (the HTTP layer's extractors
+//! and its one error type), and `api`, `state`, `web` and `startup`, which
+//! assemble the application.
 
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod clock;
 pub mod db;
 pub mod device_cli;
 pub mod devices;
 pub mod error;
+pub mod extract;
 pub mod ingest;
 pub mod live;
 pub mod net;
+pub mod openapi;
 pub mod pki;
 pub mod readings;
 pub mod settings;
-pub mod south;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -1,8 +1,13 @@
 //! HTTPS serving: TLS 1.2+ configuration and an accept loop that hands each
 //! connection to its own task, where the handshake runs under a timeout so
-//! that a stalled client can never hold up the others.
+//! that a stalled client can never hold up the others. The loop knows TLS
+//! and connections, nothing of devices: a listener that must end some
+//! connections early (a revoked device's) gives it a `ConnectionWatch`.
 
 use std::{sync::Arc, time::Duration};
+
+use futures_util::future::BoxFuture;
+use sha2::{Digest, Sha256};
 
 use axum::{extract::ConnectInfo, Router};
 use hyper::{body::Incoming, Request};
@@ -15,8 +20,6 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::{net::TcpListener, sync::Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
-
-use crate::devices::{certs, index::DeviceIndex};
 
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A request's headers must arrive within this time, also on a kept-alive
@@ -37,6 +40,29 @@ pub struct PeerCert {
     pub thumbprint: String,
     /// The same digest as RFC 8705 `x5t#S256` (base64url), for token binding.
     pub x5t_s256: String,
+    /// `notAfter`, in seconds since the epoch.
+    pub not_after: i64,
+}
+
+impl PeerCert {
+    pub fn of(der: &[u8]) -> Option<PeerCert> {
+        use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine};
+        use x509_parser::prelude::{FromDer, X509Certificate};
+        let (_, cert) = X509Certificate::from_der(der).ok()?;
+        let digest = Sha256::digest(der);
+        Some(PeerCert {
+            thumbprint: hex::encode(digest),
+            x5t_s256: B64.encode(digest),
+            not_after: cert.validity().not_after.timestamp(),
+        })
+    }
+}
+
+/// Decides when a connection must end early, from its client certificate.
+pub trait ConnectionWatch: Send + Sync + 'static {
+    /// Resolves when the connection of this peer must end (after any
+    /// request in flight); never, if it may live on.
+    fn ended(&self, peer: Option<&PeerCert>) -> BoxFuture<'static, ()>;
 }
 
 /// Server configuration, TLS 1.2+ with h2 and HTTP/1.1: without client
@@ -65,14 +91,13 @@ pub fn server_config(
     Ok(config)
 }
 
-/// Serves HTTPS on `listener`. With `devices`, a connection whose client
-/// certificate belongs to a device that gets revoked is ended (after any
-/// request in flight).
+/// Serves HTTPS on `listener`. With a `watch`, each connection is ended
+/// (after any request in flight) when the watch says so.
 pub async fn serve(
     listener: TcpListener,
     config: Arc<ServerConfig>,
     router: Router,
-    devices: Option<Arc<DeviceIndex>>,
+    watch: Option<Arc<dyn ConnectionWatch>>,
 ) {
     let acceptor = TlsAcceptor::from(config);
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -102,12 +127,9 @@ pub async fn serve(
         let acceptor = acceptor.clone();
         let router = router.clone();
         let http = http.clone();
-        let devices = devices.clone();
+        let watch = watch.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            // Subscribed before the handshake, so a revocation landing while
-            // it completes is not missed.
-            let revocations = devices.as_ref().map(|d| d.subscribe());
             let _ = tcp.set_nodelay(true);
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
@@ -125,13 +147,8 @@ pub async fn serve(
                 .1
                 .peer_certificates()
                 .and_then(|c| c.first())
-                .map(|c| PeerCert {
-                    thumbprint: certs::thumbprint(c),
-                    x5t_s256: certs::x5t_s256(c),
-                });
-            let watched = devices
-                .zip(revocations)
-                .zip(peer_cert.as_ref().map(|p| p.thumbprint.clone()));
+                .and_then(|c| PeerCert::of(c));
+            let ended = watch.map(|w| w.ended(peer_cert.as_ref()));
             let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
                 if let Some(cert) = &peer_cert {
@@ -141,21 +158,14 @@ pub async fn serve(
             });
             let conn = http.serve_connection_with_upgrades(TokioIo::new(tls), service);
             tokio::pin!(conn);
-            let result = match watched {
+            let result = match ended {
                 None => conn.await,
-                Some(((index, mut revocations), thumbprint)) => {
-                    if !index.is_active(&thumbprint) {
-                        conn.as_mut().graceful_shutdown();
-                    }
-                    loop {
-                        tokio::select! {
-                            res = conn.as_mut() => break res,
-                            changed = revocations.changed() => {
-                                if changed.is_err() || !index.is_active(&thumbprint) {
-                                    conn.as_mut().graceful_shutdown();
-                                    break conn.as_mut().await;
-                                }
-                            }
+                Some(ended) => {
+                    tokio::select! {
+                        res = conn.as_mut() => res,
+                        () = ended => {
+                            conn.as_mut().graceful_shutdown();
+                            conn.as_mut().await
                         }
                     }
                 }

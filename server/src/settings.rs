@@ -1,8 +1,9 @@
 //! Every setting, with its environment variable and default (`vigil --help`).
 
-use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Parser;
+pub use secrecy::{ExposeSecret, SecretString};
 
 #[derive(Debug, Clone, Parser)]
 #[command(name = "vigil", version, about = "Vigil, a secure IoT platform")]
@@ -18,13 +19,13 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// `sqlite://…` or `postgres://…`; default `sqlite://$VIGIL_DATA_DIR/vigil.db`.
     #[arg(long, env = "VIGIL_DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<Secret>,
+    pub database_url: Option<SecretString>,
     /// First administrator, created only while the database has no user.
     #[arg(long, env = "VIGIL_ADMIN_USER", default_value = "admin")]
     pub admin_user: String,
     /// Its password; random and printed once to stderr when unset.
     #[arg(long, env = "VIGIL_ADMIN_PASSWORD", hide_env_values = true)]
-    pub admin_password: Option<Secret>,
+    pub admin_password: Option<SecretString>,
     /// Server certificate chain (PEM); generated under the data dir when unset.
     #[arg(long, env = "VIGIL_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -81,63 +82,31 @@ impl Settings {
 
     pub fn database_url(&self) -> String {
         match &self.database_url {
-            Some(url) => url.expose().to_owned(),
+            Some(url) => url.expose_secret().to_owned(),
             None => format!("sqlite://{}/vigil.db", self.data_dir.display()),
         }
-    }
-}
-
-/// A string that never shows itself in `Debug` output or logs.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
-
-impl From<String> for Secret {
-    fn from(s: String) -> Self {
-        Secret(s)
     }
 }
 
 /// Ten years: keeps every duration far from overflowing timestamp arithmetic.
 const MAX_DURATION_SECS: u64 = 3650 * 86_400;
 
-/// `90`, `90s`, `15m`, `1h`, `7d`.
+/// `90`, `90s`, `15m`, `1h`, `7d`, `1h 30m`: humantime's syntax, plus bare
+/// seconds; positive and at most ten years.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration like 30s, 15m, 1h, 7d"))?;
-    let unit_secs = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(format!("`{s}`: unknown unit `{unit}` (use s, m, h or d)")),
+    let d = match s.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => humantime::parse_duration(s)
+            .map_err(|e| format!("`{s}` is not a duration like 30s, 15m, 1h, 7d ({e})"))?,
     };
-    let secs = n.checked_mul(unit_secs).filter(|&s| s <= MAX_DURATION_SECS);
-    let Some(secs) = secs else {
-        return Err(format!("`{s}` is longer than the 3650-day maximum"));
-    };
-    if secs == 0 {
+    if d.is_zero() {
         return Err("a duration must be positive".into());
     }
-    Ok(Duration::from_secs(secs))
+    if d.as_secs() > MAX_DURATION_SECS {
+        return Err(format!("`{s}` is longer than the 3650-day maximum"));
+    }
+    Ok(d)
 }
 
 #[cfg(test)]
@@ -151,7 +120,8 @@ mod tests {
         assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
         assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(604_800));
         assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("1w").is_err());
+        assert_eq!(parse_duration("1h 30m").unwrap(), Duration::from_secs(5400));
+        assert!(parse_duration("1x").is_err());
         assert!(parse_duration("h").is_err());
         assert!(parse_duration("99999999999999999d").is_err());
         assert!(parse_duration("3651d").is_err());
@@ -167,7 +137,13 @@ mod tests {
 
     #[test]
     fn secrets_do_not_leak_through_debug() {
-        let s = Secret::new("hunter2");
-        assert!(!format!("{s:?}").contains("hunter2"));
+        let mut s = Settings::defaults();
+        s.admin_password = Some(SecretString::from("hunter2"));
+        s.database_url = Some(SecretString::from("postgres://u:hunter3@db/x"));
+        let shown = format!("{s:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("hunter3"),
+            "{shown}"
+        );
     }
 }

@@ -5,26 +5,23 @@ use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
 use leptos::config::LeptosOptions;
+use rustls_pki_types::{pem::PemObject, CertificateDer};
 use tokio::net::TcpListener;
 
-use rustls_pki_types::{pem::PemObject, CertificateDer};
-
 use crate::{
-    auth::{jwt::JwtKeys, throttle::LoginThrottle},
+    api,
+    audit::Audit,
+    auth::throttle::LoginThrottle,
+    clock::Clock,
     db,
-    devices::{
-        self,
-        certs::DeviceCa,
-        index::{DeviceIndex, Entry},
-        last_seen::LastSeen,
-    },
+    devices::{certs::DeviceCa, verifier::DeviceVerifier, Devices, RevocationWatch},
     ingest::writer::Writer,
+    live::LiveHub,
     net,
     pki::Pki,
     settings::Settings,
-    south::{self, verifier::DeviceVerifier},
     state::{AppState, Shared},
-    tokens::{self, revoked::RevokedSet},
+    tokens::{self, jwt::JwtKeys, Lifetimes, Tokens},
     users, web,
 };
 
@@ -32,6 +29,7 @@ pub struct Application {
     north_addr: SocketAddr,
     device_addr: SocketAddr,
     state: AppState,
+    settings: Arc<Settings>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -45,50 +43,49 @@ impl Application {
             std::fs::set_permissions(&settings.data_dir, std::fs::Permissions::from_mode(0o700))?;
         }
         let pki = Pki::load_or_create(&settings)?;
-        let db = db::connect(&settings.database_url()).await?;
+        let url = settings.database_url();
+        let engine = db::Engine::of_url(&url)?;
+        let db = db::connect(&url).await?;
         users::ensure_admin(&db, &settings).await?;
-        let devices = Arc::new(DeviceIndex::default());
-        for row in devices::store::all(&db).await? {
-            let d = row.device;
-            let entry = Entry {
-                id: d.id,
-                active: d.status == "active",
-                ca_issued: d.enrollment == "ca_issued",
-                serial: row.serial,
-            };
-            devices.insert(d.cert_sha256, entry);
-        }
+        let clock = Clock::default();
         let device_ca_der = CertificateDer::from_pem_slice(pki.device_ca_pem.as_bytes())?;
-        let device_ca = Arc::new(DeviceCa::new(pki.device_ca_pem.clone(), pki.device_ca_key)?);
-        let engine = db::Engine::of_url(&settings.database_url())?;
+        let device_ca = DeviceCa::new(pki.device_ca_pem.clone(), pki.device_ca_key)?;
+        let devices = Devices::load(db.clone(), device_ca, settings.device_cert_days).await?;
+        let tokens = Tokens::load(
+            db.clone(),
+            engine,
+            JwtKeys::from_pem(&pki.jwt_key_pem)?,
+            clock.clone(),
+            Lifetimes {
+                user: settings.token_ttl,
+                device: settings.device_token_ttl,
+            },
+        )
+        .await?;
         let (writer, writer_task) = Writer::spawn(db.clone(), engine);
-        let revoked = Arc::new(RevokedSet::default());
-        revoked.extend(tokens::store::revoked_since(&db, db::now(), 0).await?);
         let state = AppState::new(Shared {
+            audit: Audit::new(db.clone()),
             db,
             engine,
-            jwt: Arc::new(JwtKeys::from_pem(&pki.jwt_key_pem)?),
-            revoked,
+            clock,
+            tokens: tokens.clone(),
             throttle: Arc::new(LoginThrottle::new(
                 settings.login_max_failures,
                 settings.login_max_failures_per_ip,
                 settings.login_window,
             )),
-            leptos: leptos_options(&settings),
             devices: devices.clone(),
-            device_ca,
             writer,
-            last_seen: Arc::new(LastSeen::default()),
-            live: Arc::new(crate::live::LiveHub::default()),
-            settings: Arc::new(settings),
+            live: LiveHub::default(),
+            leptos: leptos_options(&settings),
         });
-        let north = TcpListener::bind(state.settings.https_addr)
+        let north = TcpListener::bind(settings.https_addr)
             .await
-            .with_context(|| format!("binding VIGIL_HTTPS_ADDR {}", state.settings.https_addr))?;
+            .with_context(|| format!("binding VIGIL_HTTPS_ADDR {}", settings.https_addr))?;
         let north_addr = north.local_addr()?;
-        let south = TcpListener::bind(state.settings.device_addr)
+        let south = TcpListener::bind(settings.device_addr)
             .await
-            .with_context(|| format!("binding VIGIL_DEVICE_ADDR {}", state.settings.device_addr))?;
+            .with_context(|| format!("binding VIGIL_DEVICE_ADDR {}", settings.device_addr))?;
         let device_addr = south.local_addr()?;
         let north_tls = Arc::new(net::server_config(
             pki.server_chain.clone(),
@@ -97,7 +94,7 @@ impl Application {
         )?);
         let verifier = Arc::new(DeviceVerifier::new(
             device_ca_der,
-            devices.clone(),
+            devices.index().clone(),
             net::provider(),
         )?);
         let south_tls = Arc::new(net::server_config(
@@ -105,27 +102,25 @@ impl Application {
             pki.server_key,
             Some(verifier),
         )?);
+        let watch = Arc::new(RevocationWatch::new(devices.index().clone()));
+        let apis = api::build(&state);
         let tasks = vec![
             tokio::spawn(net::serve(
                 north,
                 north_tls,
-                web::router(state.clone()),
+                web::router(state.clone(), apis.north),
                 None,
             )),
-            tokio::spawn(net::serve(
-                south,
-                south_tls,
-                south::router(state.clone()),
-                Some(devices),
-            )),
-            tokens::sweeper::spawn(state.clone()),
+            tokio::spawn(net::serve(south, south_tls, apis.south, Some(watch))),
+            tokens::sweeper::spawn(tokens, settings.sweep_interval, settings.token_retention),
             writer_task,
-            spawn_last_seen_flusher(state.clone()),
+            spawn_last_seen_flusher(devices, settings.last_seen_flush),
         ];
         Ok(Application {
             north_addr,
             device_addr,
             state,
+            settings: Arc::new(settings),
             tasks,
         })
     }
@@ -140,6 +135,10 @@ impl Application {
 
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     pub async fn run_until_stopped(mut self) -> anyhow::Result<()> {
@@ -158,12 +157,15 @@ impl Drop for Application {
     }
 }
 
-fn spawn_last_seen_flusher(state: AppState) -> tokio::task::JoinHandle<()> {
+fn spawn_last_seen_flusher(
+    devices: Devices,
+    every: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(state.settings.last_seen_flush);
+        let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
-            state.last_seen.flush(&state.db).await;
+            devices.flush_last_seen().await;
         }
     })
 }

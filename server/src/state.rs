@@ -1,4 +1,7 @@
-//! What every handler shares.
+//! The composition root of the handlers' state: every capability's handle,
+//! and which part each handler may take (`State<Tokens>`, `State<Devices>`…).
+//! Capability modules never import this; their routers ask only for the
+//! parts they use.
 
 use std::sync::Arc;
 
@@ -6,18 +9,32 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
 use crate::{
-    auth::{jwt::JwtKeys, throttle::LoginThrottle},
+    audit::Audit,
+    auth::throttle::LoginThrottle,
+    clock::Clock,
     db::{Db, Engine},
-    devices::{certs::DeviceCa, index::DeviceIndex, last_seen::LastSeen},
+    devices::Devices,
     ingest::writer::Writer,
     live::LiveHub,
-    settings::Settings,
-    tokens::revoked::RevokedSet,
+    tokens::Tokens,
 };
 
 /// Cheap to clone (one reference count), as every request clones it.
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
+    pub db: Db,
+    pub engine: Engine,
+    pub clock: Clock,
+    pub tokens: Tokens,
+    pub audit: Audit,
+    pub throttle: Arc<LoginThrottle>,
+    pub devices: Devices,
+    pub writer: Writer,
+    pub live: LiveHub,
+    pub leptos: LeptosOptions,
+}
 
 impl AppState {
     pub fn new(shared: Shared) -> Self {
@@ -32,23 +49,22 @@ impl std::ops::Deref for AppState {
     }
 }
 
-pub struct Shared {
-    pub db: Db,
-    pub engine: Engine,
-    pub jwt: Arc<JwtKeys>,
-    pub revoked: Arc<RevokedSet>,
-    pub throttle: Arc<LoginThrottle>,
-    pub settings: Arc<Settings>,
-    pub devices: Arc<DeviceIndex>,
-    pub device_ca: Arc<DeviceCa>,
-    pub writer: Writer,
-    pub last_seen: Arc<LastSeen>,
-    pub live: Arc<LiveHub>,
-    pub leptos: LeptosOptions,
+macro_rules! part {
+    ($ty:ty, $field:ident) => {
+        impl FromRef<AppState> for $ty {
+            fn from_ref(state: &AppState) -> Self {
+                state.0.$field.clone()
+            }
+        }
+    };
 }
 
-impl FromRef<AppState> for LeptosOptions {
-    fn from_ref(state: &AppState) -> Self {
-        state.leptos.clone()
-    }
-}
+part!(Db, db);
+part!(Engine, engine);
+part!(Tokens, tokens);
+part!(Audit, audit);
+part!(Arc<LoginThrottle>, throttle);
+part!(Devices, devices);
+part!(Writer, writer);
+part!(LiveHub, live);
+part!(LeptosOptions, leptos);

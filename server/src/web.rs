@@ -10,17 +10,17 @@ use axum::{
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::{api, state::AppState};
+use crate::{state::AppState, telemetry};
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, api: Router<AppState>) -> Router {
     let routes = generate_route_list(App);
     let leptos_options = state.leptos.clone();
-    Router::new()
+    let router = Router::new()
         .route(
             "/healthz",
             get(|| async { Json(serde_json::json!({ "status": "ok" })) }),
         )
-        .nest("/api", api::router(&state))
+        .nest("/api", api)
         .leptos_routes(&state, routes, move || shell(leptos_options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(header_layer(
@@ -29,8 +29,8 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(header_layer(header::REFERRER_POLICY, "no-referrer"))
-        .layer(header_layer(header::X_FRAME_OPTIONS, "DENY"))
-        .with_state(state)
+        .layer(header_layer(header::X_FRAME_OPTIONS, "DENY"));
+    telemetry::traced(router).with_state(state)
 }
 
 fn header_layer(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {

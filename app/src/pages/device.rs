@@ -15,7 +15,7 @@ use crate::{
     },
     live::{self, Subscription},
     session::require_session,
-    types::{Device, Reading, Role},
+    types::{Device, DeviceStatus, Reading, Role},
 };
 
 /// How much history the charts keep.
@@ -155,14 +155,14 @@ pub fn DevicePage() -> impl IntoView {
                 <p role="status" class="rounded bg-emerald-50 p-2 text-emerald-900">{move || notice.get()}</p>
             </Show>
             {move || device.get().map(|d| {
-                let active = d.status == "active";
+                let active = d.status == DeviceStatus::Active;
                 view! {
                     <section aria-labelledby="device-title" class="rounded bg-white p-4 shadow-sm">
                         <h1 id="device-title" class="text-xl font-semibold">{d.name.clone()}</h1>
                         <dl class="mt-2 grid grid-cols-1 gap-x-4 gap-y-1 text-sm sm:grid-cols-[max-content_1fr]">
                             <dt class="font-medium">"Registration id"</dt><dd>{d.registration_id.clone()}</dd>
-                            <dt class="font-medium">"Status"</dt><dd data-testid="device-status">{d.status.clone()}</dd>
-                            <dt class="font-medium">"Enrollment"</dt><dd>{d.enrollment.replace('_', "-")}</dd>
+                            <dt class="font-medium">"Status"</dt><dd data-testid="device-status">{d.status.as_str()}</dd>
+                            <dt class="font-medium">"Enrollment"</dt><dd>{d.enrollment.as_str().replace('_', "-")}</dd>
                             <dt class="font-medium">"Certificate SHA-256"</dt><dd class="break-all font-mono text-xs">{d.cert_sha256.clone()}</dd>
                             <dt class="font-medium">"Enrolled (UTC)"</dt><dd>{time::short(&d.created_at)}</dd>
                             <dt class="font-medium">"Last seen (UTC)"</dt><dd>{d.last_seen.as_deref().map(time::short).unwrap_or_else(|| "never".into())}</dd>

@@ -10,7 +10,7 @@ use crate::{
     components::time,
     live::{self, Subscription},
     session::use_auth,
-    types::Device,
+    types::{Device, DeviceStatus},
 };
 
 type Latest = HashMap<i64, BTreeMap<String, (f64, Option<String>)>>;
@@ -84,7 +84,7 @@ pub fn DevicesPanel() -> impl IntoView {
         let st = status.get();
         devices.get().map(|list| {
             list.into_iter()
-                .filter(|d| st == "all" || d.status == st)
+                .filter(|d| st == "all" || d.status.as_str() == st)
                 .filter(|d| {
                     q.is_empty()
                         || d.registration_id.to_lowercase().contains(&q)
@@ -127,12 +127,12 @@ pub fn DevicesPanel() -> impl IntoView {
                             <tbody>
                                 {list.into_iter().map(|d| {
                                     let id = d.id;
-                                    let badge = if d.status == "active" { "bg-emerald-100 text-emerald-800" } else { "bg-red-100 text-red-800" };
+                                    let badge = if d.status == DeviceStatus::Active { "bg-emerald-100 text-emerald-800" } else { "bg-red-100 text-red-800" };
                                     view! {
                                         <tr class="border-t border-slate-200" data-testid=format!("device-row-{}", d.registration_id)>
                                             <td class="p-2"><a class="text-sky-700 underline" href=format!("/devices/{id}")>{d.registration_id.clone()}</a></td>
                                             <td class="p-2">{d.name.clone()}</td>
-                                            <td class="p-2"><span class=format!("rounded px-2 py-0.5 {badge}") data-testid="device-status">{d.status.clone()}</span></td>
+                                            <td class="p-2"><span class=format!("rounded px-2 py-0.5 {badge}") data-testid="device-status">{d.status.as_str()}</span></td>
                                             <td class="p-2">{d.last_seen.as_deref().map(time::short).unwrap_or_else(|| "never".into())}</td>
                                             <td class="p-2" data-testid="device-latest">{move || latest.with(|l| l.get(&id).map(|m| {
                                                 m.iter().map(|(s, (v, u))| format!("{s}: {v}{}", u.as_deref().unwrap_or(""))).collect::<Vec<_>>().join(", ")

@@ -3,7 +3,7 @@
 use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
 use leptos_router::hooks::use_navigate;
 
-use crate::{api, session::use_auth};
+use crate::{api, session::use_auth, types::ErrorCode};
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
@@ -37,9 +37,9 @@ pub fn LoginPage() -> impl IntoView {
                     auth.sign_in(resp.into());
                     navigate("/", Default::default());
                 }
-                Err(f) => error.set(Some(match f.code.as_str() {
-                    "invalid_credentials" => "Wrong username or password.".to_owned(),
-                    "too_many_attempts" => format!(
+                Err(f) => error.set(Some(match f.code {
+                    Some(ErrorCode::InvalidCredentials) => "Wrong username or password.".to_owned(),
+                    Some(ErrorCode::TooManyAttempts) => format!(
                         "Too many failed attempts. Try again in {} seconds.",
                         f.retry_after.unwrap_or(60)
                     ),

@@ -1,9 +1,8 @@
-//! Authentication: password login, JWT signing and validation, the gateway
-//! middleware that guards every protected route, and login throttling.
+//! Authentication of users: password login with throttling, logout, `me`,
+//! and the gateway in front of every protected north route.
 
 pub mod gateway;
-pub mod jwt;
-pub mod password;
-pub mod routes;
+mod routes;
 pub mod throttle;
-pub mod verified;
+
+pub use routes::{public_router, router};

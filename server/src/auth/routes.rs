@@ -1,66 +1,94 @@
-//! `/api/v1/auth`: login, logout, me.
+//! `/api/v1/auth`: login, logout, me; and `ping`/`check`, the pair the auth
+//! benchmark compares.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 
-use app::types::{LoginRequest, LoginResponse, UserInfo};
+use app::types::{ErrorBody, LoginRequest, LoginResponse, RevocationReason, UserInfo};
 use axum::{
-    extract::{ConnectInfo, FromRequestParts, State},
-    http::{request::Parts, StatusCode},
+    extract::{FromRef, State},
+    http::StatusCode,
     Json,
 };
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::throttle::LoginThrottle;
 use crate::{
-    api::ApiJson,
-    audit::{Entry, Event},
-    auth::{gateway::AuthUser, password},
-    db,
+    audit::{Audit, Entry, Event},
+    db::{self, Db},
     error::{ApiError, ApiResult},
-    state::AppState,
-    tokens,
-    users::{self, store as users_store},
+    extract::{ApiJson, AuthUser, ClientAddr},
+    openapi::{BadBody, Unauthorized},
+    tokens::{Subject, TokenError, Tokens},
+    users::{self, password, store as users_store},
 };
 
-/// The client's address, as the TLS listener saw it.
-pub struct ClientAddr(pub IpAddr);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip())
-            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        Ok(ClientAddr(ip))
-    }
+/// Routes that need no token.
+pub fn public_router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Db: FromRef<S>,
+    Tokens: FromRef<S>,
+    Audit: FromRef<S>,
+    Arc<LoginThrottle>: FromRef<S>,
+{
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(ping))
 }
 
-pub async fn login(
-    State(state): State<AppState>,
+/// Routes behind the gateway.
+pub fn router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Db: FromRef<S>,
+    Tokens: FromRef<S>,
+    Audit: FromRef<S>,
+{
+    OpenApiRouter::new()
+        .routes(routes!(logout))
+        .routes(routes!(me))
+        .routes(routes!(check))
+}
+
+/// Signs in: a user token (JWT) for every later call.
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", operation_id = "login",
+    request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), BadBody,
+        (status = 401, description = "invalid_credentials", body = ErrorBody),
+        (status = 429, description = "too_many_attempts, with Retry-After", body = ErrorBody)),
+    security())]
+async fn login(
+    State(db): State<Db>,
+    State(tokens): State<Tokens>,
+    State(audit): State<Audit>,
+    State(throttle): State<Arc<LoginThrottle>>,
     ClientAddr(ip): ClientAddr,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
     if body.username.is_empty()
-        || body.username.len() > 256
-        || body.password.len() > password::MAX_LEN
+        || body.username.chars().count() > users::MAX_USERNAME
+        || body.password.chars().count() > password::MAX_LEN
     {
         return Err(ApiError::validation(
             "username and password are required and bounded in length",
         ));
     }
-    if let Err(retry_after) = state.throttle.begin(&body.username, ip) {
-        Entry::new(Event::LoginThrottled)
-            .subject(audit_name(&body.username))
-            .ip(ip)
-            .record(&state)
+    if let Err(retry_after) = throttle.begin(&body.username, ip) {
+        audit
+            .record(
+                Entry::new(Event::LoginThrottled)
+                    .subject(audit_name(&body.username))
+                    .ip(ip),
+            )
             .await?;
         return Err(ApiError::TooManyAttempts { retry_after });
     }
     // A name no user can have is never looked up (PostgreSQL refuses NUL
     // bytes, say), but costs the same hash as any other failure.
     let found = match users::parse_username(&body.username) {
-        Ok(name) => users_store::by_username(&state.db, name).await?,
+        Ok(name) => users_store::by_username(&db, name).await?,
         Err(_) => None,
     };
     let (hash, user) = match found {
@@ -69,20 +97,33 @@ pub async fn login(
     };
     let ok = password::verify(hash, body.password).await?;
     let Some(user) = user.filter(|_| ok) else {
-        Entry::new(Event::LoginFailed)
-            .subject(audit_name(&body.username))
-            .ip(ip)
-            .record(&state)
+        audit
+            .record(
+                Entry::new(Event::LoginFailed)
+                    .subject(audit_name(&body.username))
+                    .ip(ip),
+            )
             .await?;
         return Err(ApiError::InvalidCredentials);
     };
-    state.throttle.succeeded(&body.username, ip);
-    let issued = tokens::issue_user_token(&state, &user).await?;
-    Entry::new(Event::LoginOk)
-        .actor(format!("user:{}", user.id))
-        .subject(issued.token_id.clone())
-        .ip(ip)
-        .record(&state)
+    throttle.succeeded(&body.username, ip);
+    let subject = Subject::User {
+        id: user.id,
+        role: user.role,
+    };
+    let issued = match tokens.issue(subject).await {
+        Ok(issued) => issued,
+        // Deleted or re-roled while logging in: that change wins.
+        Err(TokenError::OwnerChanged) => return Err(ApiError::InvalidCredentials),
+        Err(e) => return Err(e.into()),
+    };
+    audit
+        .record(
+            Entry::new(Event::LoginOk)
+                .actor(format!("user:{}", user.id))
+                .subject(issued.token_id.clone())
+                .ip(ip),
+        )
         .await?;
     Ok(Json(LoginResponse {
         token: issued.token,
@@ -101,37 +142,65 @@ fn audit_name(username: &str) -> String {
     }
 }
 
-pub async fn logout(
-    State(state): State<AppState>,
+/// Signs out: this token is revoked at once.
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", operation_id = "logout",
+    responses((status = 204, description = "signed out"), Unauthorized),
+    security(("token" = []), ("bearer" = [])))]
+async fn logout(
+    State(tokens): State<Tokens>,
+    State(audit): State<Audit>,
     ClientAddr(ip): ClientAddr,
     user: AuthUser,
 ) -> ApiResult<StatusCode> {
-    tokens::revoke(&state, &user.token_id, "logout").await?;
-    Entry::new(Event::Logout)
-        .actor(user.actor())
-        .subject(user.token_id.clone())
-        .ip(ip)
-        .record(&state)
+    tokens
+        .revoke(&user.token_id, RevocationReason::Logout)
+        .await?;
+    audit
+        .record(
+            Entry::new(Event::Logout)
+                .actor(user.actor())
+                .subject(user.token_id.clone())
+                .ip(ip),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn me(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<UserInfo>> {
+/// The signed-in user.
+#[utoipa::path(get, path = "/v1/auth/me", tag = "auth", operation_id = "me",
+    responses((status = 200, body = UserInfo), Unauthorized),
+    security(("token" = []), ("bearer" = [])))]
+async fn me(State(db): State<Db>, user: AuthUser) -> ApiResult<Json<UserInfo>> {
     // A deleted user's tokens are revoked; this covers a race with deletion.
-    let info = users_store::get(&state.db, user.id)
+    let info = users_store::get(&db, user.id)
         .await?
         .ok_or(ApiError::TokenRevoked)?;
     Ok(Json(info))
 }
 
 /// Answers 200 when the token passes the gateway, without touching the
-/// database: a cheap validity check for clients. With `ping`, the pair the
-/// auth benchmark compares: the same answer with and without the gateway.
-pub async fn check(_user: AuthUser) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok" }))
+/// database: a cheap validity check for clients.
+#[utoipa::path(get, path = "/v1/auth/check", tag = "auth", operation_id = "check_token",
+    responses((status = 200, body = Status), Unauthorized),
+    security(("token" = []), ("bearer" = [])))]
+async fn check(_user: AuthUser) -> Json<Status> {
+    Json(Status::OK)
 }
 
 /// No token needed: the same answer as `check`, for reachability probes.
-pub async fn ping() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok" }))
+#[utoipa::path(get, path = "/v1/ping", tag = "auth", operation_id = "ping",
+    responses((status = 200, body = Status)),
+    security())]
+async fn ping() -> Json<Status> {
+    Json(Status::OK)
+}
+
+/// `{"status": "ok"}`.
+#[derive(Serialize, ToSchema)]
+pub struct Status {
+    status: &'static str,
+}
+
+impl Status {
+    pub const OK: Status = Status { status: "ok" };
 }

@@ -3,8 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
-use app::types::{Accepted, DeviceToken, EnrollRequest, EnrollResponse, ErrorBody, ReadingsBatch};
+use anyhow::Context;
+use app::types::{
+    Accepted, DeviceToken, EnrollRequest, EnrollResponse, ErrorBody, ErrorCode, ReadingsBatch,
+};
 use reqwest::{Certificate, Client, Identity, Response};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -140,22 +142,44 @@ fn handshake(e: reqwest::Error) -> anyhow::Error {
     }
 }
 
+/// Vigil's refusal, in the contract's terms; callers can downcast to it.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", explain(self))]
+pub struct Refused {
+    pub status: u16,
+    /// `None` when the answer was not the contract's error shape.
+    pub code: Option<ErrorCode>,
+    pub message: String,
+}
+
+fn explain(r: &Refused) -> String {
+    match r.code {
+        Some(ErrorCode::TokenRevoked) => format!(
+            "Vigil refused: the token was revoked (was the device revoked?): {}",
+            r.message
+        ),
+        Some(code) if code.ends_session() => format!("Vigil refused the token: {}", r.message),
+        Some(code) => format!("Vigil answered {} {code}: {}", r.status, r.message),
+        None => format!("Vigil answered {}", r.status),
+    }
+}
+
 async fn json<T: serde::de::DeserializeOwned>(res: Response) -> anyhow::Result<T> {
     let status = res.status();
     if status.is_success() {
         return res.json().await.context("reading Vigil's answer");
     }
-    match res.json::<ErrorBody>().await {
-        Ok(e) => match e.error.as_str() {
-            "token_revoked" => bail!(
-                "Vigil refused: the token was revoked (was the device revoked?): {}",
-                e.message
-            ),
-            "token_invalid" | "token_expired" | "token_missing" => {
-                bail!("Vigil refused the token: {}", e.message)
-            }
-            _ => bail!("Vigil answered {status} {}: {}", e.error, e.message),
+    let refused = match res.json::<ErrorBody>().await {
+        Ok(e) => Refused {
+            status: status.as_u16(),
+            code: Some(e.error),
+            message: e.message,
         },
-        Err(_) => bail!("Vigil answered {status}"),
-    }
+        Err(_) => Refused {
+            status: status.as_u16(),
+            code: None,
+            message: String::new(),
+        },
+    };
+    Err(refused.into())
 }

@@ -3,6 +3,7 @@
 
 mod client;
 mod simulate;
+mod token_cache;
 
 use std::{io::BufRead, path::PathBuf};
 
@@ -11,7 +12,7 @@ use app::types::{EnrollRequest, EnrollResponse, ReadingIn, ReadingsBatch};
 use clap::{Parser, Subcommand};
 use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose};
 
-pub use client::Endpoints;
+pub use client::{Endpoints, Refused};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -49,7 +50,9 @@ pub enum Command {
         dir: PathBuf,
     },
     /// Send readings given as `sensor=value[unit]` arguments, or read lines
-    /// of `sensor value [unit]` from stdin when none are given.
+    /// of `sensor value [unit]` from stdin when none are given. The device
+    /// token is kept in `device.token` (0600) beside the key and reused
+    /// until shortly before it expires.
     Send {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
@@ -91,8 +94,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 parse_args(&readings)?
             };
             let device = ep.device_client(&dir)?;
-            let token = device.token().await?.token;
-            let n = device.send(&token, &ReadingsBatch { readings }).await?;
+            let n = token_cache::send(&device, &dir, &ReadingsBatch { readings }).await?;
             println!("{n} readings stored");
         }
         Command::Simulate(opts) => simulate::run(&ep, &operator_token()?, opts).await?,

@@ -14,7 +14,14 @@ use x509_parser::{
     pem::parse_x509_pem, prelude::FromDer,
 };
 
-use crate::error::ApiError;
+/// Why a certificate, thumbprint or CSR was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CertError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("signing a certificate: {0}")]
+    Signing(#[from] rcgen::Error),
+}
 
 /// Hex SHA-256 of a certificate's DER: how the registry names it.
 pub fn thumbprint(der: &[u8]) -> String {
@@ -27,7 +34,7 @@ pub fn x5t_s256(der: &[u8]) -> String {
 }
 
 /// Accepts `AB:CD:…` or plain hex, any case; answers lowercase hex.
-pub fn parse_thumbprint(s: &str) -> Result<String, ApiError> {
+pub fn parse_thumbprint(s: &str) -> Result<String, CertError> {
     let hex: String = s
         .chars()
         .filter(|c| *c != ':' && !c.is_whitespace())
@@ -36,8 +43,8 @@ pub fn parse_thumbprint(s: &str) -> Result<String, ApiError> {
     if hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
         Ok(hex)
     } else {
-        Err(ApiError::validation(
-            "cert_sha256 must be the 64-hex-digit SHA-256 of the certificate's DER",
+        Err(CertError::Invalid(
+            "cert_sha256 must be the 64-hex-digit SHA-256 of the certificate's DER".into(),
         ))
     }
 }
@@ -64,8 +71,8 @@ impl DeviceCa {
         csr_pem: &str,
         registration_id: &str,
         days: u32,
-    ) -> Result<Issued, ApiError> {
-        let bad = |what: &str| ApiError::validation(format!("csr_pem: {what}"));
+    ) -> Result<Issued, CertError> {
+        let bad = |what: &str| CertError::Invalid(format!("csr_pem: {what}"));
         let (_, pem) = parse_x509_pem(csr_pem.as_bytes()).map_err(|_| bad("not a PEM block"))?;
         if pem.label != "CERTIFICATE REQUEST" {
             return Err(bad("expected a CERTIFICATE REQUEST PEM block"));
@@ -90,9 +97,7 @@ impl DeviceCa {
         serial[0] &= 0x7f;
         params.serial_number = Some(SerialNumber::from_slice(&serial));
         csr.params = params;
-        let cert = csr
-            .signed_by(&self.issuer)
-            .map_err(|e| ApiError::Internal(e.into()))?;
+        let cert = csr.signed_by(&self.issuer)?;
         Ok(Issued {
             pem: cert.pem(),
             thumbprint: thumbprint(cert.der()),
@@ -194,7 +199,7 @@ mod tests {
         let ca = DeviceCa::new(ca.self_signed(&ca_key).unwrap().pem(), ca_key).unwrap();
         assert!(matches!(
             ca.sign_csr(&pem, "x", 1),
-            Err(ApiError::Validation { .. })
+            Err(CertError::Invalid(_))
         ));
     }
 }

@@ -3,7 +3,8 @@
 
 use std::{collections::HashMap, sync::Mutex};
 
-use crate::{db::Db, devices::store};
+use super::store;
+use crate::db::Db;
 
 #[derive(Default)]
 pub struct LastSeen {

@@ -1,30 +1,123 @@
 //! Devices: enrollment (a self-signed certificate's thumbprint, or a CSR the
-//! device CA signs), the registry and its in-memory index, and revocation.
+//! device CA signs), the registry and its in-memory index, the south
+//! listener's certificate verifier and request layer, device tokens, and
+//! revocation — which ends the device's open connections.
 
 pub mod certs;
+mod gateway;
 pub mod index;
-pub mod last_seen;
-pub mod routes;
+mod last_seen;
+mod routes;
+mod south;
 pub mod store;
+pub mod verifier;
+mod watch;
 
-use crate::error::ApiError;
+use std::sync::Arc;
+
+use app::types::{DeviceStatus, Enrollment};
+
+pub use gateway::DeviceLayer;
+pub use routes::router;
+pub use south::router as south_router;
+pub use watch::RevocationWatch;
+
+use crate::db::Db;
+use certs::{CertError, DeviceCa};
+use index::{DeviceIndex, Entry};
+use last_seen::LastSeen;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Taken(String),
+    #[error("no such device")]
+    NotFound,
+    #[error("device store: {0}")]
+    Store(#[from] sqlx::Error),
+    #[error("{0}")]
+    Internal(anyhow::Error),
+}
+
+impl From<CertError> for DeviceError {
+    fn from(e: CertError) -> Self {
+        match e {
+            CertError::Invalid(m) => DeviceError::Invalid(m),
+            CertError::Signing(e) => DeviceError::Internal(e.into()),
+        }
+    }
+}
+
+/// The device registry, its index and CA. Cheap to clone.
+#[derive(Clone)]
+pub struct Devices(Arc<Inner>);
+
+struct Inner {
+    db: Db,
+    index: Arc<DeviceIndex>,
+    ca: DeviceCa,
+    cert_days: u32,
+    last_seen: LastSeen,
+}
+
+impl Devices {
+    /// Loads every enrolled device into the index.
+    pub async fn load(db: Db, ca: DeviceCa, cert_days: u32) -> sqlx::Result<Devices> {
+        let index = Arc::new(DeviceIndex::default());
+        for row in store::all(&db).await? {
+            index.insert(row.device.cert_sha256.clone(), entry(&row));
+        }
+        Ok(Devices(Arc::new(Inner {
+            db,
+            index,
+            ca,
+            cert_days,
+            last_seen: LastSeen::default(),
+        })))
+    }
+
+    pub fn index(&self) -> &Arc<DeviceIndex> {
+        &self.0.index
+    }
+
+    /// The device was heard from at `at` (seconds); written in batches.
+    pub fn mark_seen(&self, device_id: i64, at: i64) {
+        self.0.last_seen.mark(device_id, at);
+    }
+
+    /// Writes the last-seen times gathered since the previous flush.
+    pub async fn flush_last_seen(&self) {
+        self.0.last_seen.flush(&self.0.db).await;
+    }
+}
+
+fn entry(row: &store::DeviceRow) -> Entry {
+    Entry {
+        id: row.device.id,
+        active: row.device.status == DeviceStatus::Active,
+        ca_issued: row.device.enrollment == Enrollment::CaIssued,
+        serial: row.serial.clone(),
+    }
+}
 
 /// 1–128 characters of letters, digits and `._:-` (Azure DPS-like).
-pub fn parse_registration_id(s: &str) -> Result<&str, ApiError> {
+pub fn parse_registration_id(s: &str) -> Result<&str, DeviceError> {
     let ok = !s.is_empty()
         && s.len() <= 128
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "._:-".contains(c));
     ok.then_some(s).ok_or_else(|| {
-        ApiError::validation(
-            "registration_id must be 1-128 characters of letters, digits and . _ : -",
+        DeviceError::Invalid(
+            "registration_id must be 1-128 characters of letters, digits and . _ : -".into(),
         )
     })
 }
 
 /// 1–128 characters, no control characters.
-pub fn parse_name(s: &str) -> Result<&str, ApiError> {
-    let ok = !s.trim().is_empty() && s.chars().count() <= 128 && !s.chars().any(char::is_control);
+pub fn parse_name(s: &str) -> Result<&str, DeviceError> {
+    let ok = !s.is_empty() && s.chars().count() <= 128 && !s.chars().any(char::is_control);
     ok.then_some(s)
-        .ok_or_else(|| ApiError::validation("name must be 1-128 printable characters"))
+        .ok_or_else(|| DeviceError::Invalid("name must be 1-128 printable characters".into()))
 }

@@ -1,151 +1,217 @@
 //! `/api/v1/devices`: list, enroll, show, revoke, revoke tokens.
 
-use app::types::{Device, EnrollRequest, EnrollResponse};
-use axum::{extract::State, http::StatusCode, Json};
+use app::types::{Device, EnrollRequest, EnrollResponse, Enrollment, RevocationReason};
+use axum::{
+    extract::{FromRef, State},
+    http::StatusCode,
+    Json,
+};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::{certs, entry, parse_name, parse_registration_id, store, DeviceError, Devices};
 use crate::{
-    api::{ApiJson, ApiPath},
-    audit::{Entry as Audit, Event},
-    auth::gateway::{AdminUser, AuthUser, OperatorUser},
+    audit::{Audit, Entry as Audited, Event},
     db,
-    devices::{certs, index::Entry, parse_name, parse_registration_id, store},
-    error::{ApiError, ApiResult},
-    state::AppState,
-    tokens::store as tokens,
+    error::ApiResult,
+    extract::{AdminUser, ApiJson, ApiPath, AuthUser, OperatorUser},
+    openapi::{BadBody, BadRequest, Conflict, Forbidden, NotFound, Unauthorized},
+    tokens::{
+        store::{revoke_owner, Owner},
+        Tokens,
+    },
 };
 
 /// A CSR is a few hundred bytes; this bounds the parsing work.
 const MAX_CSR: usize = 16 * 1024;
 
-pub async fn list(State(state): State<AppState>, _user: AuthUser) -> ApiResult<Json<Vec<Device>>> {
-    Ok(Json(
-        store::all(&state.db)
-            .await?
-            .into_iter()
-            .map(|r| r.device)
-            .collect(),
-    ))
+pub fn router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Devices: FromRef<S>,
+    Tokens: FromRef<S>,
+    Audit: FromRef<S>,
+{
+    OpenApiRouter::new()
+        .routes(routes!(list, enroll))
+        .routes(routes!(show))
+        .routes(routes!(revoke))
+        .routes(routes!(revoke_tokens))
 }
 
-pub async fn show(
-    State(state): State<AppState>,
+/// Every device, with the newest reading of each sensor.
+#[utoipa::path(get, path = "/v1/devices", tag = "devices", operation_id = "list_devices",
+    responses((status = 200, body = Vec<Device>), Unauthorized),
+    security(("token" = []), ("bearer" = [])))]
+async fn list(State(devices): State<Devices>, _user: AuthUser) -> ApiResult<Json<Vec<Device>>> {
+    let rows = store::all(&devices.0.db).await?;
+    Ok(Json(rows.into_iter().map(|r| r.device).collect()))
+}
+
+#[utoipa::path(get, path = "/v1/devices/{id}", tag = "devices", operation_id = "show_device",
+    params(("id" = i64, Path, description = "device id")),
+    responses((status = 200, body = Device), Unauthorized, BadRequest, NotFound),
+    security(("token" = []), ("bearer" = [])))]
+async fn show(
+    State(devices): State<Devices>,
     _user: AuthUser,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<Device>> {
-    let row = store::get(&state.db, id)
+    let row = store::get(&devices.0.db, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("device"))?;
+        .ok_or(DeviceError::NotFound)?;
     Ok(Json(row.device))
 }
 
-pub async fn enroll(
-    State(state): State<AppState>,
+/// What enrollment trusts: a thumbprint, or a certificate signed from a CSR.
+struct Trusted {
+    thumbprint: String,
+    serial: Option<String>,
+    enrollment: Enrollment,
+    certificate_pem: Option<String>,
+}
+
+fn trust(
+    devices: &Devices,
+    body: &EnrollRequest,
+    registration_id: &str,
+) -> Result<Trusted, DeviceError> {
+    match (&body.cert_sha256, &body.csr_pem) {
+        (Some(t), None) => Ok(Trusted {
+            thumbprint: certs::parse_thumbprint(t)?,
+            serial: None,
+            enrollment: Enrollment::SelfSigned,
+            certificate_pem: None,
+        }),
+        (None, Some(csr)) if csr.len() <= MAX_CSR => {
+            let issued = devices
+                .0
+                .ca
+                .sign_csr(csr, registration_id, devices.0.cert_days)?;
+            Ok(Trusted {
+                thumbprint: issued.thumbprint,
+                serial: Some(issued.serial),
+                enrollment: Enrollment::CaIssued,
+                certificate_pem: Some(issued.pem),
+            })
+        }
+        (None, Some(_)) => Err(DeviceError::Invalid("csr_pem is too large".into())),
+        _ => Err(DeviceError::Invalid(
+            "give exactly one of cert_sha256 (self-signed) or csr_pem".into(),
+        )),
+    }
+}
+
+/// Enrolls a device by the thumbprint of its self-signed certificate, or
+/// has the device CA sign a certificate from its CSR.
+#[utoipa::path(post, path = "/v1/devices", tag = "devices", operation_id = "enroll_device",
+    request_body = EnrollRequest,
+    responses((status = 201, body = EnrollResponse), Unauthorized, Forbidden, BadBody, Conflict),
+    security(("token" = []), ("bearer" = [])))]
+async fn enroll(
+    State(devices): State<Devices>,
+    State(audit): State<Audit>,
     OperatorUser(user): OperatorUser,
     ApiJson(body): ApiJson<EnrollRequest>,
 ) -> ApiResult<(StatusCode, Json<EnrollResponse>)> {
     let registration_id = parse_registration_id(&body.registration_id)?;
     let name = parse_name(&body.name)?;
-    let (thumbprint, serial, enrollment, certificate_pem) = match (&body.cert_sha256, &body.csr_pem)
-    {
-        (Some(t), None) => (certs::parse_thumbprint(t)?, None, "self_signed", None),
-        (None, Some(csr)) if csr.len() <= MAX_CSR => {
-            let issued =
-                state
-                    .device_ca
-                    .sign_csr(csr, registration_id, state.settings.device_cert_days)?;
-            (
-                issued.thumbprint,
-                Some(issued.serial),
-                "ca_issued",
-                Some(issued.pem),
-            )
-        }
-        (None, Some(_)) => return Err(ApiError::validation("csr_pem is too large")),
-        _ => {
-            return Err(ApiError::validation(
-                "give exactly one of cert_sha256 (self-signed) or csr_pem",
-            ))
-        }
-    };
+    let trusted = trust(&devices, &body, registration_id)?;
     let new = store::NewDevice {
         registration_id,
         name,
-        cert_sha256: &thumbprint,
-        cert_serial: serial.as_deref(),
-        enrollment,
+        cert_sha256: &trusted.thumbprint,
+        cert_serial: trusted.serial.as_deref(),
+        enrollment: trusted.enrollment,
     };
-    let row = match store::insert(&state.db, &new, db::now()).await {
+    let row = match store::insert(&devices.0.db, &new, db::now()).await {
         Ok(row) => row,
         Err(e) if db::is_unique_violation(&e) => {
-            return Err(ApiError::Conflict(
-                "this registration id or certificate is already enrolled".into(),
-            ))
+            return Err(DeviceError::Taken(
+                "a device with this registration_id or certificate is already enrolled".into(),
+            )
+            .into())
         }
         Err(e) => return Err(e.into()),
     };
-    state.devices.insert(
-        thumbprint,
-        Entry {
-            id: row.device.id,
-            active: true,
-            ca_issued: serial.is_some(),
-            serial: row.serial.clone(),
-        },
-    );
-    Audit::new(Event::DeviceEnrolled)
-        .actor(user.actor())
-        .subject(format!("device:{}", row.device.id))
-        .detail(format!("{registration_id} ({enrollment})"))
-        .record(&state)
+    devices.index().insert(trusted.thumbprint, entry(&row));
+    audit
+        .record(
+            Audited::new(Event::DeviceEnrolled)
+                .actor(user.actor())
+                .subject(format!("device:{}", row.device.id))
+                .detail(format!("{registration_id} ({})", trusted.enrollment)),
+        )
         .await?;
     Ok((
         StatusCode::CREATED,
         Json(EnrollResponse {
             device: row.device,
-            certificate_pem,
+            certificate_pem: trusted.certificate_pem,
         }),
     ))
 }
 
-/// Refused at the next handshake, tokens blacklisted, open connections ended.
-pub async fn revoke(
-    State(state): State<AppState>,
+/// Revokes a device: refused at the next handshake, tokens revoked, open
+/// connections ended.
+#[utoipa::path(post, path = "/v1/devices/{id}/revoke", tag = "devices",
+    operation_id = "revoke_device",
+    params(("id" = i64, Path, description = "device id")),
+    responses((status = 204, description = "revoked"), Unauthorized, Forbidden, BadRequest,
+        NotFound),
+    security(("token" = []), ("bearer" = [])))]
+async fn revoke(
+    State(devices): State<Devices>,
+    State(tokens): State<Tokens>,
+    State(audit): State<Audit>,
     AdminUser(admin): AdminUser,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
-    let tokens = store::revoke(&state.db, id, db::now())
+    let revoked = store::revoke(&devices.0.db, id, tokens.clock().now())
         .await?
-        .ok_or_else(|| ApiError::not_found("device"))?;
-    state.revoked.extend(tokens);
-    state.devices.revoke(id);
-    Audit::new(Event::DeviceRevoked)
-        .actor(admin.actor())
-        .subject(format!("device:{id}"))
-        .record(&state)
+        .ok_or(DeviceError::NotFound)?;
+    tokens.refuse(revoked);
+    devices.index().revoke(id);
+    audit
+        .record(
+            Audited::new(Event::DeviceRevoked)
+                .actor(admin.actor())
+                .subject(format!("device:{id}")),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn revoke_tokens(
-    State(state): State<AppState>,
+/// Revokes the device's tokens only; its certificate keeps working.
+#[utoipa::path(post, path = "/v1/devices/{id}/revoke-tokens", tag = "devices",
+    operation_id = "revoke_device_tokens",
+    params(("id" = i64, Path, description = "device id")),
+    responses((status = 204, description = "revoked"), Unauthorized, Forbidden, BadRequest,
+        NotFound),
+    security(("token" = []), ("bearer" = [])))]
+async fn revoke_tokens(
+    State(devices): State<Devices>,
+    State(tokens): State<Tokens>,
+    State(audit): State<Audit>,
     OperatorUser(user): OperatorUser,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
-    store::get(&state.db, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("device"))?;
-    let tokens = tokens::blacklist_owner(
-        &state.db,
-        tokens::Owner::Device(id),
-        "admin_revoked",
-        db::now(),
+    if !store::exists(&devices.0.db, id).await? {
+        return Err(DeviceError::NotFound.into());
+    }
+    let revoked = revoke_owner(
+        &devices.0.db,
+        Owner::Device(id),
+        RevocationReason::AdminRevoked,
+        tokens.clock().now(),
     )
     .await?;
-    state.revoked.extend(tokens);
-    Audit::new(Event::DeviceTokensRevoked)
-        .actor(user.actor())
-        .subject(format!("device:{id}"))
-        .record(&state)
+    tokens.refuse(revoked);
+    audit
+        .record(
+            Audited::new(Event::DeviceTokensRevoked)
+                .actor(user.actor())
+                .subject(format!("device:{id}")),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,12 +2,15 @@
 
 use std::collections::HashMap;
 
-use app::types::{Device, Reading};
+use app::types::{Device, DeviceStatus, Enrollment, Reading, RevocationReason};
 use sqlx::{any::AnyRow, Row};
 
 use crate::{
     db::{self, Db},
-    tokens::store as tokens,
+    tokens::{
+        revoked::RevokedToken,
+        store::{self as tokens, Owner},
+    },
 };
 
 pub struct NewDevice<'a> {
@@ -15,7 +18,7 @@ pub struct NewDevice<'a> {
     pub name: &'a str,
     pub cert_sha256: &'a str,
     pub cert_serial: Option<&'a str>,
-    pub enrollment: &'a str,
+    pub enrollment: Enrollment,
 }
 
 const COLUMNS: &str = "id, registration_id, name, status, cert_sha256, enrollment, created_at, last_seen, cert_serial";
@@ -25,6 +28,10 @@ pub struct DeviceRow {
     pub serial: Option<String>,
 }
 
+fn decode<T>(column: &str, value: String, parse: fn(&str) -> Option<T>) -> sqlx::Result<T> {
+    parse(&value).ok_or_else(|| sqlx::Error::Decode(format!("{column}: unknown `{value}`").into()))
+}
+
 fn row(r: &AnyRow) -> sqlx::Result<DeviceRow> {
     let last_seen: Option<i64> = r.try_get("last_seen")?;
     Ok(DeviceRow {
@@ -32,9 +39,9 @@ fn row(r: &AnyRow) -> sqlx::Result<DeviceRow> {
             id: r.try_get("id")?,
             registration_id: r.try_get("registration_id")?,
             name: r.try_get("name")?,
-            status: r.try_get("status")?,
+            status: decode("status", r.try_get("status")?, DeviceStatus::parse)?,
             cert_sha256: r.try_get("cert_sha256")?,
-            enrollment: r.try_get("enrollment")?,
+            enrollment: decode("enrollment", r.try_get("enrollment")?, Enrollment::parse)?,
             created_at: db::rfc3339(r.try_get("created_at")?),
             last_seen: last_seen.map(db::rfc3339),
             latest: Vec::new(),
@@ -53,7 +60,7 @@ pub async fn insert(db: &Db, d: &NewDevice<'_>, now: i64) -> sqlx::Result<Device
         .bind(d.name)
         .bind(d.cert_sha256)
         .bind(d.cert_serial)
-        .bind(d.enrollment)
+        .bind(d.enrollment.as_str())
         .bind(now)
         .fetch_one(db)
         .await?;
@@ -70,6 +77,14 @@ pub async fn all(db: &Db) -> sqlx::Result<Vec<DeviceRow>> {
         d.device.latest = latest.remove(&d.device.id).unwrap_or_default();
     }
     Ok(devices)
+}
+
+pub async fn exists(db: &Db, id: i64) -> sqlx::Result<bool> {
+    Ok(sqlx::query("SELECT 1 FROM devices WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await?
+        .is_some())
 }
 
 pub async fn get(db: &Db, id: i64) -> sqlx::Result<Option<DeviceRow>> {
@@ -105,9 +120,9 @@ async fn latest(db: &Db, device: Option<i64>) -> sqlx::Result<HashMap<i64, Vec<R
     Ok(out)
 }
 
-/// Marks the device revoked and blacklists its live tokens, in one
+/// Marks the device revoked and revokes its live tokens, in one
 /// transaction; `None` when there is no such device.
-pub async fn revoke(db: &Db, id: i64, now: i64) -> sqlx::Result<Option<Vec<(String, i64)>>> {
+pub async fn revoke(db: &Db, id: i64, now: i64) -> sqlx::Result<Option<Vec<RevokedToken>>> {
     let mut tx = db.begin().await?;
     let found = sqlx::query("UPDATE devices SET status = 'revoked', revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
         .bind(now)
@@ -118,8 +133,13 @@ pub async fn revoke(db: &Db, id: i64, now: i64) -> sqlx::Result<Option<Vec<(Stri
     if found == 0 {
         return Ok(None);
     }
-    let tokens =
-        tokens::blacklist_owner(&mut *tx, tokens::Owner::Device(id), "device_revoked", now).await?;
+    let tokens = tokens::revoke_owner(
+        &mut *tx,
+        Owner::Device(id),
+        RevocationReason::DeviceRevoked,
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(Some(tokens))
 }

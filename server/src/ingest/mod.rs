@@ -1,12 +1,23 @@
 //! Ingestion of device readings: validation of a whole batch before anything
-//! is stored, and the group-commit writer that makes a 202 mean durable.
+//! is stored, the group-commit writer that makes a 202 mean durable, and
+//! `POST /device/v1/readings`.
 
-pub mod routes;
+mod routes;
 pub mod writer;
 
 use app::types::ReadingIn;
 
-use crate::error::ApiError;
+use crate::readings::{valid_sensor, Reading};
+
+pub use routes::router;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("storing readings: {0}")]
+    Store(anyhow::Error),
+}
 
 pub const MAX_READINGS: usize = 1000;
 /// 1000 readings of generous size fit; anything larger is refused unread.
@@ -14,31 +25,20 @@ pub const MAX_BODY: usize = 256 * 1024;
 /// Readings stamped further ahead than this are refused (clock trouble).
 const MAX_FUTURE_MS: i64 = 5 * 60 * 1000;
 
-/// A reading ready to store.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Reading {
-    pub device_id: i64,
-    pub sensor: String,
-    pub value: f64,
-    pub unit: Option<String>,
-    /// Milliseconds since the epoch.
-    pub ts: i64,
-}
-
 /// Validates every reading; one bad reading refuses the whole batch, with
 /// the index of the first culprit.
 pub fn validate(
     device_id: i64,
     batch: Vec<ReadingIn>,
     now_ms: i64,
-) -> Result<Vec<Reading>, ApiError> {
+) -> Result<Vec<Reading>, IngestError> {
     if batch.is_empty() {
-        return Err(ApiError::validation(
-            "readings must hold at least one reading",
+        return Err(IngestError::Invalid(
+            "readings must hold at least one reading".into(),
         ));
     }
     if batch.len() > MAX_READINGS {
-        return Err(ApiError::validation(format!(
+        return Err(IngestError::Invalid(format!(
             "at most {MAX_READINGS} readings per request"
         )));
     }
@@ -47,18 +47,13 @@ pub fn validate(
         .enumerate()
         .map(|(i, r)| {
             one(device_id, r, now_ms)
-                .map_err(|m| ApiError::validation(format!("readings[{i}]: {m}")))
+                .map_err(|m| IngestError::Invalid(format!("readings[{i}]: {m}")))
         })
         .collect()
 }
 
 fn one(device_id: i64, r: ReadingIn, now_ms: i64) -> Result<Reading, String> {
-    let sensor_ok = !r.sensor.is_empty()
-        && r.sensor.len() <= 64
-        && r.sensor
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.:-/".contains(c));
-    if !sensor_ok {
+    if !valid_sensor(&r.sensor) {
         return Err("sensor must be 1-64 characters of letters, digits and _ . : - /".into());
     }
     if !r.value.is_finite() {

@@ -1,27 +1,60 @@
 //! `POST /device/v1/readings`.
 
 use app::types::{Accepted, ReadingsBatch};
-use axum::{extract::State, http::StatusCode, Json};
+use axum::{
+    extract::{DefaultBodyLimit, FromRef, State},
+    http::StatusCode,
+    Json,
+};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::{validate, writer::Writer, IngestError, MAX_BODY};
 use crate::{
-    api::ApiJson, error::ApiResult, ingest::validate, south::extract::DeviceCaller, state::AppState,
+    devices::Devices,
+    error::ApiResult,
+    extract::{ApiJson, DeviceCaller},
+    live::LiveHub,
+    openapi::{BadBody, Unauthorized},
+    tokens::Tokens,
 };
 
-/// 202 only once the whole batch is committed; nothing of a refused batch
-/// is stored.
-pub async fn post_readings(
-    State(state): State<AppState>,
+pub fn router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Writer: FromRef<S>,
+    LiveHub: FromRef<S>,
+    Devices: FromRef<S>,
+    Tokens: FromRef<S>,
+{
+    OpenApiRouter::new()
+        .routes(routes!(post_readings))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+}
+
+/// Stores a batch of readings (south listener, mutual TLS, a device token
+/// bound to the connection's certificate). 202 only once the whole batch is
+/// committed; nothing of a refused batch is stored.
+#[utoipa::path(post, path = "/device/v1/readings", tag = "device API",
+    operation_id = "post_readings",
+    request_body = ReadingsBatch,
+    responses((status = 202, body = Accepted), Unauthorized, BadBody),
+    security(("token" = []), ("bearer" = [])))]
+async fn post_readings(
+    State(writer): State<Writer>,
+    State(live): State<LiveHub>,
+    State(devices): State<Devices>,
+    State(tokens): State<Tokens>,
     caller: DeviceCaller,
     ApiJson(batch): ApiJson<ReadingsBatch>,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
-    let now_ms = chrono::Utc::now().timestamp_millis();
+    let now_ms = tokens.clock().now_ms();
     let rows = validate(caller.device.id, batch.readings, now_ms)?;
     let accepted = rows.len();
-    let live = state.live.has_subscribers().then(|| rows.clone());
-    state.writer.write(rows).await?;
-    if let Some(rows) = live {
-        state.live.publish(&rows);
+    let published = live.has_subscribers().then(|| rows.clone());
+    writer.write(rows).await.map_err(IngestError::Store)?;
+    if let Some(rows) = published {
+        live.publish(&rows);
     }
-    state.last_seen.mark(caller.device.id, now_ms / 1000);
+    devices.mark_seen(caller.device.id, now_ms / 1000);
     Ok((StatusCode::ACCEPTED, Json(Accepted { accepted })))
 }

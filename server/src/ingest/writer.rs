@@ -7,7 +7,7 @@ use std::{collections::HashMap, time::Duration};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::db::{self, Db, Engine};
-use crate::ingest::Reading;
+use crate::readings::Reading;
 
 /// Rows per commit at most; more waiting batches go in the next one.
 const MAX_ROWS_PER_COMMIT: usize = 20_000;

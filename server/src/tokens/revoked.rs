@@ -1,6 +1,17 @@
-//! Revoked, unexpired token ids held in memory for the gateway.
+//! Revoked, unexpired token ids held in memory, so the gateway refuses a
+//! revoked token without a database round-trip.
 
 use std::{collections::HashMap, sync::RwLock};
+
+use super::jwt::LEEWAY_SECS;
+
+/// A token on the revocation list, as the registry returns it: its id, and
+/// its expiry, after which its own `exp` refuses it and the entry can go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokedToken {
+    pub token_id: String,
+    pub expires_at: i64,
+}
 
 #[derive(Default)]
 pub struct RevokedSet {
@@ -15,24 +26,17 @@ impl RevokedSet {
             .contains_key(token_id)
     }
 
-    pub fn insert(&self, token_id: String, expires_at: i64) {
+    pub fn extend(&self, tokens: impl IntoIterator<Item = RevokedToken>) {
         self.ids
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(token_id, expires_at);
-    }
-
-    pub fn extend(&self, entries: impl IntoIterator<Item = (String, i64)>) {
-        self.ids
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend(entries);
+            .extend(tokens.into_iter().map(|t| (t.token_id, t.expires_at)));
     }
 
     /// Tokens past `exp` and its leeway are refused by their `exp`; they
     /// need no entry here.
     pub fn prune(&self, now: i64) {
-        let cutoff = crate::tokens::store::still_accepted_since(now);
+        let cutoff = still_accepted_since(now);
         self.ids
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -48,16 +52,26 @@ impl RevokedSet {
     }
 }
 
+/// The oldest `exp` the gateway can still accept at `now` (leeway).
+pub fn still_accepted_since(now: i64) -> i64 {
+    now - LEEWAY_SECS
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn t(id: &str, exp: i64) -> RevokedToken {
+        RevokedToken {
+            token_id: id.into(),
+            expires_at: exp,
+        }
+    }
+
     #[test]
     fn pruning_drops_only_expired_entries() {
         let s = RevokedSet::default();
-        s.insert("old".into(), 10);
-        s.insert("in-leeway".into(), 49);
-        s.insert("live".into(), 100);
+        s.extend([t("old", 10), t("in-leeway", 49), t("live", 100)]);
         s.prune(50);
         assert!(!s.contains("old"));
         assert!(

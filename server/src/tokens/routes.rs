@@ -1,31 +1,58 @@
 //! `GET /api/v1/tokens` and `POST /api/v1/tokens/{token_id}/revoke` (admin).
 
-use app::types::TokenInfo;
-use axum::{extract::State, http::StatusCode, Json};
+use app::types::{RevocationReason, TokenInfo};
+use axum::{
+    extract::{FromRef, State},
+    http::StatusCode,
+    Json,
+};
 use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::{store, Tokens};
 use crate::{
-    api::{ApiPath, ApiQuery},
-    audit,
-    auth::gateway::AdminUser,
+    audit::{Audit, Entry, Event},
     db,
     error::{ApiError, ApiResult},
-    state::AppState,
-    tokens::{self, store},
+    extract::{AdminUser, ApiPath, ApiQuery},
+    openapi::{BadRequest, Forbidden, NotFound, Unauthorized},
 };
 
 const MAX_PAGE: i64 = 1000;
 
-#[derive(Deserialize)]
+pub fn router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Tokens: FromRef<S>,
+    Audit: FromRef<S>,
+{
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(revoke))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only this user's tokens.
     user_id: Option<i64>,
+    /// Only this device's tokens.
     device_id: Option<i64>,
+    /// Only usable (`true`) or only revoked or expired (`false`) tokens.
     active: Option<bool>,
+    /// At most this many, newest first (default 200).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
-pub async fn list(
-    State(state): State<AppState>,
+/// The token registry: every issued token, never the token itself.
+#[utoipa::path(get, path = "/v1/tokens", tag = "tokens", operation_id = "list_tokens",
+    params(ListQuery),
+    responses((status = 200, body = Vec<TokenInfo>), Unauthorized, Forbidden, BadRequest),
+    security(("token" = []), ("bearer" = [])))]
+async fn list(
+    State(tokens): State<Tokens>,
     _admin: AdminUser,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Vec<TokenInfo>>> {
@@ -41,7 +68,7 @@ pub async fn list(
         active: q.active,
         limit,
     };
-    let rows = store::list(&state.db, &filter, db::now()).await?;
+    let rows = store::list(tokens.db(), &filter, tokens.clock().now()).await?;
     Ok(Json(
         rows.into_iter()
             .map(|r| TokenInfo {
@@ -50,26 +77,38 @@ pub async fn list(
                 device_id: r.device_id,
                 issued_at: db::rfc3339(r.issued_at),
                 expires_at: db::rfc3339(r.expires_at),
-                blacklist: r.blacklist,
-                blacklist_reason: r.blacklist_reason,
+                blacklist: r.revoked,
+                blacklist_reason: r.reason,
             })
             .collect(),
     ))
 }
 
-pub async fn revoke(
-    State(state): State<AppState>,
-    admin: AdminUser,
+/// Revokes a token: refused at once everywhere.
+#[utoipa::path(post, path = "/v1/tokens/{token_id}/revoke", tag = "tokens",
+    operation_id = "revoke_token",
+    params(("token_id" = String, Path, description = "the token's `jti`")),
+    responses((status = 204, description = "revoked"), Unauthorized, Forbidden, NotFound),
+    security(("token" = []), ("bearer" = [])))]
+async fn revoke(
+    State(tokens): State<Tokens>,
+    State(audit): State<Audit>,
+    AdminUser(admin): AdminUser,
     ApiPath(token_id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    if !plausible_token_id(&token_id) || !tokens::revoke(&state, &token_id, "admin_revoked").await?
+    if !plausible_token_id(&token_id)
+        || !tokens
+            .revoke(&token_id, RevocationReason::AdminRevoked)
+            .await?
     {
         return Err(ApiError::not_found("token"));
     }
-    audit::Entry::new(audit::Event::TokenRevoked)
-        .actor(admin.0.actor())
-        .subject(&token_id)
-        .record(&state)
+    audit
+        .record(
+            Entry::new(Event::TokenRevoked)
+                .actor(admin.actor())
+                .subject(&token_id),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,16 +1,15 @@
-//! SQL of the token registry.
+//! SQL of the token registry. The `blacklist` columns are the contract's
+//! name for what the code calls revoked.
 
-use sqlx::{Any, Executor, Row};
+use app::types::RevocationReason;
+use sqlx::{any::AnyRow, Any, Executor, Row};
 
-use crate::{
-    auth::jwt::LEEWAY_SECS,
-    db::{Db, Engine},
-};
+use super::revoked::{still_accepted_since, RevokedToken};
+use crate::db::{Db, Engine};
 
 pub struct NewToken<'a> {
     pub token_id: &'a str,
-    pub user_id: Option<i64>,
-    pub device_id: Option<i64>,
+    pub owner: Owner,
     pub digest: &'a str,
     pub issued_at: i64,
     pub expires_at: i64,
@@ -22,8 +21,8 @@ pub struct TokenRow {
     pub device_id: Option<i64>,
     pub issued_at: i64,
     pub expires_at: i64,
-    pub blacklist: bool,
-    pub blacklist_reason: Option<String>,
+    pub revoked: bool,
+    pub reason: Option<RevocationReason>,
 }
 
 #[derive(Default)]
@@ -32,6 +31,22 @@ pub struct Filter {
     pub device_id: Option<i64>,
     pub active: Option<bool>,
     pub limit: i64,
+}
+
+/// Whose tokens: a user's or a device's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    User(i64),
+    Device(i64),
+}
+
+impl Owner {
+    fn ids(self) -> (Option<i64>, Option<i64>) {
+        match self {
+            Owner::User(id) => (Some(id), None),
+            Owner::Device(id) => (None, Some(id)),
+        }
+    }
 }
 
 /// Row lock that makes a concurrent revocation wait for this insert
@@ -44,125 +59,110 @@ fn share_lock(engine: Engine) -> &'static str {
     }
 }
 
-/// Inserts the token only when `guard` (a query over $1–$6, and $7 when
-/// `extra` is given) finds a row.
-async fn insert_if(
+/// Records a token only while its owner still is what the token claims: a
+/// user that exists with `role`, or an active device. A concurrent role
+/// change, deletion or revocation (which revokes the owner's tokens) then
+/// either waits for this insert or makes it insert nothing.
+pub async fn insert(
     db: &Db,
+    engine: Engine,
     t: &NewToken<'_>,
-    guard: &str,
-    extra: Option<&str>,
+    role: Option<&str>,
 ) -> sqlx::Result<bool> {
+    let guard = match t.owner {
+        Owner::User(_) => "SELECT 1 FROM users WHERE id = $2 AND role = $7",
+        Owner::Device(_) => "SELECT 1 FROM devices WHERE id = $3 AND status = 'active'",
+    };
     let sql = format!(
         "INSERT INTO tokens (token_id, user_id, device_id, token_sha256, issued_at, expires_at) \
-         SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS ({guard})"
+         SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS ({guard}{})",
+        share_lock(engine)
     );
+    let (user_id, device_id) = t.owner.ids();
     let mut q = sqlx::query(&sql)
         .bind(t.token_id)
-        .bind(t.user_id)
-        .bind(t.device_id)
+        .bind(user_id)
+        .bind(device_id)
         .bind(t.digest)
         .bind(t.issued_at)
         .bind(t.expires_at);
-    if let Some(v) = extra {
-        q = q.bind(v);
+    if let Some(role) = role {
+        q = q.bind(role);
     }
     Ok(q.execute(db).await?.rows_affected() == 1)
 }
 
-/// Records a user token only while that user exists with `role`, so a
-/// concurrent role change or deletion (which revokes the user's tokens)
-/// cannot miss it.
-pub async fn insert_for_user(
-    db: &Db,
-    engine: Engine,
-    t: &NewToken<'_>,
-    role: &str,
-) -> sqlx::Result<bool> {
-    let guard = format!(
-        "SELECT 1 FROM users WHERE id = $2 AND role = $7{}",
-        share_lock(engine)
-    );
-    insert_if(db, t, &guard, Some(role)).await
-}
-
-/// Records a device token only while the device is active.
-pub async fn insert_for_device(db: &Db, engine: Engine, t: &NewToken<'_>) -> sqlx::Result<bool> {
-    let guard = format!(
-        "SELECT 1 FROM devices WHERE id = $3 AND status = 'active'{}",
-        share_lock(engine)
-    );
-    insert_if(db, t, &guard, None).await
-}
-
-/// Blacklists one token; `Some(expires_at)` when this call changed it.
-pub async fn blacklist(
+/// Revokes one token; `Some` when this call changed it.
+pub async fn revoke(
     db: &Db,
     token_id: &str,
-    reason: &str,
+    reason: RevocationReason,
     now: i64,
-) -> sqlx::Result<Option<i64>> {
+) -> sqlx::Result<Option<RevokedToken>> {
     let row = sqlx::query(
         "UPDATE tokens SET blacklist = 1, blacklist_reason = $1, blacklisted_at = $2 \
-         WHERE token_id = $3 AND blacklist = 0 RETURNING expires_at",
+         WHERE token_id = $3 AND blacklist = 0 RETURNING token_id, expires_at",
     )
-    .bind(reason)
+    .bind(reason.as_str())
     .bind(now)
     .bind(token_id)
     .fetch_optional(db)
     .await?;
-    row.map(|r| r.try_get(0)).transpose()
+    row.as_ref().map(revoked_token).transpose()
 }
 
-/// Whose tokens: a user's or a device's.
-#[derive(Debug, Clone, Copy)]
-pub enum Owner {
-    User(i64),
-    Device(i64),
-}
-
-/// Blacklists every token of an owner that could still be accepted;
-/// returns what it changed.
-pub async fn blacklist_owner<'e, E: Executor<'e, Database = Any>>(
+/// Revokes every token of an owner that could still be accepted, inside
+/// the caller's transaction; returns what it changed.
+pub async fn revoke_owner<'e, E: Executor<'e, Database = Any>>(
     ex: E,
     owner: Owner,
-    reason: &str,
+    reason: RevocationReason,
     now: i64,
-) -> sqlx::Result<Vec<(String, i64)>> {
-    let (column, id) = match owner {
-        Owner::User(id) => ("user_id", id),
-        Owner::Device(id) => ("device_id", id),
+) -> sqlx::Result<Vec<RevokedToken>> {
+    let column = match owner {
+        Owner::User(_) => "user_id",
+        Owner::Device(_) => "device_id",
+    };
+    let id = match owner {
+        Owner::User(id) | Owner::Device(id) => id,
     };
     let sql = format!(
         "UPDATE tokens SET blacklist = 1, blacklist_reason = $1, blacklisted_at = $2 \
          WHERE {column} = $3 AND blacklist = 0 AND expires_at >= $4 RETURNING token_id, expires_at"
     );
     let rows = sqlx::query(&sql)
-        .bind(reason)
+        .bind(reason.as_str())
         .bind(now)
         .bind(id)
         .bind(still_accepted_since(now))
         .fetch_all(ex)
         .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-        .collect()
+    rows.iter().map(revoked_token).collect()
 }
 
-pub async fn expiry(db: &Db, token_id: &str) -> sqlx::Result<Option<i64>> {
-    let row = sqlx::query("SELECT expires_at FROM tokens WHERE token_id = $1")
+fn revoked_token(r: &AnyRow) -> sqlx::Result<RevokedToken> {
+    Ok(RevokedToken {
+        token_id: r.try_get(0)?,
+        expires_at: r.try_get(1)?,
+    })
+}
+
+/// A token's registry entry when it is revoked: `None` when unknown,
+/// `Some(None)` when still good.
+pub async fn revocation(db: &Db, token_id: &str) -> sqlx::Result<Option<Option<RevokedToken>>> {
+    let row = sqlx::query("SELECT token_id, expires_at, blacklist FROM tokens WHERE token_id = $1")
         .bind(token_id)
         .fetch_optional(db)
         .await?;
-    row.map(|r| r.try_get(0)).transpose()
-}
-
-/// The oldest `exp` the gateway can still accept at `now` (leeway).
-pub fn still_accepted_since(now: i64) -> i64 {
-    now - LEEWAY_SECS as i64
+    row.map(|r| {
+        let revoked: i64 = r.try_get(2)?;
+        Ok((revoked != 0).then(|| revoked_token(&r)).transpose()?)
+    })
+    .transpose()
 }
 
 /// Revoked tokens the gateway could still accept, revoked since `since`.
-pub async fn revoked_since(db: &Db, now: i64, since: i64) -> sqlx::Result<Vec<(String, i64)>> {
+pub async fn revoked_since(db: &Db, now: i64, since: i64) -> sqlx::Result<Vec<RevokedToken>> {
     let rows = sqlx::query(
         "SELECT token_id, expires_at FROM tokens \
          WHERE blacklist = 1 AND expires_at >= $1 AND blacklisted_at >= $2",
@@ -171,9 +171,7 @@ pub async fn revoked_since(db: &Db, now: i64, since: i64) -> sqlx::Result<Vec<(S
     .bind(since)
     .fetch_all(db)
     .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-        .collect()
+    rows.iter().map(revoked_token).collect()
 }
 
 pub async fn list(db: &Db, f: &Filter, now: i64) -> sqlx::Result<Vec<TokenRow>> {
@@ -211,14 +209,15 @@ pub async fn list(db: &Db, f: &Filter, now: i64) -> sqlx::Result<Vec<TokenRow>> 
     let rows = q.bind(f.limit).fetch_all(db).await?;
     rows.iter()
         .map(|r| {
+            let reason: Option<String> = r.try_get(6)?;
             Ok(TokenRow {
                 token_id: r.try_get(0)?,
                 user_id: r.try_get(1)?,
                 device_id: r.try_get(2)?,
                 issued_at: r.try_get(3)?,
                 expires_at: r.try_get(4)?,
-                blacklist: r.try_get::<i64, _>(5)? != 0,
-                blacklist_reason: r.try_get(6)?,
+                revoked: r.try_get::<i64, _>(5)? != 0,
+                reason: reason.as_deref().and_then(RevocationReason::parse),
             })
         })
         .collect()
@@ -227,9 +226,10 @@ pub async fn list(db: &Db, f: &Filter, now: i64) -> sqlx::Result<Vec<TokenRow>> 
 /// Marks expired tokens and purges those expired before `purge_before`.
 pub async fn sweep(db: &Db, now: i64, purge_before: i64) -> sqlx::Result<(u64, u64)> {
     let marked = sqlx::query(
-        "UPDATE tokens SET blacklist = 1, blacklist_reason = 'expired', blacklisted_at = $1 \
-         WHERE blacklist = 0 AND expires_at <= $1",
+        "UPDATE tokens SET blacklist = 1, blacklist_reason = $1, blacklisted_at = $2 \
+         WHERE blacklist = 0 AND expires_at <= $2",
     )
+    .bind(RevocationReason::Expired.as_str())
     .bind(now)
     .execute(db)
     .await?

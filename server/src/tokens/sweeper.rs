@@ -1,10 +1,10 @@
 //! Background upkeep of the registry: expired tokens are marked, old ones
 //! purged, and revocations made by other instances sharing the database are
-//! picked up into the in-memory view.
+//! taken into the in-memory view.
 
 use std::time::Duration;
 
-use crate::{db, state::AppState, tokens::store};
+use super::{store, Tokens};
 
 /// How often revocations from other instances are pulled in.
 const SYNC_EVERY: Duration = Duration::from_secs(2);
@@ -13,42 +13,46 @@ const SYNC_EVERY: Duration = Duration::from_secs(2);
 /// reloads every revocation, catching anything older.
 const SYNC_OVERLAP_SECS: i64 = 30;
 
-pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
+pub fn spawn(
+    tokens: Tokens,
+    sweep_every: Duration,
+    retention: Duration,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut last_sync = db::now();
+        let mut last_sync = tokens.clock().now();
         let mut last_sweep = tokio::time::Instant::now();
         let mut tick = tokio::time::interval(SYNC_EVERY);
         loop {
             tick.tick().await;
-            let now = db::now();
-            match store::revoked_since(&state.db, now, last_sync - SYNC_OVERLAP_SECS).await {
+            let now = tokens.clock().now();
+            match store::revoked_since(tokens.db(), now, last_sync - SYNC_OVERLAP_SECS).await {
                 Ok(entries) => {
-                    state.revoked.extend(entries);
+                    tokens.refuse(entries);
                     last_sync = now;
                 }
                 Err(e) => tracing::warn!(error = %e, "revocation sync failed"),
             }
-            if last_sweep.elapsed() >= state.settings.sweep_interval {
+            if last_sweep.elapsed() >= sweep_every {
                 last_sweep = tokio::time::Instant::now();
-                sweep_once(&state).await;
+                sweep_once(&tokens, retention).await;
             }
         }
     })
 }
 
-pub async fn sweep_once(state: &AppState) {
-    let now = db::now();
-    let purge_before = now - state.settings.token_retention.as_secs() as i64;
-    match store::sweep(&state.db, now, purge_before).await {
+pub async fn sweep_once(tokens: &Tokens, retention: Duration) {
+    let now = tokens.clock().now();
+    let purge_before = now - retention.as_secs() as i64;
+    match store::sweep(tokens.db(), now, purge_before).await {
         Ok((marked, purged)) if marked + purged > 0 => {
             tracing::info!(marked, purged, "token registry swept")
         }
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "token sweep failed"),
     }
-    match store::revoked_since(&state.db, now, 0).await {
-        Ok(all) => state.revoked.extend(all),
+    match store::revoked_since(tokens.db(), now, 0).await {
+        Ok(all) => tokens.refuse(all),
         Err(e) => tracing::warn!(error = %e, "revocation reload failed"),
     }
-    state.revoked.prune(now);
+    tokens.0.revoked.prune(now);
 }

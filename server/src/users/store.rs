@@ -5,8 +5,12 @@ use sqlx::{any::AnyRow, Row};
 
 use crate::{
     db::{Db, Engine},
-    tokens::store as tokens,
+    tokens::{
+        revoked::RevokedToken,
+        store::{self as tokens, Owner},
+    },
 };
+use app::types::RevocationReason;
 
 pub struct UserRow {
     pub info: UserInfo,
@@ -81,7 +85,8 @@ pub async fn by_username(db: &Db, username: &str) -> sqlx::Result<Option<UserRow
 }
 
 pub enum Change {
-    Done(Vec<(String, i64)>),
+    /// Made; these tokens of the user were revoked with it.
+    Done(Vec<RevokedToken>),
     NotFound,
     LastAdmin,
 }
@@ -113,7 +118,7 @@ async fn outcome(tx: &mut sqlx::AnyConnection, id: i64) -> sqlx::Result<Change> 
     })
 }
 
-/// Deletes the user and blacklists its tokens in one transaction.
+/// Deletes the user and revokes its tokens in one transaction.
 pub async fn delete(db: &Db, engine: Engine, id: i64, now: i64) -> sqlx::Result<Change> {
     let mut tx = db.begin().await?;
     lock_admins(&mut tx, engine).await?;
@@ -127,13 +132,18 @@ pub async fn delete(db: &Db, engine: Engine, id: i64, now: i64) -> sqlx::Result<
     {
         return outcome(&mut tx, id).await;
     }
-    let revoked =
-        tokens::blacklist_owner(&mut *tx, tokens::Owner::User(id), "user_deleted", now).await?;
+    let revoked = tokens::revoke_owner(
+        &mut *tx,
+        Owner::User(id),
+        RevocationReason::UserDeleted,
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(Change::Done(revoked))
 }
 
-/// Changes the role and blacklists the user's tokens, whose `role` claim
+/// Changes the role and revokes the user's tokens, whose `role` claim
 /// would otherwise keep the old rights until they expire.
 pub async fn set_role(
     db: &Db,
@@ -156,8 +166,13 @@ pub async fn set_role(
     {
         return outcome(&mut tx, id).await;
     }
-    let revoked =
-        tokens::blacklist_owner(&mut *tx, tokens::Owner::User(id), "role_changed", now).await?;
+    let revoked = tokens::revoke_owner(
+        &mut *tx,
+        Owner::User(id),
+        RevocationReason::RoleChanged,
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(Change::Done(revoked))
 }

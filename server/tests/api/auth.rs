@@ -1,5 +1,7 @@
 use serde_json::{json, Value};
 
+use vigil::settings::ExposeSecret;
+
 use crate::helpers::*;
 
 #[tokio::test]
@@ -46,12 +48,12 @@ async fn the_raw_token_is_not_stored_in_the_database() {
         .fetch_one(&app.app.state().db)
         .await
         .unwrap();
-    assert_eq!(row.0, vigil::auth::jwt::token_digest(&token));
+    assert_eq!(row.0, vigil::tokens::jwt::token_digest(&token));
     if let Some(url) = app
         .settings
         .database_url
         .as_ref()
-        .map(|u| u.expose().to_owned())
+        .map(|u| u.expose_secret().to_owned())
     {
         assert!(url.starts_with("postgres"));
     } else {
@@ -152,7 +154,7 @@ async fn the_first_administrator_is_created_only_while_there_is_no_user() {
     let mut settings = app.settings.clone();
     drop(app.app);
     // A different password on restart changes nothing: the admin exists.
-    settings.admin_password = Some(vigil::settings::Secret::new("another password!"));
+    settings.admin_password = Some(vigil::settings::SecretString::from("another password!"));
     let again = start(settings, data).await;
     assert_eq!(again.login(ADMIN, "another password!").await.status(), 401);
 }

@@ -139,3 +139,52 @@ async fn enrolling_without_a_token_is_a_clear_error() {
     assert!(!out.status.success());
     assert!(text(&out).contains("token"), "{}", text(&out));
 }
+
+#[tokio::test]
+async fn send_keeps_its_device_token_and_replaces_it_only_when_refused() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().to_str().unwrap();
+    let out = vigil_device(
+        &app,
+        &admin,
+        &["enroll", "--registration-id", "keeper", "--out", out_dir],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let id = serde_json::from_slice::<Value>(&out.stdout).unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let tokens_issued = || async {
+        let list: Value = app
+            .get(&format!("/api/v1/tokens?device_id={id}"), &admin)
+            .await
+            .json()
+            .await
+            .unwrap();
+        list.as_array().unwrap().len()
+    };
+
+    for value in ["1", "2", "3"] {
+        let reading = format!("level={value}");
+        let out = vigil_device(&app, "", &["send", "--dir", out_dir, &reading]).await;
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    assert_eq!(tokens_issued().await, 1, "one token for three sends");
+    use std::os::unix::fs::PermissionsExt;
+    let kept = dir.path().join("device.token");
+    assert_eq!(
+        std::fs::metadata(&kept).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // Its tokens revoked, the device gets a new one and carries on.
+    let res = app
+        .post(&format!("/api/v1/devices/{id}/revoke-tokens"), &admin, None)
+        .await;
+    assert_eq!(res.status(), 204);
+    let out = vigil_device(&app, "", &["send", "--dir", out_dir, "level=4"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(tokens_issued().await, 2);
+}

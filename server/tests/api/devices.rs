@@ -602,7 +602,7 @@ async fn last_seen_is_kept_without_a_write_per_request() {
         .await
         .unwrap();
     assert!(before["last_seen"].is_null(), "not written per request");
-    app.app.state().last_seen.flush(&app.app.state().db).await;
+    app.app.state().devices.flush_last_seen().await;
     let after: Value = app
         .get(&format!("/api/v1/devices/{id}"), &admin)
         .await

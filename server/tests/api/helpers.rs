@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use sqlx::Connection;
 use tempfile::TempDir;
 use vigil::{
-    settings::{Secret, Settings},
+    settings::{ExposeSecret, SecretString, Settings},
     startup::Application,
 };
 
@@ -34,8 +34,11 @@ pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     s.data_dir = data.path().to_path_buf();
     s.https_addr = "127.0.0.1:0".parse().unwrap();
     s.device_addr = "127.0.0.1:0".parse().unwrap();
-    s.admin_password = Some(Secret::new(format!("pw-{}", uuid::Uuid::new_v4().simple())));
-    s.database_url = fresh_database().await.map(Secret::new);
+    s.admin_password = Some(SecretString::from(format!(
+        "pw-{}",
+        uuid::Uuid::new_v4().simple()
+    )));
+    s.database_url = fresh_database().await.map(SecretString::from);
     s.log = "warn".into();
     tweak(&mut s);
     start(s, data).await
@@ -57,7 +60,7 @@ pub async fn start(settings: Settings, data: TempDir) -> TestApp {
     let admin_password = settings
         .admin_password
         .as_ref()
-        .map(|p| p.expose().to_owned())
+        .map(|p| p.expose_secret().to_owned())
         .unwrap_or_default();
     TestApp {
         app,
@@ -171,7 +174,7 @@ impl TestApp {
     pub fn sign_with_server_key(&self, claims: &Value) -> String {
         let pem = std::fs::read(self.data.path().join("pki/jwt-signing.key")).unwrap();
         let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(self.app.state().jwt.kid().to_owned());
+        header.kid = Some(self.app.state().tokens.kid().to_owned());
         jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_pem(&pem).unwrap()).unwrap()
     }
 }

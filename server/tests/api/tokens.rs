@@ -81,7 +81,7 @@ async fn the_sweeper_marks_expired_tokens_and_purges_old_ones() {
             .await
             .unwrap();
     }
-    vigil::tokens::sweeper::sweep_once(app.app.state()).await;
+    vigil::tokens::sweeper::sweep_once(&app.app.state().tokens, app.settings.token_retention).await;
     let list: Value = app
         .get("/api/v1/tokens", &admin)
         .await
@@ -140,28 +140,33 @@ async fn a_revocation_written_by_another_instance_is_picked_up() {
 async fn a_token_is_recorded_only_while_its_user_keeps_the_role_it_claims() {
     let app = spawn_app().await;
     let state = app.app.state();
-    let record = |id: &'static str| vigil::tokens::store::NewToken {
+    let record = |id: &'static str, user: i64| vigil::tokens::store::NewToken {
         token_id: id,
-        user_id: Some(1),
-        device_id: None,
+        owner: vigil::tokens::store::Owner::User(user),
         digest: "d",
         issued_at: now(),
         expires_at: now() + 60,
     };
-    let insert = vigil::tokens::store::insert_for_user;
+    let insert = vigil::tokens::store::insert;
+    assert!(insert(
+        &state.db,
+        state.engine,
+        &record("as-admin", 1),
+        Some("admin")
+    )
+    .await
+    .unwrap());
+    assert!(!insert(
+        &state.db,
+        state.engine,
+        &record("as-viewer", 1),
+        Some("viewer")
+    )
+    .await
+    .unwrap());
     assert!(
-        insert(&state.db, state.engine, &record("as-admin"), "admin")
+        !insert(&state.db, state.engine, &record("gone", 999), Some("admin"))
             .await
             .unwrap()
     );
-    assert!(
-        !insert(&state.db, state.engine, &record("as-viewer"), "viewer")
-            .await
-            .unwrap()
-    );
-    let mut gone = record("gone");
-    gone.user_id = Some(999);
-    assert!(!insert(&state.db, state.engine, &gone, "admin")
-        .await
-        .unwrap());
 }

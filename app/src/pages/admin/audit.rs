@@ -29,7 +29,7 @@ pub fn Audit() -> impl IntoView {
             <div class="max-h-96 overflow-auto"><table class="mt-2 min-w-full text-sm">
                 <thead class="text-left"><tr><th class="p-1">"Time (UTC)"</th><th class="p-1">"Event"</th><th class="p-1">"Actor"</th><th class="p-1">"Subject"</th><th class="p-1">"Address"</th><th class="p-1">"Detail"</th></tr></thead>
                 <tbody>{move || entries.get().unwrap_or_default().into_iter().map(|e| view! {
-                    <tr class="border-t border-slate-100"><td class="p-1">{time::short(&e.ts)}</td><td class="p-1">{e.event}</td>
+                    <tr class="border-t border-slate-100"><td class="p-1">{time::short(&e.ts)}</td><td class="p-1">{e.event.as_str()}</td>
                         <td class="p-1">{e.actor}</td><td class="p-1">{e.subject}</td><td class="p-1">{e.ip}</td><td class="p-1">{e.detail}</td></tr>
                 }).collect_view()}</tbody>
             </table></div>

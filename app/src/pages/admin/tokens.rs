@@ -82,7 +82,7 @@ pub fn Tokens() -> impl IntoView {
                                     }
                                 });
                             };
-                            let state = if t.blacklist { t.blacklist_reason.clone().unwrap_or_else(|| "revoked".into()) } else { "active".into() };
+                            let state = if t.blacklist { t.blacklist_reason.map(|r| r.as_str()).unwrap_or("revoked") } else { "active" };
                             view! { <tr class="border-t border-slate-100">
                                 <td class="p-1 font-mono text-xs">{t.token_id.clone()}</td><td class="p-1">{owner}</td>
                                 <td class="p-1">{time::short(&t.expires_at)}</td><td class="p-1">{state}</td>

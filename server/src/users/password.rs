@@ -1,4 +1,5 @@
-//! Password hashing with Argon2id, off the async runtime.
+//! Passwords: the policy a new one must meet, and hashing with Argon2id,
+//! off the async runtime.
 
 use argon2::{
     password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
@@ -21,8 +22,20 @@ fn hashing_slots() -> &'static Semaphore {
 }
 
 pub const MIN_LEN: usize = 8;
-/// Bounds the work an attacker can make one hash cost.
-pub const MAX_LEN: usize = 1024;
+/// Characters at most (so at most 1 KiB): bounds the work an attacker can
+/// make one hash cost.
+pub const MAX_LEN: usize = 256;
+
+/// What a new password must be; the reason when it is not.
+pub fn check_policy(password: &str, _username: &str) -> Result<(), super::UserError> {
+    let n = password.chars().count();
+    if n < MIN_LEN || n > MAX_LEN {
+        return Err(super::UserError::WeakPassword(format!(
+            "password must be at least {MIN_LEN} and at most {MAX_LEN} characters"
+        )));
+    }
+    Ok(())
+}
 
 pub async fn hash(password: String) -> anyhow::Result<String> {
     let _slot = hashing_slots().acquire().await?;
@@ -80,6 +93,13 @@ mod tests {
             .await
             .unwrap());
         assert!(!verify(Some(h), "wrong horse".into()).await.unwrap());
+    }
+
+    #[test]
+    fn passwords_have_a_floor_and_a_ceiling() {
+        assert!(check_policy("short", "u").is_err());
+        assert!(check_policy("long enough", "u").is_ok());
+        assert!(check_policy(&"x".repeat(2000), "u").is_err());
     }
 
     #[tokio::test]

@@ -22,7 +22,7 @@ use rustls::{
     SignatureScheme,
 };
 
-use crate::devices::{
+use super::{
     certs::{self, CertProblem},
     index::DeviceIndex,
 };

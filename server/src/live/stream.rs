@@ -1,0 +1,214 @@
+//! `GET /api/v1/live`: one client's stream, framed by axum's `Sse`.
+
+use std::{
+    borrow::Cow,
+    convert::Infallible,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use axum::{
+    extract::{FromRef, State},
+    response::{
+        sse::{Event, KeepAlive},
+        IntoResponse, Response, Sse,
+    },
+};
+use serde::Deserialize;
+use tokio::sync::{broadcast, mpsc};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::{LiveBatch, LiveHub};
+use crate::{
+    error::ApiResult,
+    extract::{ApiQuery, AuthUser},
+    openapi::{BadRequest, Unauthorized},
+    tokens::{TokenError, Tokens},
+};
+
+/// Bytes queued for one client's socket before it counts as too slow.
+const CLIENT_BYTES: usize = 1024 * 1024;
+/// Readings merged into one event at most, when batches arrive faster than
+/// they can be sent one by one.
+const COALESCE_READINGS: usize = 5000;
+/// How often a stream checks its token.
+const CHECK_EVERY: Duration = Duration::from_millis(250);
+const HEARTBEAT: Duration = Duration::from_secs(15);
+
+pub fn router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    LiveHub: FromRef<S>,
+    Tokens: FromRef<S>,
+{
+    OpenApiRouter::new().routes(routes!(stream))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LiveQuery {
+    /// Only this device's readings.
+    device_id: Option<i64>,
+}
+
+/// One event of the stream, as the document describes it (the wire form is
+/// `event: <name>` and `data: <json>` lines).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct LiveEvent {
+    #[schema(pattern = "^(ready|readings|end)$")]
+    event: String,
+    /// `{}` for `ready`; a JSON array of `LiveReading` for `readings`;
+    /// `{"reason": ...}` for `end`.
+    data: String,
+}
+
+/// Server-sent events: `ready` once subscribed, `readings` (a JSON array of
+/// live readings) per committed batch, `end` with `{"reason"}` before the
+/// stream closes (`token_revoked`, `token_expired`, `too_slow`).
+#[utoipa::path(get, path = "/v1/live", tag = "live", operation_id = "live_readings",
+    params(LiveQuery),
+    responses((status = 200, description = "an event stream", content_type = "text/event-stream",
+        body = LiveEvent), Unauthorized, BadRequest),
+    security(("token" = []), ("bearer" = [])))]
+async fn stream(
+    State(hub): State<LiveHub>,
+    State(tokens): State<Tokens>,
+    user: AuthUser,
+    ApiQuery(q): ApiQuery<LiveQuery>,
+) -> ApiResult<Response> {
+    let rx = hub.subscribe();
+    // The queue is bounded in bytes (`queued`), not in events, since one
+    // event may carry thousands of readings.
+    let (tx, events) = mpsc::unbounded_channel::<(Event, usize)>();
+    let queued = Arc::new(AtomicUsize::new(0));
+    let out = Outbox {
+        tx,
+        queued: queued.clone(),
+    };
+    tokio::spawn(pump(tokens, user, q.device_id, rx, out));
+    let body = futures_util::stream::unfold((events, queued), |(mut rx, queued)| async move {
+        let (event, size) = rx.recv().await?;
+        queued.fetch_sub(size, Ordering::AcqRel);
+        Some((Ok::<_, Infallible>(event), (rx, queued)))
+    });
+    let sse = Sse::new(body).keep_alive(KeepAlive::new().interval(HEARTBEAT));
+    Ok(([("x-accel-buffering", "no")], sse).into_response())
+}
+
+/// One client's side of its queue.
+struct Outbox {
+    tx: mpsc::UnboundedSender<(Event, usize)>,
+    queued: Arc<AtomicUsize>,
+}
+
+enum Sent {
+    Ok,
+    TooSlow,
+    Gone,
+}
+
+impl Outbox {
+    /// Queues the event unless the client already has its byte budget
+    /// waiting unread.
+    fn send(&self, name: &str, data: &str) -> Sent {
+        if self.tx.is_closed() {
+            return Sent::Gone;
+        }
+        let size = data.len();
+        if self.queued.load(Ordering::Acquire) + size > CLIENT_BYTES {
+            return Sent::TooSlow;
+        }
+        self.queued.fetch_add(size, Ordering::AcqRel);
+        match self
+            .tx
+            .send((Event::default().event(name).data(data), size))
+        {
+            Ok(()) => Sent::Ok,
+            Err(_) => Sent::Gone,
+        }
+    }
+}
+
+/// The JSON of one event from the batches waiting: the shared bytes of a
+/// lone batch as they are, or the readings picked and joined.
+fn readings_json(batches: &[Arc<LiveBatch>], device: Option<i64>) -> Option<Cow<'_, str>> {
+    if let ([only], None) = (batches, device) {
+        return std::str::from_utf8(only.json()).ok().map(Cow::Borrowed);
+    }
+    let mut out = vec![b'['];
+    let added: usize = batches.iter().map(|b| b.append_to(&mut out, device)).sum();
+    out.push(b']');
+    (added > 0)
+        .then(|| String::from_utf8(out).ok().map(Cow::Owned))
+        .flatten()
+}
+
+/// Moves batches to one client until its token is revoked or expires, it
+/// falls behind, or it goes away.
+async fn pump(
+    tokens: Tokens,
+    user: AuthUser,
+    device: Option<i64>,
+    mut rx: broadcast::Receiver<Arc<LiveBatch>>,
+    out: Outbox,
+) {
+    if !matches!(out.send("ready", "{}"), Sent::Ok) {
+        return;
+    }
+    let mut check = tokio::time::interval(CHECK_EVERY);
+    let reason = 'pump: loop {
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                Ok(first) => {
+                    // Whatever else is already waiting goes in the same event:
+                    // under load, fewer and larger events.
+                    let mut count = first.len();
+                    let mut batches = vec![first];
+                    while count < COALESCE_READINGS {
+                        match rx.try_recv() {
+                            Ok(b) => {
+                                count += b.len();
+                                batches.push(b);
+                            }
+                            Err(broadcast::error::TryRecvError::Lagged(_)) => break 'pump "too_slow",
+                            Err(_) => break,
+                        }
+                    }
+                    let Some(data) = readings_json(&batches, device) else {
+                        continue;
+                    };
+                    // Never wait on a client: one that does not read uses up
+                    // its byte budget and is dropped, so the token checks
+                    // below keep running and nothing piles up.
+                    match out.send("readings", &data) {
+                        Sent::Ok => {}
+                        Sent::TooSlow => break "too_slow",
+                        Sent::Gone => return,
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => break "too_slow",
+                Err(broadcast::error::RecvError::Closed) => break "shutdown",
+            },
+            _ = check.tick() => {
+                match tokens.still_valid(&user.token_id, user.expires_at) {
+                    Err(TokenError::Revoked) => break "token_revoked",
+                    Err(_) => break "token_expired",
+                    Ok(()) => {}
+                }
+                if out.tx.is_closed() {
+                    return;
+                }
+            }
+        }
+    };
+    // Past the budget if need be: it is small, and the stream closes after.
+    let end = Event::default()
+        .event("end")
+        .data(format!("{{\"reason\":\"{reason}\"}}"));
+    let _ = out.tx.send((end, 0));
+}

@@ -1,0 +1,41 @@
+//! SQL over stored readings.
+
+use app::types::Reading;
+use sqlx::Row;
+
+use crate::db::{self, Db};
+
+/// What to read: one device, an optional sensor, a time range in
+/// milliseconds (inclusive), at most `limit`.
+pub struct Query<'a> {
+    pub device_id: i64,
+    pub sensor: Option<&'a str>,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub limit: i64,
+}
+
+pub async fn list(db: &Db, q: &Query<'_>) -> sqlx::Result<Vec<Reading>> {
+    let rows = sqlx::query(
+        "SELECT sensor, value, unit, ts FROM readings \
+         WHERE device_id = $1 AND ($2 = '' OR sensor = $2) AND ts >= $3 AND ts <= $4 \
+         ORDER BY ts DESC, id DESC LIMIT $5",
+    )
+    .bind(q.device_id)
+    .bind(q.sensor.unwrap_or_default())
+    .bind(q.from_ms)
+    .bind(q.to_ms)
+    .bind(q.limit)
+    .fetch_all(db)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Reading {
+                sensor: r.try_get(0)?,
+                value: r.try_get(1)?,
+                unit: r.try_get(2)?,
+                ts: db::rfc3339_millis(r.try_get(3)?),
+            })
+        })
+        .collect()
+}
