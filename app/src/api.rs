@@ -1,7 +1,11 @@
-//! The browser's client of the public API (gloo-net). Every call that needs
-//! a token sends it in `x-access-token`, never in the URL.
+//! The browser's client of the public API (gloo-net): `login`, and the
+//! authorized `Api` held in context for everything else. The token travels
+//! in `x-access-token`, never in the URL.
 
+use leptos::prelude::{expect_context, provide_context};
 use serde::{de::DeserializeOwned, Serialize};
+
+use crate::session::Auth;
 
 use crate::types::{
     AuditEntry, CreateUser, Device, EnrollRequest, EnrollResponse, ErrorCode, LoginRequest,
@@ -39,6 +43,7 @@ pub fn base_url() -> &'static str {
     option_env!("VIGIL_API_BASE").unwrap_or("")
 }
 
+/// Signing in is the one call without a token.
 pub async fn login(username: &str, password: &str) -> Result<LoginResponse, ApiFailure> {
     let body = LoginRequest {
         username: username.into(),
@@ -47,82 +52,29 @@ pub async fn login(username: &str, password: &str) -> Result<LoginResponse, ApiF
     http::send_json("POST", "/api/v1/auth/login", None, Some(&body)).await
 }
 
-pub async fn me(token: &str) -> Result<UserInfo, ApiFailure> {
-    http::send_json::<(), _>("GET", "/api/v1/auth/me", Some(token), None).await
-}
-
-pub async fn logout(token: &str) -> Result<(), ApiFailure> {
-    http::send_empty("POST", "/api/v1/auth/logout", Some(token)).await
-}
-
-pub async fn devices(token: &str) -> Result<Vec<Device>, ApiFailure> {
-    http::send_json::<(), _>("GET", "/api/v1/devices", Some(token), None).await
-}
-
-pub async fn device(token: &str, id: i64) -> Result<Device, ApiFailure> {
-    http::send_json::<(), _>("GET", &format!("/api/v1/devices/{id}"), Some(token), None).await
-}
-
-/// `from`/`to` are RFC 3339; newest first.
-pub async fn readings(
-    token: &str,
-    id: i64,
-    from: Option<&str>,
-    to: Option<&str>,
-    limit: u32,
-) -> Result<Vec<Reading>, ApiFailure> {
-    let mut q = format!("?limit={limit}");
-    for (k, v) in [("from", from), ("to", to)] {
-        if let Some(v) = v {
-            q.push_str(&format!("&{k}={}", urlencode(v)));
-        }
+/// Displays the message, so that an `ErrorBoundary` can show it.
+impl std::fmt::Display for ApiFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
     }
-    http::send_json::<(), _>(
-        "GET",
-        &format!("/api/v1/devices/{id}/readings{q}"),
-        Some(token),
-        None,
-    )
-    .await
 }
 
-pub async fn enroll(token: &str, req: &EnrollRequest) -> Result<EnrollResponse, ApiFailure> {
-    http::send_json("POST", "/api/v1/devices", Some(token), Some(req)).await
+impl std::error::Error for ApiFailure {}
+
+/// The authorized client every page takes from context (`use_api`): it
+/// sends the session's token with each call, and ends the session (with a
+/// message for the login page) when Vigil says the token no longer holds.
+#[derive(Clone, Copy)]
+pub struct Api {
+    auth: Auth,
 }
 
-pub async fn revoke_device(token: &str, id: i64) -> Result<(), ApiFailure> {
-    http::send_empty("POST", &format!("/api/v1/devices/{id}/revoke"), Some(token)).await
+pub fn provide_api(auth: Auth) {
+    provide_context(Api { auth });
 }
 
-pub async fn revoke_device_tokens(token: &str, id: i64) -> Result<(), ApiFailure> {
-    http::send_empty(
-        "POST",
-        &format!("/api/v1/devices/{id}/revoke-tokens"),
-        Some(token),
-    )
-    .await
-}
-
-pub async fn users(token: &str) -> Result<Vec<UserInfo>, ApiFailure> {
-    http::send_json::<(), _>("GET", "/api/v1/users", Some(token), None).await
-}
-
-pub async fn create_user(token: &str, body: &CreateUser) -> Result<UserInfo, ApiFailure> {
-    http::send_json("POST", "/api/v1/users", Some(token), Some(body)).await
-}
-
-pub async fn delete_user(token: &str, id: i64) -> Result<(), ApiFailure> {
-    http::send_empty("DELETE", &format!("/api/v1/users/{id}"), Some(token)).await
-}
-
-pub async fn set_role(token: &str, id: i64, body: &UpdateUser) -> Result<UserInfo, ApiFailure> {
-    http::send_json(
-        "PATCH",
-        &format!("/api/v1/users/{id}"),
-        Some(token),
-        Some(body),
-    )
-    .await
+pub fn use_api() -> Api {
+    expect_context::<Api>()
 }
 
 /// Filters of the token registry's list.
@@ -133,48 +85,139 @@ pub struct TokenFilter {
     pub device_id: Option<i64>,
 }
 
-pub async fn tokens(token: &str, f: &TokenFilter) -> Result<Vec<TokenInfo>, ApiFailure> {
-    let mut q = vec!["limit=500".to_owned()];
-    if let Some(a) = f.active {
-        q.push(format!("active={a}"));
+/// `?a=1&b=x` from the pairs whose value is present.
+fn query(pairs: &[(&str, Option<String>)]) -> String {
+    let present: Vec<(&str, &str)> = pairs
+        .iter()
+        .filter_map(|(k, v)| v.as_deref().map(|v| (*k, v)))
+        .collect();
+    match serde_urlencoded::to_string(&present) {
+        Ok(q) if !q.is_empty() => format!("?{q}"),
+        _ => String::new(),
     }
-    if let Some(u) = f.user_id {
-        q.push(format!("user_id={u}"));
-    }
-    if let Some(d) = f.device_id {
-        q.push(format!("device_id={d}"));
-    }
-    http::send_json::<(), _>(
-        "GET",
-        &format!("/api/v1/tokens?{}", q.join("&")),
-        Some(token),
-        None,
-    )
-    .await
 }
 
-pub async fn revoke_token(token: &str, token_id: &str) -> Result<(), ApiFailure> {
-    http::send_empty(
-        "POST",
-        &format!("/api/v1/tokens/{token_id}/revoke"),
-        Some(token),
-    )
-    .await
-}
-
-pub async fn audit(token: &str) -> Result<Vec<AuditEntry>, ApiFailure> {
-    http::send_json::<(), _>("GET", "/api/v1/audit?limit=200", Some(token), None).await
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
+impl Api {
+    fn token(&self) -> Result<String, ApiFailure> {
+        self.auth.token().ok_or_else(|| ApiFailure {
+            status: 401,
+            code: Some(ErrorCode::TokenMissing),
+            message: "You are signed out.".into(),
+            retry_after: None,
         })
-        .collect()
+    }
+
+    /// A failure that means the session is over ends it.
+    fn checked<T>(&self, r: Result<T, ApiFailure>) -> Result<T, ApiFailure> {
+        r.map_err(|f| {
+            let message = self.auth.handle(&f);
+            ApiFailure { message, ..f }
+        })
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiFailure> {
+        let token = self.token()?;
+        self.checked(http::send_json::<(), _>("GET", path, Some(&token), None).await)
+    }
+
+    async fn send<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ApiFailure> {
+        let token = self.token()?;
+        self.checked(http::send_json(method, path, Some(&token), Some(body)).await)
+    }
+
+    async fn empty(&self, method: &str, path: &str) -> Result<(), ApiFailure> {
+        let token = self.token()?;
+        self.checked(http::send_empty(method, path, Some(&token)).await)
+    }
+
+    pub async fn me(&self) -> Result<UserInfo, ApiFailure> {
+        self.get("/api/v1/auth/me").await
+    }
+
+    pub async fn devices(&self) -> Result<Vec<Device>, ApiFailure> {
+        self.get("/api/v1/devices").await
+    }
+
+    pub async fn device(&self, id: i64) -> Result<Device, ApiFailure> {
+        self.get(&format!("/api/v1/devices/{id}")).await
+    }
+
+    /// `from`/`to` are RFC 3339; newest first.
+    pub async fn readings(
+        &self,
+        id: i64,
+        from: Option<String>,
+        to: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<Reading>, ApiFailure> {
+        let q = query(&[
+            ("limit", Some(limit.to_string())),
+            ("from", from),
+            ("to", to),
+        ]);
+        self.get(&format!("/api/v1/devices/{id}/readings{q}")).await
+    }
+
+    pub async fn enroll(&self, req: &EnrollRequest) -> Result<EnrollResponse, ApiFailure> {
+        self.send("POST", "/api/v1/devices", req).await
+    }
+
+    pub async fn revoke_device(&self, id: i64) -> Result<(), ApiFailure> {
+        self.empty("POST", &format!("/api/v1/devices/{id}/revoke"))
+            .await
+    }
+
+    pub async fn revoke_device_tokens(&self, id: i64) -> Result<(), ApiFailure> {
+        self.empty("POST", &format!("/api/v1/devices/{id}/revoke-tokens"))
+            .await
+    }
+
+    pub async fn users(&self) -> Result<Vec<UserInfo>, ApiFailure> {
+        self.get("/api/v1/users").await
+    }
+
+    pub async fn create_user(&self, body: &CreateUser) -> Result<UserInfo, ApiFailure> {
+        self.send("POST", "/api/v1/users", body).await
+    }
+
+    pub async fn delete_user(&self, id: i64) -> Result<(), ApiFailure> {
+        self.empty("DELETE", &format!("/api/v1/users/{id}")).await
+    }
+
+    pub async fn set_role(&self, id: i64, body: &UpdateUser) -> Result<UserInfo, ApiFailure> {
+        self.send("PATCH", &format!("/api/v1/users/{id}"), body)
+            .await
+    }
+
+    pub async fn tokens(&self, f: &TokenFilter) -> Result<Vec<TokenInfo>, ApiFailure> {
+        let q = query(&[
+            ("limit", Some("500".into())),
+            ("active", f.active.map(|a| a.to_string())),
+            ("user_id", f.user_id.map(|u| u.to_string())),
+            ("device_id", f.device_id.map(|d| d.to_string())),
+        ]);
+        self.get(&format!("/api/v1/tokens{q}")).await
+    }
+
+    pub async fn revoke_token(&self, token_id: &str) -> Result<(), ApiFailure> {
+        let path = format!("/api/v1/tokens/{token_id}/revoke");
+        self.empty("POST", &path).await
+    }
+
+    pub async fn audit(&self) -> Result<Vec<AuditEntry>, ApiFailure> {
+        self.get("/api/v1/audit?limit=200").await
+    }
+
+    /// Revokes the session's token; the caller forgets it either way.
+    pub async fn logout(&self) -> Result<(), ApiFailure> {
+        let token = self.token()?;
+        http::send_empty("POST", "/api/v1/auth/logout", Some(&token)).await
+    }
 }
 
 #[cfg(feature = "browser")]

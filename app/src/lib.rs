@@ -66,12 +66,13 @@ fn set_csp() {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    session::provide();
+    let auth = session::provide();
+    api::provide_api(auth);
     view! {
         <Stylesheet id="leptos" href="/pkg/vigil.css"/>
         <Title text="Vigil"/>
         <Router>
-            <Routes fallback=|| view! { <p class="p-6">"Page not found."</p> }>
+            <Routes fallback=|| view! { <pages::not_found::NotFound/> }>
                 <Route path=path!("/login") view=pages::login::LoginPage/>
                 <Route path=path!("/") view=pages::home::HomePage/>
                 <Route path=path!("/devices/:id") view=pages::device::DevicePage/>

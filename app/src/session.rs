@@ -73,6 +73,11 @@ pub fn require_session() -> Auth {
 }
 
 impl Auth {
+    /// Tracked: views and effects that read it follow sign-in and sign-out.
+    pub fn signed_in(&self) -> bool {
+        self.session.with(Option::is_some)
+    }
+
     pub fn token(&self) -> Option<String> {
         self.session.get_untracked().map(|s| s.token)
     }

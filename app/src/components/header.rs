@@ -1,24 +1,24 @@
 //! The page header: who is signed in, with which role, and Log out.
 
-use leptos::{prelude::*, task::spawn_local};
+use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
-use crate::{api, session::use_auth};
+use crate::{api::use_api, session::use_auth};
 
 #[component]
 pub fn Header() -> impl IntoView {
-    let auth = use_auth();
+    let (auth, api) = (use_auth(), use_api());
     let navigate = use_navigate();
-    let logout = move |_| {
-        let Some(token) = auth.token() else { return };
+    let logout = Action::new_local(move |_: &()| {
         let navigate = navigate.clone();
-        spawn_local(async move {
+        async move {
             // Forget the token locally even if the server cannot be reached.
-            let _ = api::logout(&token).await;
+            let _ = api.logout().await;
             auth.sign_out(Some("You have signed out.".into()));
             navigate("/login", Default::default());
-        });
-    };
+        }
+    });
+    let pending = logout.pending();
     view! {
         <header class="bg-slate-900 text-white">
             <div class="mx-auto flex max-w-5xl flex-wrap items-center justify-between gap-3 p-3">
@@ -39,7 +39,8 @@ pub fn Header() -> impl IntoView {
                     <button
                         type="button"
                         class="rounded border border-slate-500 px-3 py-1 text-sm hover:bg-slate-800"
-                        on:click=logout
+                        disabled=move || pending.get()
+                        on:click=move |_| if !pending.get_untracked() { logout.dispatch_local(()); }
                     >
                         "Log out"
                     </button>

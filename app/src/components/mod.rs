@@ -1,4 +1,5 @@
 pub mod chart;
 pub mod file;
 pub mod header;
+pub mod status;
 pub mod time;

@@ -1,229 +1,288 @@
 //! One device: enrollment data, a live chart per sensor (last 10 minutes),
 //! a history table over a chosen time range, and revocation.
 
-use std::collections::BTreeMap;
-
-use leptos::{prelude::*, task::spawn_local};
+use leptos::{prelude::*, reactive::send_wrapper_ext::SendOption};
 use leptos_router::hooks::use_params_map;
 
 use crate::{
-    api,
+    api::{use_api, Api},
     components::{
         chart::{LineChart, Point},
         header::Header,
+        status::{failures, Failure, Loading},
         time,
     },
     live::{self, Subscription},
-    session::require_session,
+    session::{require_session, use_auth},
     types::{Device, DeviceStatus, Reading, Role},
 };
 
 /// How much history the charts keep.
 const WINDOW_MS: f64 = 10.0 * 60.0 * 1000.0;
 
-type Series = BTreeMap<String, (Option<String>, Vec<Point>)>;
-
-fn add(series: &mut Series, sensor: String, unit: Option<String>, ts: String, v: f64) {
-    let t = time::millis(&ts);
-    let (u, pts) = series.entry(sensor).or_default();
-    if unit.is_some() {
-        *u = unit;
-    }
-    pts.push(Point { t, v, ts });
-    pts.sort_by(|a, b| a.t.total_cmp(&b.t));
-    let newest = pts.last().map(|p| p.t).unwrap_or(t);
-    pts.retain(|p| p.t >= newest - WINDOW_MS);
-}
-
 #[component]
 pub fn DevicePage() -> impl IntoView {
     let auth = require_session();
     let params = use_params_map();
     let id = move || params.with(|p| p.get("id").and_then(|s| s.parse::<i64>().ok()));
-    let device = RwSignal::new(None::<Device>);
-    let error = RwSignal::new(None::<String>);
-    let series = RwSignal::new(Series::new());
-    let history = RwSignal::new(None::<Vec<Reading>>);
-    let (from, to) = (RwSignal::new(String::new()), RwSignal::new(String::new()));
-    let confirm = RwSignal::new(false);
+    view! {
+        <Header/>
+        <main class="mx-auto max-w-5xl space-y-4 p-4">
+            <p><a href="/" class="text-sky-700 underline">"← All devices"</a></p>
+            <Show when=move || auth.signed_in()>
+                // Another device in the same page component: start afresh.
+                {move || match id() {
+                    Some(id) => view! { <DeviceView id/> }.into_any(),
+                    None => view! { <p role="alert" class="text-red-700">"No such device."</p> }.into_any(),
+                }}
+            </Show>
+        </main>
+    }
+}
+
+#[component]
+fn DeviceView(id: i64) -> impl IntoView {
+    let api = use_api();
+    let device = LocalResource::new(move || async move { api.device(id).await });
+    view! {
+        <Transition fallback=|| view! { <Loading what="the device"/> }>
+            <ErrorBoundary fallback=failures>
+                {move || Suspend::new(async move {
+                    device.await.map(|d| view! { <Summary device=d reload=move || device.refetch()/> })
+                })}
+            </ErrorBoundary>
+        </Transition>
+        <LiveCharts id/>
+        <History id/>
+    }
+}
+
+/// Enrollment data and the revocation buttons.
+#[component]
+fn Summary(device: Device, reload: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
+    let (api, auth) = (use_api(), use_auth());
+    let id = device.id;
     let notice = RwSignal::new(None::<String>);
-    let stream = StoredValue::new_local(None::<Subscription>);
-    let live_ready = RwSignal::new(false);
-
-    let load_device = move |token: String, id: i64| {
-        spawn_local(async move {
-            match api::device(&token, id).await {
-                Ok(d) => device.set(Some(d)),
-                Err(f) => error.set(Some(auth.handle(&f))),
-            }
-        });
+    let error = RwSignal::new(None::<String>);
+    let confirm = RwSignal::new(false);
+    let done = move |r: Result<(), crate::api::ApiFailure>, text: &str| match r {
+        Ok(()) => {
+            error.set(None);
+            notice.set(Some(text.to_owned()));
+            reload();
+        }
+        Err(f) => error.set(Some(f.message)),
     };
-    let load_history = move |token: String, id: i64| {
-        let (f, t) = (from.get_untracked(), to.get_untracked());
-        let as_rfc = |s: String| (!s.is_empty()).then(|| format!("{s}:00Z"));
-        spawn_local(async move {
-            match api::readings(&token, id, as_rfc(f).as_deref(), as_rfc(t).as_deref(), 200).await {
-                Ok(rows) => history.set(Some(rows)),
-                Err(f) => error.set(Some(auth.handle(&f))),
-            }
-        });
+    let revoke = Action::new_local(move |_: &()| async move {
+        done(
+            api.revoke_device(id).await,
+            "Device revoked: its certificate and tokens are refused.",
+        )
+    });
+    let revoke_tokens = Action::new_local(move |_: &()| async move {
+        done(
+            api.revoke_device_tokens(id).await,
+            "The device's tokens are revoked.",
+        )
+    });
+    let (revoking, revoking_tokens) = (revoke.pending(), revoke_tokens.pending());
+    let active = device.status == DeviceStatus::Active;
+    let is_admin = move || auth.role() == Some(Role::Admin);
+    let can_operate = move || matches!(auth.role(), Some(Role::Admin | Role::Operator));
+    let on_revoke = move |_| {
+        if !confirm.get_untracked() {
+            confirm.set(true);
+        } else if !revoking.get_untracked() {
+            confirm.set(false);
+            revoke.dispatch_local(());
+        }
     };
+    view! {
+        <Show when=move || notice.with(Option::is_some)>
+            <p role="status" class="rounded bg-emerald-50 p-2 text-emerald-900">{move || notice.get()}</p>
+        </Show>
+        <Failure message=error.into()/>
+        <section aria-labelledby="device-title" class="rounded bg-white p-4 shadow-sm">
+            <h1 id="device-title" class="text-xl font-semibold">{device.name.clone()}</h1>
+            <dl class="mt-2 grid grid-cols-1 gap-x-4 gap-y-1 text-sm sm:grid-cols-[max-content_1fr]">
+                <dt class="font-medium">"Registration id"</dt><dd>{device.registration_id.clone()}</dd>
+                <dt class="font-medium">"Status"</dt><dd data-testid="device-status">{device.status.as_str()}</dd>
+                <dt class="font-medium">"Enrollment"</dt><dd>{device.enrollment.as_str().replace('_', "-")}</dd>
+                <dt class="font-medium">"Certificate SHA-256"</dt><dd class="break-all font-mono text-xs">{device.cert_sha256.clone()}</dd>
+                <dt class="font-medium">"Enrolled (UTC)"</dt><dd>{time::short(&device.created_at)}</dd>
+                <dt class="font-medium">"Last seen (UTC)"</dt><dd>{device.last_seen.as_deref().map(time::short).unwrap_or_else(|| "never".into())}</dd>
+            </dl>
+            <div class="mt-3 flex flex-wrap gap-2">
+                <Show when=move || can_operate() && active>
+                    <button type="button" class="rounded border border-slate-400 px-3 py-1 text-sm disabled:opacity-50"
+                        disabled=move || revoking_tokens.get()
+                        on:click=move |_| if !revoking_tokens.get_untracked() { revoke_tokens.dispatch_local(()); }>
+                        "Revoke tokens"
+                    </button>
+                </Show>
+                <Show when=move || is_admin() && active>
+                    <button type="button" class="rounded bg-red-700 px-3 py-1 text-sm text-white disabled:opacity-50"
+                        disabled=move || revoking.get() on:click=on_revoke>
+                        {move || if confirm.get() { "Confirm: revoke this device" } else { "Revoke device" }}
+                    </button>
+                </Show>
+            </div>
+        </section>
+    }
+}
 
-    Effect::new(move |_| {
-        let (Some(token), Some(id)) = (auth.token_tracked(), id()) else {
-            return;
+/// One sensor's chart: its unit and points, as signals the stream updates.
+#[derive(Clone)]
+struct Series {
+    sensor: String,
+    unit: ArcRwSignal<Option<String>>,
+    points: ArcRwSignal<Vec<Point>>,
+}
+
+/// Adds a reading to its sensor's series (made when new), keeping the
+/// last ten minutes. Only that series' signals change.
+fn add(all: RwSignal<Vec<Series>>, r: Reading) {
+    let known = all.with_untracked(|s| s.iter().find(|x| x.sensor == r.sensor).cloned());
+    let series = known.unwrap_or_else(|| {
+        let new = Series {
+            sensor: r.sensor.clone(),
+            unit: ArcRwSignal::new(None),
+            points: ArcRwSignal::new(Vec::new()),
         };
-        // Another device in the same page component: start afresh.
-        stream.set_value(None);
-        live_ready.set(false);
-        device.set(None);
-        history.set(None);
-        series.set(Series::new());
-        load_device(token.clone(), id);
-        load_history(token.clone(), id);
-        // The charts start from recent history, then follow the stream.
-        let t = token.clone();
-        spawn_local(async move {
-            if let Ok(rows) = api::readings(&t, id, None, None, 500).await {
-                series.update(|s| {
-                    for r in rows {
-                        add(s, r.sensor, r.unit, r.ts, r.value);
-                    }
-                });
-            }
+        all.update(|s| {
+            s.push(new.clone());
+            s.sort_by(|a, b| a.sensor.cmp(&b.sensor));
         });
+        new
+    });
+    if r.unit.is_some() && series.unit.with_untracked(|u| *u != r.unit) {
+        series.unit.set(r.unit);
+    }
+    let t = time::millis(&r.ts);
+    series.points.update(|pts| {
+        pts.push(Point {
+            t,
+            v: r.value,
+            ts: r.ts,
+        });
+        pts.sort_by(|a, b| a.t.total_cmp(&b.t));
+        let newest = pts.last().map(|p| p.t).unwrap_or(t);
+        pts.retain(|p| p.t >= newest - WINDOW_MS);
+    });
+}
+
+#[component]
+fn LiveCharts(id: i64) -> impl IntoView {
+    let (api, auth) = (use_api(), use_auth());
+    let series = RwSignal::new(Vec::<Series>::new());
+    let live_ready = RwSignal::new(false);
+    let stream = StoredValue::new(SendOption::<Subscription>::new_local(None));
+    // The charts start from recent history, then follow the stream.
+    let recent = LocalResource::new(move || async move { api.readings(id, None, None, 500).await });
+    Effect::new(move |_| {
+        if let Some(Ok(rows)) = recent.get() {
+            for r in rows {
+                add(series, r);
+            }
+        }
+    });
+    Effect::new(move |_| {
+        let Some(token) = auth.token() else { return };
         let sub = live::subscribe(
             token,
             Some(id),
             move || live_ready.set(true),
             move |batch| {
-                series.update(|s| {
-                    for r in batch.into_iter().filter(|r| r.device_id == id) {
-                        add(s, r.sensor, r.unit, r.ts, r.value);
-                    }
-                })
+                for r in batch.into_iter().filter(|r| r.device_id == id) {
+                    add(
+                        series,
+                        Reading {
+                            sensor: r.sensor,
+                            value: r.value,
+                            unit: r.unit,
+                            ts: r.ts,
+                        },
+                    );
+                }
             },
             live::end_handler(auth),
         );
-        stream.set_value(Some(sub));
+        stream.update_value(|s| **s = Some(sub));
     });
-    on_cleanup(move || stream.set_value(None));
-
-    let revoke = move |_| {
-        if !confirm.get_untracked() {
-            confirm.set(true);
-            return;
-        }
-        confirm.set(false);
-        let (Some(token), Some(id)) = (auth.token(), id()) else {
-            return;
-        };
-        spawn_local(async move {
-            match api::revoke_device(&token, id).await {
-                Ok(()) => {
-                    notice.set(Some(
-                        "Device revoked: its certificate and tokens are refused.".into(),
-                    ));
-                    load_device(token, id);
-                }
-                Err(f) => error.set(Some(auth.handle(&f))),
-            }
-        });
-    };
-    let revoke_tokens = move |_| {
-        let (Some(token), Some(id)) = (auth.token(), id()) else {
-            return;
-        };
-        spawn_local(async move {
-            match api::revoke_device_tokens(&token, id).await {
-                Ok(()) => notice.set(Some("The device's tokens are revoked.".into())),
-                Err(f) => error.set(Some(auth.handle(&f))),
-            }
-        });
-    };
-    let is_admin = move || auth.role() == Some(Role::Admin);
-    let can_operate = move || matches!(auth.role(), Some(Role::Admin | Role::Operator));
-
+    on_cleanup(move || stream.update_value(|s| **s = None));
     view! {
-        <Header/>
-        <main class="mx-auto max-w-5xl space-y-4 p-4">
-            <p><a href="/" class="text-sky-700 underline">"← All devices"</a></p>
-            <Show when=move || error.with(Option::is_some)>
-                <p role="alert" class="text-red-700">{move || error.get()}</p>
+        <section aria-labelledby="live-title" data-live=move || if live_ready.get() { "ready" } else { "connecting" }>
+            <h2 id="live-title" class="mb-2 text-lg font-semibold">"Live (last 10 minutes)"</h2>
+            <Show when=move || series.with(|s| !s.is_empty()) fallback=|| view! {
+                <p class="text-slate-500" data-testid="no-readings">"No readings yet."</p>
+            }>
+                <For each=move || series.get() key=|s: &Series| s.sensor.clone() let:s>
+                    <LineChart sensor=s.sensor.clone()
+                        unit=Signal::derive(move || s.unit.get())
+                        points=Signal::derive(move || s.points.get())/>
+                </For>
             </Show>
-            <Show when=move || notice.with(Option::is_some)>
-                <p role="status" class="rounded bg-emerald-50 p-2 text-emerald-900">{move || notice.get()}</p>
-            </Show>
-            {move || device.get().map(|d| {
-                let active = d.status == DeviceStatus::Active;
-                view! {
-                    <section aria-labelledby="device-title" class="rounded bg-white p-4 shadow-sm">
-                        <h1 id="device-title" class="text-xl font-semibold">{d.name.clone()}</h1>
-                        <dl class="mt-2 grid grid-cols-1 gap-x-4 gap-y-1 text-sm sm:grid-cols-[max-content_1fr]">
-                            <dt class="font-medium">"Registration id"</dt><dd>{d.registration_id.clone()}</dd>
-                            <dt class="font-medium">"Status"</dt><dd data-testid="device-status">{d.status.as_str()}</dd>
-                            <dt class="font-medium">"Enrollment"</dt><dd>{d.enrollment.as_str().replace('_', "-")}</dd>
-                            <dt class="font-medium">"Certificate SHA-256"</dt><dd class="break-all font-mono text-xs">{d.cert_sha256.clone()}</dd>
-                            <dt class="font-medium">"Enrolled (UTC)"</dt><dd>{time::short(&d.created_at)}</dd>
-                            <dt class="font-medium">"Last seen (UTC)"</dt><dd>{d.last_seen.as_deref().map(time::short).unwrap_or_else(|| "never".into())}</dd>
-                        </dl>
-                        <div class="mt-3 flex flex-wrap gap-2">
-                            <Show when=move || can_operate() && active>
-                                <button type="button" class="rounded border border-slate-400 px-3 py-1 text-sm" on:click=revoke_tokens>"Revoke tokens"</button>
-                            </Show>
-                            <Show when=move || is_admin() && active>
-                                <button type="button" class="rounded bg-red-700 px-3 py-1 text-sm text-white" on:click=revoke>
-                                    {move || if confirm.get() { "Confirm: revoke this device" } else { "Revoke device" }}
-                                </button>
-                            </Show>
-                        </div>
-                    </section>
-                }
-            })}
-            <section aria-labelledby="live-title" data-live=move || if live_ready.get() { "ready" } else { "connecting" }>
-                <h2 id="live-title" class="mb-2 text-lg font-semibold">"Live (last 10 minutes)"</h2>
-                {move || {
-                    let sensors: Vec<String> = series.with(|s| s.keys().cloned().collect());
-                    if sensors.is_empty() {
-                        return view! { <p class="text-slate-500" data-testid="no-readings">"No readings yet."</p> }.into_any();
-                    }
-                    sensors.into_iter().map(|name| {
-                        let key = name.clone();
-                        let key2 = name.clone();
-                        let unit = Signal::derive(move || series.with(|s| s.get(&key).and_then(|(u, _)| u.clone())));
-                        let points = Signal::derive(move || series.with(|s| s.get(&key2).map(|(_, p)| p.clone()).unwrap_or_default()));
-                        view! { <LineChart sensor=name unit points/> }
-                    }).collect_view().into_any()
-                }}
-            </section>
-            <section aria-labelledby="history-title" class="rounded bg-white p-4 shadow-sm">
-                <h2 id="history-title" class="text-lg font-semibold">"History"</h2>
-                <form class="my-2 flex flex-wrap items-end gap-3 text-sm" on:submit=move |ev| {
-                    ev.prevent_default();
-                    if let (Some(t), Some(id)) = (auth.token(), id()) { load_history(t, id) }
-                }>
-                    <label>"From (UTC) " <input type="datetime-local" class="rounded border border-slate-300 px-2 py-1"
-                        on:input=move |ev| from.set(event_target_value(&ev))/></label>
-                    <label>"To (UTC) " <input type="datetime-local" class="rounded border border-slate-300 px-2 py-1"
-                        on:input=move |ev| to.set(event_target_value(&ev))/></label>
-                    <button type="submit" class="rounded bg-sky-700 px-3 py-1 text-white">"Show"</button>
-                </form>
-                {move || match history.get() {
-                    None => view! { <p class="text-slate-500">"Loading…"</p> }.into_any(),
-                    Some(rows) if rows.is_empty() => view! { <p class="text-slate-500">"No readings in this range."</p> }.into_any(),
-                    Some(rows) => view! {
-                        <div class="max-h-96 overflow-auto">
-                            <table class="min-w-full text-sm" data-testid="history-table">
-                                <thead class="sticky top-0 bg-slate-100 text-left"><tr><th class="p-1">"Time (UTC)"</th><th class="p-1">"Sensor"</th><th class="p-1">"Value"</th></tr></thead>
-                                <tbody>{rows.into_iter().map(|r| view! {
-                                    <tr class="border-t border-slate-100"><td class="p-1">{time::short(&r.ts)}</td><td class="p-1">{r.sensor}</td>
-                                        <td class="p-1">{format!("{}{}", r.value, r.unit.unwrap_or_default())}</td></tr>
-                                }).collect_view()}</tbody>
-                            </table>
-                        </div>
-                    }.into_any(),
-                }}
-            </section>
-        </main>
+        </section>
     }
+}
+
+/// Stored readings over a chosen range.
+#[component]
+fn History(id: i64) -> impl IntoView {
+    let api = use_api();
+    let (from, to) = (RwSignal::new(String::new()), RwSignal::new(String::new()));
+    // What the last "Show" asked for; the table follows it.
+    let range = RwSignal::new((None::<String>, None::<String>));
+    let rows = LocalResource::new(move || {
+        let (from, to) = range.get();
+        async move { history(api, id, from, to).await }
+    });
+    let as_rfc = |s: String| (!s.is_empty()).then(|| format!("{s}:00Z"));
+    view! {
+        <section aria-labelledby="history-title" class="rounded bg-white p-4 shadow-sm">
+            <h2 id="history-title" class="text-lg font-semibold">"History"</h2>
+            <form class="my-2 flex flex-wrap items-end gap-3 text-sm" on:submit=move |ev| {
+                ev.prevent_default();
+                range.set((as_rfc(from.get_untracked()), as_rfc(to.get_untracked())));
+            }>
+                <label>"From (UTC) " <input type="datetime-local" class="rounded border border-slate-300 px-2 py-1"
+                    on:input=move |ev| from.set(event_target_value(&ev))/></label>
+                <label>"To (UTC) " <input type="datetime-local" class="rounded border border-slate-300 px-2 py-1"
+                    on:input=move |ev| to.set(event_target_value(&ev))/></label>
+                <button type="submit" class="rounded bg-sky-700 px-3 py-1 text-white">"Show"</button>
+            </form>
+            <Transition fallback=|| view! { <Loading what="readings"/> }>
+                <ErrorBoundary fallback=failures>
+                    {move || Suspend::new(async move { rows.await.map(history_table) })}
+                </ErrorBoundary>
+            </Transition>
+        </section>
+    }
+}
+
+async fn history(
+    api: Api,
+    id: i64,
+    from: Option<String>,
+    to: Option<String>,
+) -> Result<Vec<Reading>, crate::api::ApiFailure> {
+    api.readings(id, from, to, 200).await
+}
+
+fn history_table(rows: Vec<Reading>) -> AnyView {
+    if rows.is_empty() {
+        return view! { <p class="text-slate-500">"No readings in this range."</p> }.into_any();
+    }
+    view! {
+        <div class="max-h-96 overflow-auto" tabindex="0" role="region" aria-label="Readings">
+            <table class="min-w-full text-sm" data-testid="history-table">
+                <thead class="sticky top-0 bg-slate-100 text-left"><tr><th class="p-1">"Time (UTC)"</th><th class="p-1">"Sensor"</th><th class="p-1">"Value"</th></tr></thead>
+                <tbody>{rows.into_iter().map(|r| view! {
+                    <tr class="border-t border-slate-100"><td class="p-1">{time::short(&r.ts)}</td><td class="p-1">{r.sensor}</td>
+                        <td class="p-1">{format!("{}{}", r.value, r.unit.unwrap_or_default())}</td></tr>
+                }).collect_view()}</tbody>
+            </table>
+        </div>
+    }
+    .into_any()
 }

@@ -1,97 +1,110 @@
 //! The devices table: status, last seen and the latest value of each
-//! sensor, updated live; search and a status filter.
+//! sensor, updated live row by row; search and a status filter.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashSet};
 
-use leptos::{prelude::*, task::spawn_local};
+use leptos::{prelude::*, reactive::send_wrapper_ext::SendOption};
 
 use crate::{
-    api,
-    components::time,
+    api::use_api,
+    components::{
+        status::{failures, Loading},
+        time,
+    },
     live::{self, Subscription},
     session::use_auth,
-    types::{Device, DeviceStatus},
+    types::{Device, DeviceStatus, LiveReading},
 };
 
-type Latest = HashMap<i64, BTreeMap<String, (f64, Option<String>)>>;
+/// One row: what does not change in place, and signals for what the live
+/// stream updates, so a batch touches only the rows it concerns.
+#[derive(Clone)]
+struct Row {
+    id: i64,
+    registration_id: String,
+    name: String,
+    status: DeviceStatus,
+    last_seen: ArcRwSignal<Option<String>>,
+    /// Sensor → (value, unit).
+    latest: ArcRwSignal<BTreeMap<String, (f64, Option<String>)>>,
+}
+
+impl Row {
+    fn new(d: Device) -> Row {
+        let latest = d
+            .latest
+            .into_iter()
+            .map(|r| (r.sensor, (r.value, r.unit)))
+            .collect();
+        Row {
+            id: d.id,
+            registration_id: d.registration_id,
+            name: d.name,
+            status: d.status,
+            last_seen: ArcRwSignal::new(d.last_seen),
+            latest: ArcRwSignal::new(latest),
+        }
+    }
+
+    fn matches(&self, query: &str, status: &str) -> bool {
+        (status == "all" || self.status.as_str() == status)
+            && (query.is_empty()
+                || self.registration_id.to_lowercase().contains(query)
+                || self.name.to_lowercase().contains(query))
+    }
+}
+
+/// Applies a live batch to the rows it names.
+fn apply(rows: &[Row], batch: Vec<LiveReading>) {
+    let now = time::now_rfc3339();
+    let senders: HashSet<i64> = batch.iter().map(|r| r.device_id).collect();
+    for row in rows.iter().filter(|r| senders.contains(&r.id)) {
+        row.latest.update(|latest| {
+            for r in batch.iter().filter(|r| r.device_id == row.id) {
+                latest.insert(r.sensor.clone(), (r.value, r.unit.clone()));
+            }
+        });
+        if now.is_some() {
+            row.last_seen.set(now.clone());
+        }
+    }
+}
 
 #[component]
 pub fn DevicesPanel() -> impl IntoView {
+    let api = use_api();
     let auth = use_auth();
-    let devices = RwSignal::new(None::<Vec<Device>>);
-    let error = RwSignal::new(None::<String>);
-    let latest = RwSignal::new(Latest::new());
+    let list = LocalResource::new(move || async move { api.devices().await });
+    let rows = RwSignal::new(Vec::<Row>::new());
     let search = RwSignal::new(String::new());
     let status = RwSignal::new(String::from("all"));
-    let stream = StoredValue::new_local(None::<Subscription>);
     let live_ready = RwSignal::new(false);
+    let stream = StoredValue::new(SendOption::<Subscription>::new_local(None));
 
     Effect::new(move |_| {
-        let Some(token) = auth.token_tracked() else {
-            return;
-        };
-        let t = token.clone();
-        spawn_local(async move {
-            match api::devices(&t).await {
-                Ok(list) => {
-                    // Start from the stored newest values; the stream updates them.
-                    latest.update(|l| {
-                        for d in &list {
-                            let known = l.entry(d.id).or_default();
-                            for r in &d.latest {
-                                known
-                                    .entry(r.sensor.clone())
-                                    .or_insert((r.value, r.unit.clone()));
-                            }
-                        }
-                    });
-                    devices.set(Some(list));
-                }
-                Err(f) => error.set(Some(auth.handle(&f))),
-            }
-        });
+        if let Some(Ok(devices)) = list.get() {
+            rows.set(devices.into_iter().map(Row::new).collect());
+        }
+    });
+    Effect::new(move |_| {
+        let Some(token) = auth.token() else { return };
         let sub = live::subscribe(
             token,
             None,
             move || live_ready.set(true),
-            move |batch| {
-                let senders: std::collections::HashSet<i64> =
-                    batch.iter().map(|r| r.device_id).collect();
-                latest.update(|l| {
-                    for r in batch {
-                        l.entry(r.device_id)
-                            .or_default()
-                            .insert(r.sensor, (r.value, r.unit));
-                    }
-                });
-                // The devices in this batch were seen now.
-                devices.update(|d| {
-                    if let (Some(d), Some(now)) = (d.as_mut(), time::now_rfc3339()) {
-                        for dev in d.iter_mut().filter(|dev| senders.contains(&dev.id)) {
-                            dev.last_seen = Some(now.clone());
-                        }
-                    }
-                });
-            },
+            move |batch| rows.with_untracked(|rows| apply(rows, batch)),
             live::end_handler(auth),
         );
-        stream.set_value(Some(sub));
+        stream.update_value(|s| **s = Some(sub));
     });
-    on_cleanup(move || stream.set_value(None));
+    on_cleanup(move || stream.update_value(|s| **s = None));
 
     let visible = move || {
-        let q = search.get().to_lowercase();
-        let st = status.get();
-        devices.get().map(|list| {
-            list.into_iter()
-                .filter(|d| st == "all" || d.status.as_str() == st)
-                .filter(|d| {
-                    q.is_empty()
-                        || d.registration_id.to_lowercase().contains(&q)
-                        || d.name.to_lowercase().contains(&q)
-                })
-                .collect::<Vec<_>>()
-        })
+        let (q, st) = (search.get().to_lowercase(), status.get());
+        rows.get()
+            .into_iter()
+            .filter(|r| r.matches(&q, &st))
+            .collect::<Vec<_>>()
     };
 
     view! {
@@ -111,40 +124,56 @@ pub fn DevicesPanel() -> impl IntoView {
                     </select>
                 </label>
             </div>
-            {move || match (visible(), error.get()) {
-                (_, Some(e)) => view! { <p role="alert" class="text-red-700">{e}</p> }.into_any(),
-                (None, None) => view! { <p class="text-slate-500">"Loading devices…"</p> }.into_any(),
-                (Some(list), None) if list.is_empty() => view! {
-                    <p class="text-slate-500" data-testid="devices-empty">"No devices match. Enroll one from the Admin page or with vigil-device."</p>
-                }.into_any(),
-                (Some(list), None) => view! {
-                    <div class="overflow-x-auto">
-                        <table class="min-w-full border-collapse bg-white text-sm" data-testid="devices-table">
-                            <thead class="bg-slate-100 text-left">
-                                <tr><th class="p-2">"Registration id"</th><th class="p-2">"Name"</th><th class="p-2">"Status"</th>
-                                    <th class="p-2">"Last seen (UTC)"</th><th class="p-2">"Latest"</th></tr>
-                            </thead>
-                            <tbody>
-                                {list.into_iter().map(|d| {
-                                    let id = d.id;
-                                    let badge = if d.status == DeviceStatus::Active { "bg-emerald-100 text-emerald-800" } else { "bg-red-100 text-red-800" };
-                                    view! {
-                                        <tr class="border-t border-slate-200" data-testid=format!("device-row-{}", d.registration_id)>
-                                            <td class="p-2"><a class="text-sky-700 underline" href=format!("/devices/{id}")>{d.registration_id.clone()}</a></td>
-                                            <td class="p-2">{d.name.clone()}</td>
-                                            <td class="p-2"><span class=format!("rounded px-2 py-0.5 {badge}") data-testid="device-status">{d.status.as_str()}</span></td>
-                                            <td class="p-2">{d.last_seen.as_deref().map(time::short).unwrap_or_else(|| "never".into())}</td>
-                                            <td class="p-2" data-testid="device-latest">{move || latest.with(|l| l.get(&id).map(|m| {
-                                                m.iter().map(|(s, (v, u))| format!("{s}: {v}{}", u.as_deref().unwrap_or(""))).collect::<Vec<_>>().join(", ")
-                                            }))}</td>
-                                        </tr>
-                                    }
-                                }).collect_view()}
-                            </tbody>
-                        </table>
-                    </div>
-                }.into_any(),
-            }}
+            <Transition fallback=|| view! { <Loading what="devices"/> }>
+                <ErrorBoundary fallback=failures>
+                    {move || Suspend::new(async move {
+                        list.await.map(|_| view! {
+                            <Show when=move || !visible().is_empty() fallback=|| view! {
+                                <p class="text-slate-500" data-testid="devices-empty">"No devices match. Enroll one from the Admin page or with vigil-device."</p>
+                            }>
+                                <div class="overflow-x-auto">
+                                    <table class="min-w-full border-collapse bg-white text-sm" data-testid="devices-table">
+                                        <thead class="bg-slate-100 text-left">
+                                            <tr><th class="p-2">"Registration id"</th><th class="p-2">"Name"</th><th class="p-2">"Status"</th>
+                                                <th class="p-2">"Last seen (UTC)"</th><th class="p-2">"Latest"</th></tr>
+                                        </thead>
+                                        <tbody>
+                                            <For each=visible key=|r: &Row| r.id children=device_row/>
+                                        </tbody>
+                                    </table>
+                                </div>
+                            </Show>
+                        })
+                    })}
+                </ErrorBoundary>
+            </Transition>
         </section>
+    }
+}
+
+fn device_row(row: Row) -> impl IntoView {
+    let Row {
+        id,
+        registration_id,
+        name,
+        status,
+        last_seen,
+        latest,
+    } = row;
+    let badge = if status == DeviceStatus::Active {
+        "bg-emerald-100 text-emerald-800"
+    } else {
+        "bg-red-100 text-red-800"
+    };
+    view! {
+        <tr class="border-t border-slate-200" data-testid=format!("device-row-{registration_id}")>
+            <td class="p-2"><a class="text-sky-700 underline" href=format!("/devices/{id}")>{registration_id.clone()}</a></td>
+            <td class="p-2">{name}</td>
+            <td class="p-2"><span class=format!("rounded px-2 py-0.5 {badge}") data-testid="device-status">{status.as_str()}</span></td>
+            <td class="p-2">{move || last_seen.get().as_deref().map(time::short).unwrap_or_else(|| "never".into())}</td>
+            <td class="p-2" data-testid="device-latest">{move || latest.with(|m| {
+                m.iter().map(|(s, (v, u))| format!("{s}: {v}{}", u.as_deref().unwrap_or(""))).collect::<Vec<_>>().join(", ")
+            })}</td>
+        </tr>
     }
 }

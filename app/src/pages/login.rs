@@ -1,6 +1,6 @@
 //! The login page.
 
-use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
+use leptos::{ev::SubmitEvent, prelude::*};
 use leptos_router::hooks::use_navigate;
 
 use crate::{api, session::use_auth, types::ErrorCode};
@@ -11,14 +11,33 @@ pub fn LoginPage() -> impl IntoView {
     let navigate = use_navigate();
     let username = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
+    let login = Action::new_local(move |(u, p): &(String, String)| {
+        let (u, p) = (u.clone(), p.clone());
+        async move { api::login(&u, &p).await }
+    });
+    let pending = login.pending();
     let error = RwSignal::new(None::<String>);
-    let pending = RwSignal::new(false);
 
-    let to_home = navigate.clone();
+    let to_home = navigate;
     Effect::new(move |_| {
         if auth.ready.get() && auth.session.with(Option::is_some) {
             to_home("/", Default::default());
         }
+    });
+    Effect::new(move |_| match login.value().get() {
+        Some(Ok(resp)) => {
+            password.set(String::new());
+            auth.sign_in(resp.into());
+        }
+        Some(Err(f)) => error.set(Some(match f.code {
+            Some(ErrorCode::InvalidCredentials) => "Wrong username or password.".to_owned(),
+            Some(ErrorCode::TooManyAttempts) => format!(
+                "Too many failed attempts. Try again in {} seconds.",
+                f.retry_after.unwrap_or(60)
+            ),
+            _ => f.message,
+        })),
+        None => {}
     });
 
     let on_submit = move |ev: SubmitEvent| {
@@ -26,28 +45,8 @@ pub fn LoginPage() -> impl IntoView {
         if pending.get_untracked() {
             return;
         }
-        pending.set(true);
         error.set(None);
-        let (u, p) = (username.get_untracked(), password.get_untracked());
-        let navigate = navigate.clone();
-        spawn_local(async move {
-            match api::login(&u, &p).await {
-                Ok(resp) => {
-                    password.set(String::new());
-                    auth.sign_in(resp.into());
-                    navigate("/", Default::default());
-                }
-                Err(f) => error.set(Some(match f.code {
-                    Some(ErrorCode::InvalidCredentials) => "Wrong username or password.".to_owned(),
-                    Some(ErrorCode::TooManyAttempts) => format!(
-                        "Too many failed attempts. Try again in {} seconds.",
-                        f.retry_after.unwrap_or(60)
-                    ),
-                    _ => f.message,
-                })),
-            }
-            pending.set(false);
-        });
+        login.dispatch_local((username.get_untracked(), password.get_untracked()));
     };
 
     let input_class = "mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 \

@@ -3,3 +3,4 @@ pub mod device;
 pub mod devices;
 pub mod home;
 pub mod login;
+pub mod not_found;

@@ -1,3 +1,4 @@
+use app::types::{AuditEntry, AuditEvent, Role};
 use serde_json::{json, Value};
 
 use crate::helpers::*;
@@ -7,7 +8,7 @@ async fn security_events_are_audited_and_readable_by_admins() {
     let app = spawn_app().await;
     app.login(ADMIN, "wrong password").await;
     let admin = app.admin_token().await;
-    let (id, token) = app.user_with_role(&admin, "aud", "viewer").await;
+    let (id, token) = app.user_with_role(&admin, "aud", Role::Viewer).await;
     app.client
         .patch(app.url(&format!("/api/v1/users/{id}")))
         .header("x-access-token", &admin)
@@ -20,60 +21,51 @@ async fn security_events_are_audited_and_readable_by_admins() {
     let admin = app.admin_token().await;
     let victim = app.session(ADMIN, &app.admin_password).await;
     app.post(
-        &format!(
-            "/api/v1/tokens/{}/revoke",
-            victim["token_id"].as_str().unwrap()
-        ),
+        &format!("/api/v1/tokens/{}/revoke", victim.token_id),
         &admin,
         None,
     )
     .await;
     app.delete(&format!("/api/v1/users/{id}"), &admin).await;
 
-    let log: Value = app
+    let raw: Value = app
         .get("/api/v1/audit?limit=100", &admin)
         .await
         .json()
         .await
         .unwrap();
-    let events: Vec<&str> = log
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["event"].as_str().unwrap())
-        .collect();
+    let log: Vec<AuditEntry> = serde_json::from_value(raw.clone()).unwrap();
+    let events: Vec<AuditEvent> = log.iter().map(|e| e.event).collect();
     for expected in [
-        "login_failed",
-        "login_ok",
-        "user_created",
-        "role_changed",
-        "logout",
-        "token_revoked",
-        "user_deleted",
+        AuditEvent::LoginFailed,
+        AuditEvent::LoginOk,
+        AuditEvent::UserCreated,
+        AuditEvent::RoleChanged,
+        AuditEvent::Logout,
+        AuditEvent::TokenRevoked,
+        AuditEvent::UserDeleted,
     ] {
         assert!(events.contains(&expected), "{expected} in {events:?}");
     }
     let failed = log
-        .as_array()
-        .unwrap()
         .iter()
-        .find(|e| e["event"] == "login_failed")
+        .find(|e| e.event == AuditEvent::LoginFailed)
         .unwrap();
-    assert_eq!(failed["subject"], "admin");
-    assert_eq!(failed["ip"], "127.0.0.1");
+    assert_eq!(failed.subject.as_deref(), Some("admin"));
+    assert_eq!(failed.ip.as_deref(), Some("127.0.0.1"));
     assert!(
-        !log.to_string().contains("wrong password"),
+        !raw.to_string().contains("wrong password"),
         "no password in the audit log"
     );
 
-    let only: Value = app
+    let only: Vec<AuditEntry> = app
         .get("/api/v1/audit?event=role_changed", &admin)
         .await
         .json()
         .await
         .unwrap();
-    assert_eq!(only.as_array().unwrap().len(), 1);
-    assert_eq!(only[0]["detail"], "viewer -> operator");
+    assert_eq!(only.len(), 1);
+    assert_eq!(only[0].detail.as_deref(), Some("viewer -> operator"));
 }
 
 #[tokio::test]
@@ -81,11 +73,11 @@ async fn a_malformed_username_never_reaches_the_audit_log_verbatim() {
     let app = spawn_app().await;
     app.login("admin\nFAKE login_ok", "whatever1").await;
     let admin = app.admin_token().await;
-    let log: Value = app
+    let log: Vec<AuditEntry> = app
         .get("/api/v1/audit?event=login_failed", &admin)
         .await
         .json()
         .await
         .unwrap();
-    assert_eq!(log[0]["subject"], "(malformed username)");
+    assert_eq!(log[0].subject.as_deref(), Some("(malformed username)"));
 }

@@ -1,3 +1,4 @@
+use app::types::{ErrorCode, Role, TokenInfo};
 use serde_json::{json, Value};
 
 use vigil::settings::ExposeSecret;
@@ -8,21 +9,20 @@ use crate::helpers::*;
 async fn login_with_the_right_password_returns_a_recorded_token_and_the_user() {
     let app = spawn_app().await;
     let body = app.session(ADMIN, &app.admin_password).await;
-    assert_eq!(body["user"]["username"], ADMIN);
-    assert_eq!(body["user"]["role"], "admin");
-    assert_eq!(body["token"].as_str().unwrap().split('.').count(), 3);
-    assert!(body["expires_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(body.user.username, ADMIN);
+    assert_eq!(body.user.role, Role::Admin);
+    assert_eq!(body.token.split('.').count(), 3);
+    assert!(body.expires_at.ends_with('Z'));
 
-    let token = body["token"].as_str().unwrap();
+    let token = body.token.as_str();
     let list: Value = app.get("/api/v1/tokens", token).await.json().await.unwrap();
-    let entry = list
-        .as_array()
-        .unwrap()
+    let entries: Vec<TokenInfo> = serde_json::from_value(list.clone()).unwrap();
+    let entry = entries
         .iter()
-        .find(|t| t["token_id"] == body["token_id"])
+        .find(|t| t.token_id == body.token_id)
         .expect("recorded");
-    assert_eq!(entry["user_id"], body["user"]["id"]);
-    assert_eq!(entry["blacklist"], false);
+    assert_eq!(entry.user_id, Some(body.user.id));
+    assert!(!entry.blacklist);
     assert!(
         !list.to_string().contains(token),
         "the registry never returns a token"
@@ -37,7 +37,7 @@ async fn a_wrong_password_and_an_unknown_user_get_the_same_answer() {
     assert_eq!(wrong.status(), 401);
     let (a, b): (Value, Value) = (wrong.json().await.unwrap(), unknown.json().await.unwrap());
     assert_eq!(a, b);
-    assert_eq!(a["error"], "invalid_credentials");
+    assert_eq!(a["error"], ErrorCode::InvalidCredentials.as_str());
 }
 
 #[tokio::test]
@@ -78,7 +78,7 @@ async fn a_username_is_throttled_after_repeated_failures_even_with_the_right_pas
     let res = app.login(ADMIN, &app.admin_password).await;
     assert_eq!(res.status(), 429);
     assert!(res.headers().get("retry-after").is_some());
-    assert_eq!(error_code(res).await, (429, "too_many_attempts".into()));
+    assert_eq!(error_code(res).await, (429, ErrorCode::TooManyAttempts));
 }
 
 #[tokio::test]
@@ -96,7 +96,7 @@ async fn a_client_address_is_throttled_across_usernames() {
         error_code(app.login("someone-else", "wrong password").await)
             .await
             .1,
-        "too_many_attempts"
+        ErrorCode::TooManyAttempts
     );
 }
 
@@ -135,7 +135,7 @@ async fn logout_blacklists_that_token_at_once_and_only_that_token() {
     );
     assert_eq!(
         error_code(app.get("/api/v1/auth/me", &first).await).await,
-        (401, "token_revoked".into())
+        (401, ErrorCode::TokenRevoked)
     );
     assert_eq!(app.get("/api/v1/auth/me", &second).await.status(), 200);
     // Logging out twice with the same token is refused: it is revoked.
@@ -143,7 +143,7 @@ async fn logout_blacklists_that_token_at_once_and_only_that_token() {
         error_code(app.post("/api/v1/auth/logout", &first, None).await)
             .await
             .1,
-        "token_revoked"
+        ErrorCode::TokenRevoked
     );
 }
 
@@ -199,11 +199,11 @@ async fn a_nul_byte_in_a_username_is_an_ordinary_failure_on_every_engine() {
     let app = spawn_app().await;
     assert_eq!(
         error_code(app.login("adm\u{0}in", "whatever pw").await).await,
-        (401, "invalid_credentials".into())
+        (401, ErrorCode::InvalidCredentials)
     );
     let admin = app.admin_token().await;
     assert_eq!(
         error_code(app.get("/api/v1/audit?event=%00", &admin).await).await,
-        (400, "validation_failed".into())
+        (400, ErrorCode::ValidationFailed)
     );
 }

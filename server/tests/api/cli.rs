@@ -2,7 +2,7 @@
 
 use std::process::Output;
 
-use serde_json::Value;
+use app::types::{Device, DeviceToken, Reading, TokenInfo};
 
 use crate::helpers::*;
 
@@ -38,8 +38,8 @@ async fn a_device_enrolls_gets_a_token_and_sends_with_the_cli() {
         args.extend(extra);
         let out = vigil_device(&app, &admin, &args).await;
         assert!(out.status.success(), "{}", text(&out));
-        let device: Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(device["registration_id"], name);
+        let device: Device = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(device.registration_id, name);
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(dir.path().join("device.key"))
             .unwrap()
@@ -50,8 +50,7 @@ async fn a_device_enrolls_gets_a_token_and_sends_with_the_cli() {
 
         let out = vigil_device(&app, "", &["token", "--dir", out_dir]).await;
         assert!(out.status.success(), "{}", text(&out));
-        let token: Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert!(token["token"].is_string());
+        serde_json::from_slice::<DeviceToken>(&out.stdout).expect("a device token");
 
         let out = vigil_device(
             &app,
@@ -67,14 +66,14 @@ async fn a_device_enrolls_gets_a_token_and_sends_with_the_cli() {
         .await;
         assert!(out.status.success(), "{}", text(&out));
         assert!(text(&out).contains("2 readings stored"));
-        let id = device["id"].as_i64().unwrap();
-        let stored: Value = app
+        let id = device.id;
+        let stored: Vec<Reading> = app
             .get(&format!("/api/v1/devices/{id}/readings"), &admin)
             .await
             .json()
             .await
             .unwrap();
-        assert_eq!(stored.as_array().unwrap().len(), 2);
+        assert_eq!(stored.len(), 2);
 
         // Revoked: the CLI says so plainly.
         app.post(&format!("/api/v1/devices/{id}/revoke"), &admin, None)
@@ -111,13 +110,13 @@ async fn simulate_runs_a_small_fleet_and_reports() {
         report.contains("devices 3") && report.contains("errors 0"),
         "{report}"
     );
-    let devices: Value = app
+    let devices: Vec<Device> = app
         .get("/api/v1/devices", &admin)
         .await
         .json()
         .await
         .unwrap();
-    assert_eq!(devices.as_array().unwrap().len(), 3);
+    assert_eq!(devices.len(), 3);
 }
 
 #[tokio::test]
@@ -153,17 +152,15 @@ async fn send_keeps_its_device_token_and_replaces_it_only_when_refused() {
     )
     .await;
     assert!(out.status.success(), "{}", text(&out));
-    let id = serde_json::from_slice::<Value>(&out.stdout).unwrap()["id"]
-        .as_i64()
-        .unwrap();
+    let id = serde_json::from_slice::<Device>(&out.stdout).unwrap().id;
     let tokens_issued = || async {
-        let list: Value = app
+        let list: Vec<TokenInfo> = app
             .get(&format!("/api/v1/tokens?device_id={id}"), &admin)
             .await
             .json()
             .await
             .unwrap();
-        list.as_array().unwrap().len()
+        list.len()
     };
 
     for value in ["1", "2", "3"] {

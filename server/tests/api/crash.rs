@@ -3,6 +3,7 @@
 
 use std::{net::TcpListener, process::Stdio, time::Duration};
 
+use app::types::{DeviceToken, LoginResponse};
 use serde_json::{json, Value};
 use sqlx::Row;
 
@@ -61,7 +62,7 @@ async fn acknowledged_readings_survive_sigkill() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let (ca_pem, north_client) = ca.expect("vigil started");
-    let login: Value = north_client
+    let login: LoginResponse = north_client
         .post(format!("https://127.0.0.1:{north}/api/v1/auth/login"))
         .json(&json!({"username": "admin", "password": password}))
         .send()
@@ -70,7 +71,7 @@ async fn acknowledged_readings_survive_sigkill() {
         .json()
         .await
         .unwrap();
-    let admin = login["token"].as_str().unwrap();
+    let admin = login.token.as_str();
     let cert = self_signed("crash-test", CertSpec::default());
     let res = north_client
         .post(format!("https://127.0.0.1:{north}/api/v1/devices"))
@@ -90,7 +91,7 @@ async fn acknowledged_readings_survive_sigkill() {
         )
         .build()
         .unwrap();
-    let token: Value = device
+    let token: DeviceToken = device
         .post(format!("https://127.0.0.1:{south}/device/v1/token"))
         .send()
         .await
@@ -103,7 +104,7 @@ async fn acknowledged_readings_survive_sigkill() {
         .collect();
     let res = device
         .post(format!("https://127.0.0.1:{south}/device/v1/readings"))
-        .header("x-access-token", token["token"].as_str().unwrap())
+        .header("x-access-token", token.token.as_str())
         .json(&json!({ "readings": readings }))
         .send()
         .await

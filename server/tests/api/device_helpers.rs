@@ -1,11 +1,12 @@
 //! Device certificates made in the test (rcgen), and mutual-TLS clients.
 
+use app::types::{Device, DeviceToken, EnrollRequest, EnrollResponse};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
 use reqwest::{Certificate, Client, Identity, Response};
-use serde_json::{json, Value};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
@@ -126,28 +127,44 @@ impl TestApp {
             .unwrap()
     }
 
-    pub async fn enroll(&self, token: &str, body: Value) -> Response {
+    /// Posts an enrollment body as given, well-formed or not.
+    pub async fn try_enroll(&self, token: &str, body: &impl Serialize) -> Response {
+        let body = serde_json::to_value(body).unwrap();
         self.post("/api/v1/devices", token, Some(body)).await
     }
 
-    /// Enrolls a fresh self-signed device; returns (device JSON, cert, client).
+    /// Enrolls a device; the enrollment must succeed.
+    pub async fn enroll(&self, token: &str, req: &EnrollRequest) -> EnrollResponse {
+        let res = self.try_enroll(token, req).await;
+        assert_eq!(
+            res.status(),
+            201,
+            "enrollment of {} should succeed",
+            req.registration_id
+        );
+        res.json().await.unwrap()
+    }
+
+    /// Enrolls a fresh self-signed device; returns (device, cert, client).
     pub async fn enrolled_device(
         &self,
         token: &str,
         registration_id: &str,
-    ) -> (Value, DeviceCert, Client) {
+    ) -> (Device, DeviceCert, Client) {
         let cert = self_signed(registration_id, CertSpec::default());
-        let res = self
-            .enroll(token, json!({"registration_id": registration_id, "name": "test device", "cert_sha256": cert.thumbprint()}))
-            .await;
-        assert_eq!(res.status(), 201);
-        let body: Value = res.json().await.unwrap();
+        let req = EnrollRequest {
+            registration_id: registration_id.to_owned(),
+            name: "test device".to_owned(),
+            cert_sha256: Some(cert.thumbprint()),
+            csr_pem: None,
+        };
+        let enrolled = self.enroll(token, &req).await;
         let client = self.device_client(&cert.cert_pem, &cert.key_pem);
-        (body["device"].clone(), cert, client)
+        (enrolled.device, cert, client)
     }
 }
 
-pub async fn device_token(app: &TestApp, client: &Client) -> Value {
+pub async fn device_token(app: &TestApp, client: &Client) -> DeviceToken {
     let res = client
         .post(app.south_url("/device/v1/token"))
         .send()
@@ -161,7 +178,7 @@ pub async fn send_readings(
     app: &TestApp,
     client: &Client,
     token: &str,
-    body: Value,
+    body: impl Serialize,
 ) -> reqwest::Result<Response> {
     client
         .post(app.south_url("/device/v1/readings"))

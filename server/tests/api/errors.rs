@@ -1,5 +1,6 @@
 //! Bad input answers in the contract's JSON shape, never a 500.
 
+use app::types::ErrorCode;
 use serde_json::Value;
 
 use crate::helpers::*;
@@ -17,15 +18,15 @@ async fn malformed_json_wrong_type_and_missing_fields_are_validation_errors() {
     };
     assert_eq!(
         error_code(raw("{not json", "application/json").await.unwrap()).await,
-        (400, "validation_failed".into())
+        (400, ErrorCode::ValidationFailed)
     );
     assert_eq!(
         error_code(raw("{}", "text/plain").await.unwrap()).await.1,
-        "validation_failed"
+        ErrorCode::ValidationFailed
     );
     assert_eq!(
         error_code(raw("{\"username\": 1}", "application/json").await.unwrap()).await,
-        (422, "validation_failed".into())
+        (422, ErrorCode::ValidationFailed)
     );
 }
 
@@ -44,7 +45,7 @@ async fn an_oversized_body_is_payload_too_large() {
         .send()
         .await
         .unwrap();
-    assert_eq!(error_code(res).await, (413, "payload_too_large".into()));
+    assert_eq!(error_code(res).await, (413, ErrorCode::PayloadTooLarge));
 }
 
 #[tokio::test]
@@ -56,18 +57,18 @@ async fn unknown_api_routes_and_methods_answer_json() {
         .send()
         .await
         .unwrap();
-    assert_eq!(error_code(res).await, (404, "not_found".into()));
+    assert_eq!(error_code(res).await, (404, ErrorCode::NotFound));
     let res = app
         .client
         .get(app.url("/api/v1/auth/login"))
         .send()
         .await
         .unwrap();
-    assert_eq!(error_code(res).await, (405, "method_not_allowed".into()));
+    assert_eq!(error_code(res).await, (405, ErrorCode::MethodNotAllowed));
     let admin = app.admin_token().await;
     assert_eq!(
         error_code(app.delete("/api/v1/users/abc", &admin).await).await,
-        (400, "validation_failed".into())
+        (400, ErrorCode::ValidationFailed)
     );
 }
 
@@ -157,4 +158,52 @@ async fn res_csp(app: &TestApp, path: &str) -> String {
         .to_str()
         .unwrap()
         .to_owned()
+}
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id_of_ours() {
+    let app = spawn_app().await;
+    let mut seen = std::collections::HashSet::new();
+    for path in ["/healthz", "/api/v1/auth/me", "/api/v1/nowhere"] {
+        let res = app
+            .client
+            .get(app.url(path))
+            .header("x-request-id", "client-chosen")
+            .send()
+            .await
+            .unwrap();
+        let id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+        assert_eq!(id.len(), 32, "{path}: {id}");
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{path}: {id}");
+        assert!(seen.insert(id), "a fresh id per request");
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_both_apis() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let doc: Value = res.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = doc["paths"].as_object().unwrap();
+    for path in [
+        "/api/v1/auth/login",
+        "/api/v1/devices/{id}/readings",
+        "/api/v1/tokens/{token_id}/revoke",
+        "/device/v1/token",
+        "/device/v1/readings",
+    ] {
+        assert!(paths.contains_key(path), "{path} is described");
+    }
+    // Every protected operation says how the token travels and that it can
+    // be refused.
+    let me = &paths["/api/v1/auth/me"]["get"];
+    assert!(me["security"].as_array().is_some_and(|s| !s.is_empty()));
+    assert!(me["responses"]["401"].is_object());
 }

@@ -1,16 +1,19 @@
 //! Every check of the gateway, each with a request that tries to get past it.
 
+use app::types::{ErrorCode, Role};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine};
 use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-async fn me_with(app: &TestApp, token: &str) -> (u16, String) {
+/// The status of `/auth/me` with this token, and the error code unless 200.
+async fn me_with(app: &TestApp, token: &str) -> (u16, Option<ErrorCode>) {
     let res = app.get("/api/v1/auth/me", token).await;
     if res.status() == 200 {
-        return (200, String::new());
+        return (200, None);
     }
-    error_code(res).await
+    let (status, code) = error_code(res).await;
+    (status, Some(code))
 }
 
 fn b64(v: &Value) -> String {
@@ -27,7 +30,7 @@ async fn no_token_is_token_missing() {
         .await
         .unwrap();
     assert_eq!(res.headers().get("www-authenticate").unwrap(), "Bearer");
-    assert_eq!(error_code(res).await, (401, "token_missing".into()));
+    assert_eq!(error_code(res).await, (401, ErrorCode::TokenMissing));
 }
 
 #[tokio::test]
@@ -38,7 +41,7 @@ async fn a_token_in_the_url_is_ignored() {
         "/api/v1/auth/me?token={token}&access_token={token}"
     ));
     let res = app.client.get(url).send().await.unwrap();
-    assert_eq!(error_code(res).await.1, "token_missing");
+    assert_eq!(error_code(res).await.1, ErrorCode::TokenMissing);
 }
 
 #[tokio::test]
@@ -60,7 +63,7 @@ async fn authorization_bearer_is_accepted_like_x_access_token() {
         .send()
         .await
         .unwrap();
-    assert_eq!(error_code(basic).await.1, "token_missing");
+    assert_eq!(error_code(basic).await.1, ErrorCode::TokenMissing);
 }
 
 #[tokio::test]
@@ -69,7 +72,7 @@ async fn garbage_is_token_invalid() {
     for t in ["garbage", "a.b.c", "....", &"x".repeat(10_000)] {
         assert_eq!(
             me_with(&app, t).await,
-            (401, "token_invalid".into()),
+            (401, Some(ErrorCode::TokenInvalid)),
             "{t:.20}"
         );
     }
@@ -84,7 +87,7 @@ async fn alg_none_is_token_invalid() {
         b64(&json!({ "alg": "none", "typ": "JWT", "kid": kid })),
         b64(&user_claims())
     );
-    assert_eq!(me_with(&app, &token).await.1, "token_invalid");
+    assert_eq!(me_with(&app, &token).await.1, Some(ErrorCode::TokenInvalid));
 }
 
 #[tokio::test]
@@ -101,7 +104,10 @@ async fn hs256_forged_with_the_public_key_as_secret_is_token_invalid() {
             &jsonwebtoken::EncodingKey::from_secret(secret),
         )
         .unwrap();
-        assert_eq!(me_with(&app, &forged).await.1, "token_invalid");
+        assert_eq!(
+            me_with(&app, &forged).await.1,
+            Some(ErrorCode::TokenInvalid)
+        );
     }
 }
 
@@ -109,13 +115,16 @@ async fn hs256_forged_with_the_public_key_as_secret_is_token_invalid() {
 async fn a_tampered_payload_is_token_invalid() {
     let app = spawn_app().await;
     let (_, viewer) = app
-        .user_with_role(&app.admin_token().await, "vera", "viewer")
+        .user_with_role(&app.admin_token().await, "vera", Role::Viewer)
         .await;
     let parts: Vec<&str> = viewer.split('.').collect();
     let mut claims: Value = serde_json::from_slice(&B64.decode(parts[1]).unwrap()).unwrap();
     claims["role"] = json!("admin");
     let tampered = format!("{}.{}.{}", parts[0], b64(&claims), parts[2]);
-    assert_eq!(me_with(&app, &tampered).await.1, "token_invalid");
+    assert_eq!(
+        me_with(&app, &tampered).await.1,
+        Some(ErrorCode::TokenInvalid)
+    );
     assert_eq!(app.get("/api/v1/users", &tampered).await.status(), 401);
 }
 
@@ -127,7 +136,10 @@ async fn another_keys_signature_is_token_invalid() {
     header.kid = Some(app.app.state().tokens.kid().to_owned());
     let key = jsonwebtoken::EncodingKey::from_ed_pem(other.serialize_pem().as_bytes()).unwrap();
     let forged = jsonwebtoken::encode(&header, &user_claims(), &key).unwrap();
-    assert_eq!(me_with(&app, &forged).await.1, "token_invalid");
+    assert_eq!(
+        me_with(&app, &forged).await.1,
+        Some(ErrorCode::TokenInvalid)
+    );
 }
 
 #[tokio::test]
@@ -182,7 +194,7 @@ async fn correctly_signed_claims_are_still_checked() {
         let token = app.sign_with_server_key(&claims);
         assert_eq!(
             me_with(&app, &token).await,
-            (401, "token_invalid".into()),
+            (401, Some(ErrorCode::TokenInvalid)),
             "{name}"
         );
     }
@@ -195,7 +207,7 @@ async fn an_expired_token_is_token_expired_and_leeway_is_two_seconds_at_most() {
     claims["exp"] = json!(now() - 4);
     assert_eq!(
         me_with(&app, &app.sign_with_server_key(&claims)).await,
-        (401, "token_expired".into())
+        (401, Some(ErrorCode::TokenExpired))
     );
     claims["exp"] = json!(now() - 1);
     assert_eq!(
@@ -214,7 +226,7 @@ async fn a_token_past_its_ttl_is_refused_as_expired() {
         .state()
         .clock
         .advance(std::time::Duration::from_secs(4));
-    assert_eq!(me_with(&app, &token).await.1, "token_expired");
+    assert_eq!(me_with(&app, &token).await.1, Some(ErrorCode::TokenExpired));
 }
 
 #[tokio::test]
@@ -222,14 +234,11 @@ async fn a_token_revoked_by_an_admin_is_refused_at_once() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     let victim = app.session(ADMIN, &app.admin_password).await;
-    let path = format!(
-        "/api/v1/tokens/{}/revoke",
-        victim["token_id"].as_str().unwrap()
-    );
+    let path = format!("/api/v1/tokens/{}/revoke", victim.token_id);
     assert_eq!(app.post(&path, &admin, None).await.status(), 204);
     assert_eq!(
-        me_with(&app, victim["token"].as_str().unwrap()).await.1,
-        "token_revoked"
+        me_with(&app, &victim.token).await.1,
+        Some(ErrorCode::TokenRevoked)
     );
 }
 
@@ -237,7 +246,7 @@ async fn a_token_revoked_by_an_admin_is_refused_at_once() {
 async fn a_deleted_users_tokens_are_revoked() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
-    let (id, token) = app.user_with_role(&admin, "olga", "operator").await;
+    let (id, token) = app.user_with_role(&admin, "olga", Role::Operator).await;
     assert_eq!(me_with(&app, &token).await.0, 200);
     assert_eq!(
         app.delete(&format!("/api/v1/users/{id}"), &admin)
@@ -245,7 +254,7 @@ async fn a_deleted_users_tokens_are_revoked() {
             .status(),
         204
     );
-    assert_eq!(me_with(&app, &token).await.1, "token_revoked");
+    assert_eq!(me_with(&app, &token).await.1, Some(ErrorCode::TokenRevoked));
     assert_eq!(
         app.login("olga", "a long enough password").await.status(),
         401
@@ -256,20 +265,20 @@ async fn a_deleted_users_tokens_are_revoked() {
 async fn roles_are_enforced() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
-    let (_, viewer) = app.user_with_role(&admin, "vic", "viewer").await;
-    let (_, operator) = app.user_with_role(&admin, "otto", "operator").await;
+    let (_, viewer) = app.user_with_role(&admin, "vic", Role::Viewer).await;
+    let (_, operator) = app.user_with_role(&admin, "otto", Role::Operator).await;
     for token in [&viewer, &operator] {
         assert_eq!(
             error_code(app.get("/api/v1/users", token).await).await,
-            (403, "forbidden".into())
+            (403, ErrorCode::Forbidden)
         );
         assert_eq!(
             error_code(app.get("/api/v1/tokens", token).await).await.1,
-            "forbidden"
+            ErrorCode::Forbidden
         );
         assert_eq!(
             error_code(app.get("/api/v1/audit", token).await).await.1,
-            "forbidden"
+            ErrorCode::Forbidden
         );
         let create = app
             .post(
@@ -278,7 +287,7 @@ async fn roles_are_enforced() {
                 Some(json!({"username": "x", "password": "long enough pw", "role": "admin"})),
             )
             .await;
-        assert_eq!(error_code(create).await.1, "forbidden");
+        assert_eq!(error_code(create).await.1, ErrorCode::Forbidden);
     }
     assert_eq!(app.get("/api/v1/auth/me", &viewer).await.status(), 200);
 }
@@ -294,14 +303,17 @@ async fn revocations_survive_a_restart() {
     let (settings, data) = (app.settings.clone(), app.data);
     drop(app.app);
     let again = start(settings, data).await;
-    assert_eq!(me_with(&again, &token).await.1, "token_revoked");
+    assert_eq!(
+        me_with(&again, &token).await.1,
+        Some(ErrorCode::TokenRevoked)
+    );
 }
 
 #[tokio::test]
 async fn the_token_check_answers_without_the_database_and_refuses_like_any_route() {
     let app = spawn_app().await;
     let session = app.session(ADMIN, &app.admin_password).await;
-    let token = session["token"].as_str().unwrap();
+    let token = session.token.as_str();
     let ok: Value = app
         .get("/api/v1/auth/check", token)
         .await
@@ -319,7 +331,7 @@ async fn the_token_check_answers_without_the_database_and_refuses_like_any_route
         )
         .await
         .1,
-        "token_missing"
+        ErrorCode::TokenMissing
     );
     assert_eq!(
         app.client
@@ -335,6 +347,6 @@ async fn the_token_check_answers_without_the_database_and_refuses_like_any_route
         error_code(app.get("/api/v1/auth/check", token).await)
             .await
             .1,
-        "token_revoked"
+        ErrorCode::TokenRevoked
     );
 }

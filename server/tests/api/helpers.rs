@@ -3,6 +3,7 @@
 
 use std::{net::SocketAddr, path::PathBuf};
 
+use app::types::{ErrorBody, ErrorCode, LoginResponse, Role, UserInfo};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::{Certificate, Response};
 use serde_json::{json, Value};
@@ -107,18 +108,15 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Logs in and returns the login answer's JSON.
-    pub async fn session(&self, username: &str, password: &str) -> Value {
+    /// Logs in and returns the login answer.
+    pub async fn session(&self, username: &str, password: &str) -> LoginResponse {
         let res = self.login(username, password).await;
         assert_eq!(res.status(), 200, "login of {username} should succeed");
         res.json().await.unwrap()
     }
 
     pub async fn admin_token(&self) -> String {
-        self.session(ADMIN, &self.admin_password.clone()).await["token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        self.session(ADMIN, &self.admin_password).await.token
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Response {
@@ -151,7 +149,7 @@ impl TestApp {
     }
 
     /// Creates a user with the given role and returns (id, token).
-    pub async fn user_with_role(&self, admin: &str, username: &str, role: &str) -> (i64, String) {
+    pub async fn user_with_role(&self, admin: &str, username: &str, role: Role) -> (i64, String) {
         let pw = "a long enough password";
         let res = self
             .post(
@@ -161,12 +159,8 @@ impl TestApp {
             )
             .await;
         assert_eq!(res.status(), 201);
-        let id = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
-        let token = self.session(username, pw).await["token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        (id, token)
+        let user: UserInfo = res.json().await.unwrap();
+        (user.id, self.session(username, pw).await.token)
     }
 
     /// Signs arbitrary claims with the server's real JWT key: a valid
@@ -179,14 +173,14 @@ impl TestApp {
     }
 }
 
-pub async fn error_code(res: Response) -> (u16, String) {
+/// The status and code of an error answer, which must be an `ErrorBody`:
+/// a known code and a message.
+pub async fn error_code(res: Response) -> (u16, ErrorCode) {
     let status = res.status().as_u16();
     let body: Value = res.json().await.expect("errors are JSON");
-    assert!(body["message"].is_string(), "error has a message: {body}");
-    (
-        status,
-        body["error"].as_str().unwrap_or_default().to_owned(),
-    )
+    let error: ErrorBody = serde_json::from_value(body.clone())
+        .unwrap_or_else(|e| panic!("error has a known code and a message ({e}): {body}"));
+    (status, error.error)
 }
 
 pub fn now() -> i64 {

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use app::types::{ErrorCode, LiveReading, Role};
 use serde_json::{json, Value};
 
 use crate::{device_helpers::*, helpers::*};
@@ -41,16 +42,10 @@ async fn new_readings_arrive_on_the_stream_filtered_by_device() {
     let admin = app.admin_token().await;
     let (dev_a, _, a) = app.enrolled_device(&admin, "live-a").await;
     let (_, _, b) = app.enrolled_device(&admin, "live-b").await;
-    let ta = device_token(&app, &a).await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let tb = device_token(&app, &b).await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let ta = device_token(&app, &a).await.token;
+    let tb = device_token(&app, &b).await.token;
 
-    let mut only_a = open(&app, &admin, &format!("?device_id={}", dev_a["id"])).await;
+    let mut only_a = open(&app, &admin, &format!("?device_id={}", dev_a.id)).await;
     let mut seen = String::new();
     assert!(read_until(&mut only_a, &mut seen, |s| s.contains("event: ready")).await);
 
@@ -76,15 +71,14 @@ async fn new_readings_arrive_on_the_stream_filtered_by_device() {
         read_until(&mut only_a, &mut seen, |s| s.contains("222.5")).await,
         "{seen}"
     );
-    let batches: Vec<Value> = seen
+    let readings: Vec<LiveReading> = seen
         .lines()
         .filter_map(|l| l.strip_prefix("data: ["))
-        .map(|d| serde_json::from_str(&format!("[{d}")).unwrap())
+        .flat_map(|d| serde_json::from_str::<Vec<LiveReading>>(&format!("[{d}")).unwrap())
         .collect();
-    let readings: Vec<&Value> = batches.iter().flat_map(|b| b.as_array().unwrap()).collect();
     assert_eq!(readings.len(), 1, "only device A's reading: {seen}");
-    assert_eq!(readings[0]["device_id"], dev_a["id"]);
-    assert_eq!(readings[0]["unit"], "°C");
+    assert_eq!(readings[0].device_id, dev_a.id);
+    assert_eq!(readings[0].unit.as_deref(), Some("°C"));
 }
 
 #[tokio::test]
@@ -97,27 +91,26 @@ async fn the_stream_needs_a_token_in_a_header() {
         .send()
         .await
         .unwrap();
-    assert_eq!(error_code(res).await, (401, "token_missing".into()));
+    assert_eq!(error_code(res).await, (401, ErrorCode::TokenMissing));
 }
 
 #[tokio::test]
 async fn the_stream_ends_within_a_second_of_its_token_being_revoked() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
-    app.user_with_role(&admin, "watcher", "viewer").await;
+    app.user_with_role(&admin, "watcher", Role::Viewer).await;
     let viewer_session = app.session("watcher", "a long enough password").await;
-    let t = viewer_session["token"].as_str().unwrap();
+    let t = viewer_session.token.as_str();
     let mut res = open(&app, t, "").await;
     let mut seen = String::new();
     assert!(read_until(&mut res, &mut seen, |s| s.contains("event: ready")).await);
     let revoked_at = Instant::now();
-    let path = format!(
-        "/api/v1/tokens/{}/revoke",
-        viewer_session["token_id"].as_str().unwrap()
-    );
+    let path = format!("/api/v1/tokens/{}/revoke", viewer_session.token_id);
     assert_eq!(app.post(&path, &admin, None).await.status(), 204);
     assert!(
-        read_until(&mut res, &mut seen, |s| s.contains("token_revoked")).await,
+        read_until(&mut res, &mut seen, |s| s
+            .contains(ErrorCode::TokenRevoked.as_str()))
+        .await,
         "{seen}"
     );
     // Then the body ends.
@@ -140,7 +133,9 @@ async fn the_stream_ends_when_its_token_expires() {
     let mut seen = String::new();
     let started = Instant::now();
     assert!(
-        read_until(&mut res, &mut seen, |s| s.contains("token_expired")).await,
+        read_until(&mut res, &mut seen, |s| s
+            .contains(ErrorCode::TokenExpired.as_str()))
+        .await,
         "{seen}"
     );
     // 1 s lifetime (whole seconds) + 2 s leeway + a check every 250 ms.
@@ -162,10 +157,7 @@ async fn a_client_that_stops_reading_is_dropped_and_ingestion_goes_on() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     let (_, _, dev) = app.enrolled_device(&admin, "firehose").await;
-    let t = device_token(&app, &dev).await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let t = device_token(&app, &dev).await.token;
 
     // A raw HTTP/1.1 client that stops reading its socket after `ready`.
     let mut roots = RootCertStore::empty();

@@ -1,3 +1,4 @@
+use app::types::{ErrorCode, RevocationReason, Role, TokenInfo};
 use serde_json::Value;
 
 use crate::helpers::*;
@@ -6,35 +7,35 @@ use crate::helpers::*;
 async fn the_registry_lists_tokens_by_user_and_state_without_the_tokens() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
-    let (uid, user_token) = app.user_with_role(&admin, "lee", "viewer").await;
+    let (uid, user_token) = app.user_with_role(&admin, "lee", Role::Viewer).await;
     app.post("/api/v1/auth/logout", &user_token, None).await;
 
-    let mine: Value = app
+    let raw: Value = app
         .get(&format!("/api/v1/tokens?user_id={uid}"), &admin)
         .await
         .json()
         .await
         .unwrap();
-    let mine = mine.as_array().unwrap();
+    let mine: Vec<TokenInfo> = serde_json::from_value(raw.clone()).unwrap();
     assert_eq!(mine.len(), 1);
-    assert_eq!(mine[0]["blacklist"], true);
-    assert_eq!(mine[0]["blacklist_reason"], "logout");
-    assert!(mine[0].get("token").is_none());
+    assert!(mine[0].blacklist);
+    assert_eq!(mine[0].blacklist_reason, Some(RevocationReason::Logout));
+    assert!(raw[0].get("token").is_none());
 
-    let active: Value = app
+    let active: Vec<TokenInfo> = app
         .get(&format!("/api/v1/tokens?user_id={uid}&active=true"), &admin)
         .await
         .json()
         .await
         .unwrap();
-    assert!(active.as_array().unwrap().is_empty());
-    let inactive: Value = app
+    assert!(active.is_empty());
+    let inactive: Vec<TokenInfo> = app
         .get("/api/v1/tokens?active=false", &admin)
         .await
         .json()
         .await
         .unwrap();
-    assert_eq!(inactive.as_array().unwrap().len(), 1);
+    assert_eq!(inactive.len(), 1);
 }
 
 #[tokio::test]
@@ -43,23 +44,23 @@ async fn revoking_an_unknown_token_is_not_found_and_a_bad_filter_is_refused() {
     let admin = app.admin_token().await;
     assert_eq!(
         error_code(app.post("/api/v1/tokens/nope/revoke", &admin, None).await).await,
-        (404, "not_found".into())
+        (404, ErrorCode::NotFound)
     );
     for odd in ["%00", "a%20b", "%E2%9C%93"] {
         let res = app
             .post(&format!("/api/v1/tokens/{odd}/revoke"), &admin, None)
             .await;
-        assert_eq!(error_code(res).await, (404, "not_found".into()), "{odd}");
+        assert_eq!(error_code(res).await, (404, ErrorCode::NotFound), "{odd}");
     }
     assert_eq!(
         error_code(app.get("/api/v1/tokens?user_id=abc", &admin).await).await,
-        (400, "validation_failed".into())
+        (400, ErrorCode::ValidationFailed)
     );
     assert_eq!(
         error_code(app.get("/api/v1/tokens?limit=0", &admin).await)
             .await
             .1,
-        "validation_failed"
+        ErrorCode::ValidationFailed
     );
 }
 
@@ -82,27 +83,20 @@ async fn the_sweeper_marks_expired_tokens_and_purges_old_ones() {
             .unwrap();
     }
     vigil::tokens::sweeper::sweep_once(&app.app.state().tokens, app.settings.token_retention).await;
-    let list: Value = app
+    let list: Vec<TokenInfo> = app
         .get("/api/v1/tokens", &admin)
         .await
         .json()
         .await
         .unwrap();
-    let ids: Vec<&str> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["token_id"].as_str().unwrap())
-        .collect();
+    let ids: Vec<&str> = list.iter().map(|t| t.token_id.as_str()).collect();
     assert!(!ids.contains(&"expired-long-ago"), "purged after retention");
     let recent = list
-        .as_array()
-        .unwrap()
         .iter()
-        .find(|t| t["token_id"] == "expired-recently")
+        .find(|t| t.token_id == "expired-recently")
         .unwrap();
-    assert_eq!(recent["blacklist"], true);
-    assert_eq!(recent["blacklist_reason"], "expired");
+    assert!(recent.blacklist);
+    assert_eq!(recent.blacklist_reason, Some(RevocationReason::Expired));
     assert_eq!(
         app.get("/api/v1/auth/me", &admin).await.status(),
         200,
@@ -114,12 +108,12 @@ async fn the_sweeper_marks_expired_tokens_and_purges_old_ones() {
 async fn a_revocation_written_by_another_instance_is_picked_up() {
     let app = spawn_app().await;
     let token = app.session(ADMIN, &app.admin_password).await;
-    let t = token["token"].as_str().unwrap();
+    let t = token.token.as_str();
     assert_eq!(app.get("/api/v1/auth/me", t).await.status(), 200);
     // Another instance sharing the database blacklists it.
     sqlx::query("UPDATE tokens SET blacklist = 1, blacklist_reason = 'admin_revoked', blacklisted_at = $1 WHERE token_id = $2")
         .bind(now())
-        .bind(token["token_id"].as_str().unwrap())
+        .bind(token.token_id.as_str())
         .execute(&app.app.state().db)
         .await
         .unwrap();
@@ -128,7 +122,7 @@ async fn a_revocation_written_by_another_instance_is_picked_up() {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         let res = app.get("/api/v1/auth/me", t).await;
         if res.status() == 401 {
-            assert_eq!(error_code(res).await.1, "token_revoked");
+            assert_eq!(error_code(res).await.1, ErrorCode::TokenRevoked);
             refused = true;
             break;
         }

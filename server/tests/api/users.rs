@@ -1,3 +1,4 @@
+use app::types::{ErrorCode, Role, UserInfo};
 use serde_json::{json, Value};
 
 use crate::helpers::*;
@@ -14,20 +15,16 @@ async fn an_admin_creates_lists_and_deletes_users() {
         )
         .await;
     assert_eq!(res.status(), 201);
-    let ann: Value = res.json().await.unwrap();
-    assert_eq!(ann["role"], "operator");
-    assert!(ann.get("password_hash").is_none());
+    let raw: Value = res.json().await.unwrap();
+    let ann: UserInfo = serde_json::from_value(raw.clone()).unwrap();
+    assert_eq!(ann.role, Role::Operator);
+    assert!(raw.get("password_hash").is_none());
 
-    let list: Value = app.get("/api/v1/users", &admin).await.json().await.unwrap();
-    let names: Vec<&str> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["username"].as_str().unwrap())
-        .collect();
+    let list: Vec<UserInfo> = app.get("/api/v1/users", &admin).await.json().await.unwrap();
+    let names: Vec<&str> = list.iter().map(|u| u.username.as_str()).collect();
     assert_eq!(names, ["admin", "ann"]);
 
-    let id = ann["id"].as_i64().unwrap();
+    let id = ann.id;
     assert_eq!(
         app.delete(&format!("/api/v1/users/{id}"), &admin)
             .await
@@ -36,7 +33,7 @@ async fn an_admin_creates_lists_and_deletes_users() {
     );
     assert_eq!(
         error_code(app.delete(&format!("/api/v1/users/{id}"), &admin).await).await,
-        (404, "not_found".into())
+        (404, ErrorCode::NotFound)
     );
 }
 
@@ -53,7 +50,7 @@ async fn a_duplicate_username_is_a_conflict() {
     );
     assert_eq!(
         error_code(app.post("/api/v1/users", &admin, Some(body)).await).await,
-        (409, "conflict".into())
+        (409, ErrorCode::Conflict)
     );
 }
 
@@ -71,18 +68,18 @@ async fn invalid_users_are_refused_and_nothing_is_created() {
     for body in bad {
         let (status, code) =
             error_code(app.post("/api/v1/users", &admin, Some(body.clone())).await).await;
-        assert_eq!(code, "validation_failed", "{body}");
+        assert_eq!(code, ErrorCode::ValidationFailed, "{body}");
         assert!(status == 400 || status == 422);
     }
-    let list: Value = app.get("/api/v1/users", &admin).await.json().await.unwrap();
-    assert_eq!(list.as_array().unwrap().len(), 1);
+    let list: Vec<UserInfo> = app.get("/api/v1/users", &admin).await.json().await.unwrap();
+    assert_eq!(list.len(), 1);
 }
 
 #[tokio::test]
 async fn a_role_change_takes_effect_at_once_by_revoking_the_old_tokens() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
-    let (id, token) = app.user_with_role(&admin, "pat", "operator").await;
+    let (id, token) = app.user_with_role(&admin, "pat", Role::Operator).await;
     let res = app
         .client
         .patch(app.url(&format!("/api/v1/users/{id}")))
@@ -92,13 +89,13 @@ async fn a_role_change_takes_effect_at_once_by_revoking_the_old_tokens() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    assert_eq!(res.json::<Value>().await.unwrap()["role"], "viewer");
+    assert_eq!(res.json::<UserInfo>().await.unwrap().role, Role::Viewer);
     assert_eq!(
         error_code(app.get("/api/v1/auth/me", &token).await).await.1,
-        "token_revoked"
+        ErrorCode::TokenRevoked
     );
     let fresh = app.session("pat", "a long enough password").await;
-    assert_eq!(fresh["user"]["role"], "viewer");
+    assert_eq!(fresh.user.role, Role::Viewer);
 }
 
 #[tokio::test]
@@ -107,7 +104,7 @@ async fn the_last_administrator_can_be_neither_deleted_nor_demoted() {
     let admin = app.admin_token().await;
     assert_eq!(
         error_code(app.delete("/api/v1/users/1", &admin).await).await,
-        (409, "conflict".into())
+        (409, ErrorCode::Conflict)
     );
     let res = app
         .client
@@ -117,6 +114,6 @@ async fn the_last_administrator_can_be_neither_deleted_nor_demoted() {
         .send()
         .await
         .unwrap();
-    assert_eq!(error_code(res).await.1, "conflict");
+    assert_eq!(error_code(res).await.1, ErrorCode::Conflict);
     assert_eq!(app.get("/api/v1/auth/me", &admin).await.status(), 200);
 }

@@ -1,26 +1,41 @@
 //! Enrolling a device by thumbprint or CSR (pasted or uploaded).
 
-use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
+use leptos::{ev::SubmitEvent, prelude::*};
 
-use super::{failure, BUTTON, INPUT};
+use super::{BUTTON, INPUT};
 use crate::{
-    api, components::file::read_chosen_text, session::require_session, types::EnrollRequest,
+    api::use_api,
+    components::{file::read_chosen_text, status::Failure},
+    types::EnrollRequest,
 };
 
 #[component]
 pub fn EnrollDevice() -> impl IntoView {
-    let auth = require_session();
+    let api = use_api();
     let (reg, name, thumb, csr) = (
         RwSignal::new(String::new()),
         RwSignal::new(String::new()),
         RwSignal::new(String::new()),
         RwSignal::new(String::new()),
     );
-    let error = RwSignal::new(None::<String>);
-    let issued = RwSignal::new(None::<(String, Option<String>)>);
+    let enroll = Action::new_local(move |req: &EnrollRequest| {
+        let req = req.clone();
+        async move { api.enroll(&req).await }
+    });
+    let pending = enroll.pending();
+    let error = Signal::derive(move || match enroll.value().get() {
+        Some(Err(f)) => Some(f.message),
+        _ => None,
+    });
+    let issued = move || match enroll.value().get() {
+        Some(Ok(res)) => Some((res.device.registration_id, res.certificate_pem)),
+        _ => None,
+    };
     let submit = move |ev: SubmitEvent| {
         ev.prevent_default();
-        let Some(token) = auth.token() else { return };
+        if pending.get_untracked() {
+            return;
+        }
         let (t, c) = (thumb.get_untracked(), csr.get_untracked());
         let req = EnrollRequest {
             registration_id: reg.get_untracked(),
@@ -28,13 +43,7 @@ pub fn EnrollDevice() -> impl IntoView {
             cert_sha256: (!t.trim().is_empty()).then_some(t),
             csr_pem: (!c.trim().is_empty()).then_some(c),
         };
-        error.set(None);
-        spawn_local(async move {
-            match api::enroll(&token, &req).await {
-                Ok(res) => issued.set(Some((res.device.registration_id, res.certificate_pem))),
-                Err(f) => failure(auth, error)(f),
-            }
-        });
+        enroll.dispatch_local(req);
     };
     view! {
         <section aria-labelledby="enroll-title" class="rounded bg-white p-4 shadow-sm">
@@ -50,10 +59,10 @@ pub fn EnrollDevice() -> impl IntoView {
                 <label class="text-sm sm:col-span-2">"…or upload the CSR file"
                     <input id="enroll-csr-file" type="file" accept=".csr,.pem,.req,text/plain" class="mt-1 block text-sm"
                         on:change=move |ev| read_chosen_text(&ev, move |text| csr.set(text))/></label>
-                <div><button type="submit" class=BUTTON>"Enroll"</button></div>
+                <div><button type="submit" class=BUTTON disabled=move || pending.get()>"Enroll"</button></div>
             </form>
-            <Show when=move || error.with(Option::is_some)><p role="alert" class="mt-2 text-red-700">{move || error.get()}</p></Show>
-            {move || issued.get().map(|(reg, pem)| view! {
+            <Failure message=error/>
+            {move || issued().map(|(reg, pem)| view! {
                 <div role="status" class="mt-2 rounded bg-emerald-50 p-2 text-sm">
                     {format!("Enrolled {reg}.")}
                     {pem.map(|p| view! {

@@ -8,12 +8,7 @@ mod users;
 
 use leptos::prelude::*;
 
-use crate::{
-    api,
-    components::header::Header,
-    session::{require_session, Auth},
-    types::Role,
-};
+use crate::{components::header::Header, session::require_session, types::Role};
 use audit::Audit;
 use enroll::EnrollDevice;
 use tokens::Tokens;
@@ -22,12 +17,6 @@ use users::Users;
 pub const INPUT: &str = "mt-1 block w-full rounded border border-slate-300 px-2 py-1";
 pub const BUTTON: &str =
     "rounded bg-sky-700 px-3 py-1 text-white hover:bg-sky-800 disabled:opacity-50";
-
-/// Shows a failed call in `error`, ending the session when the token is
-/// no longer good.
-pub fn failure(auth: Auth, error: RwSignal<Option<String>>) -> impl Fn(api::ApiFailure) + Copy {
-    move |f| error.set(Some(auth.handle(&f)))
-}
 
 #[component]
 pub fn AdminPage() -> impl IntoView {

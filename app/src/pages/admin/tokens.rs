@@ -1,43 +1,49 @@
 //! The token registry: filter and revoke.
 
-use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
+use leptos::{ev::SubmitEvent, prelude::*};
 
-use super::{failure, BUTTON, INPUT};
-use crate::{api, components::time, session::require_session, types::TokenInfo};
+use super::{BUTTON, INPUT};
+use crate::{
+    api::{use_api, TokenFilter},
+    components::{
+        status::{failures, Failure, Loading},
+        time,
+    },
+    types::TokenInfo,
+};
 
 #[component]
 pub fn Tokens() -> impl IntoView {
-    let auth = require_session();
-    let tokens = RwSignal::new(None::<Vec<TokenInfo>>);
-    let error = RwSignal::new(None::<String>);
-    let filter = RwSignal::new(api::TokenFilter {
+    let api = use_api();
+    let filter = RwSignal::new(TokenFilter {
         active: Some(true),
         ..Default::default()
+    });
+    let error = RwSignal::new(None::<String>);
+    let revoke = Action::new_local(move |token_id: &String| {
+        let token_id = token_id.clone();
+        async move { api.revoke_token(&token_id).await }
+    });
+    let revoked = revoke.version();
+    let tokens = LocalResource::new(move || {
+        let f = filter.get();
+        revoked.track();
+        async move { api.tokens(&f).await }
+    });
+    Effect::new(move |_| {
+        if let Some(Err(f)) = revoke.value().get() {
+            error.set(Some(f.message));
+        }
     });
     let (state, user, device) = (
         RwSignal::new("active".to_owned()),
         RwSignal::new(String::new()),
         RwSignal::new(String::new()),
     );
-    let reload = move || {
-        let Some(token) = auth.token() else { return };
-        let f = filter.get_untracked();
-        spawn_local(async move {
-            match api::tokens(&token, &f).await {
-                Ok(t) => tokens.set(Some(t)),
-                Err(f) => failure(auth, error)(f),
-            }
-        });
-    };
-    Effect::new(move |_| {
-        if auth.token_tracked().is_some() {
-            reload();
-        }
-    });
     let apply = move |ev: SubmitEvent| {
         ev.prevent_default();
         let id = |s: String| s.trim().parse::<i64>().ok();
-        filter.set(api::TokenFilter {
+        filter.set(TokenFilter {
             active: match state.get_untracked().as_str() {
                 "active" => Some(true),
                 "inactive" => Some(false),
@@ -46,7 +52,28 @@ pub fn Tokens() -> impl IntoView {
             user_id: id(user.get_untracked()),
             device_id: id(device.get_untracked()),
         });
-        reload();
+    };
+    let pending = revoke.pending();
+    let row = move |t: TokenInfo| {
+        let owner = match (t.user_id, t.device_id) {
+            (Some(u), _) => format!("user {u}"),
+            (_, Some(d)) => format!("device {d}"),
+            _ => String::new(),
+        };
+        let state = match (t.blacklist, t.blacklist_reason) {
+            (false, _) => "active",
+            (true, Some(reason)) => reason.as_str(),
+            (true, None) => "revoked",
+        };
+        let id = t.token_id.clone();
+        view! { <tr class="border-t border-slate-100">
+            <td class="p-1 font-mono text-xs">{t.token_id.clone()}</td><td class="p-1">{owner}</td>
+            <td class="p-1">{time::short(&t.expires_at)}</td><td class="p-1">{state}</td>
+            <td class="p-1">{(!t.blacklist).then(|| view! {
+                <button type="button" class="text-red-700 underline disabled:opacity-50" disabled=move || pending.get()
+                    on:click=move |_| if !pending.get_untracked() { revoke.dispatch_local(id.clone()); }>"Revoke"</button>
+            })}</td>
+        </tr> }
     };
     view! {
         <section aria-labelledby="tokens-title" class="rounded bg-white p-4 shadow-sm">
@@ -59,41 +86,24 @@ pub fn Tokens() -> impl IntoView {
                 <label>"Device id"<input class=INPUT inputmode="numeric" on:input=move |ev| device.set(event_target_value(&ev))/></label>
                 <button type="submit" class=BUTTON>"Filter"</button>
             </form>
-            <Show when=move || error.with(Option::is_some)><p role="alert" class="text-red-700">{move || error.get()}</p></Show>
-            {move || match tokens.get() {
-                None => view! { <p class="text-slate-500">"Loading…"</p> }.into_any(),
-                Some(list) if list.is_empty() => view! { <p class="text-slate-500">"No tokens match."</p> }.into_any(),
-                Some(list) => view! {
-                    <div class="overflow-x-auto"><table class="mt-2 min-w-full text-sm">
-                        <thead class="text-left"><tr><th class="p-1">"Token id"</th><th class="p-1">"Owner"</th><th class="p-1">"Expires (UTC)"</th><th class="p-1">"State"</th><th></th></tr></thead>
-                        <tbody>{list.into_iter().map(|t| {
-                            let id = t.token_id.clone();
-                            let owner = match (t.user_id, t.device_id) {
-                                (Some(u), _) => format!("user {u}"),
-                                (_, Some(d)) => format!("device {d}"),
-                                _ => String::new(),
-                            };
-                            let revoke = move |_| {
-                                let (Some(token), id) = (auth.token(), id.clone()) else { return };
-                                spawn_local(async move {
-                                    match api::revoke_token(&token, &id).await {
-                                        Ok(()) => reload(),
-                                        Err(f) => failure(auth, error)(f),
-                                    }
-                                });
-                            };
-                            let state = if t.blacklist { t.blacklist_reason.map(|r| r.as_str()).unwrap_or("revoked") } else { "active" };
-                            view! { <tr class="border-t border-slate-100">
-                                <td class="p-1 font-mono text-xs">{t.token_id.clone()}</td><td class="p-1">{owner}</td>
-                                <td class="p-1">{time::short(&t.expires_at)}</td><td class="p-1">{state}</td>
-                                <td class="p-1">{(!t.blacklist).then(|| view! {
-                                    <button type="button" class="text-red-700 underline" on:click=revoke>"Revoke"</button>
-                                })}</td>
-                            </tr> }
-                        }).collect_view()}</tbody>
-                    </table></div>
-                }.into_any(),
-            }}
+            <Failure message=error.into()/>
+            <Transition fallback=|| view! { <Loading what="tokens"/> }>
+                <ErrorBoundary fallback=failures>
+                    {move || Suspend::new(async move {
+                        tokens.await.map(|list| {
+                            if list.is_empty() {
+                                return view! { <p class="text-slate-500">"No tokens match."</p> }.into_any();
+                            }
+                            view! {
+                                <div class="overflow-x-auto"><table class="mt-2 min-w-full text-sm">
+                                    <thead class="text-left"><tr><th class="p-1">"Token id"</th><th class="p-1">"Owner"</th><th class="p-1">"Expires (UTC)"</th><th class="p-1">"State"</th><th class="p-1"><span class="sr-only">"Actions"</span></th></tr></thead>
+                                    <tbody><For each=move || list.clone() key=|t: &TokenInfo| (t.token_id.clone(), t.blacklist) children=row/></tbody>
+                                </table></div>
+                            }.into_any()
+                        })
+                    })}
+                </ErrorBoundary>
+            </Transition>
         </section>
     }
 }

@@ -1,99 +1,102 @@
 //! Users: list, create, change role, delete.
 
-use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
+use leptos::{ev::SubmitEvent, prelude::*};
 
-use super::{failure, BUTTON, INPUT};
+use super::{BUTTON, INPUT};
 use crate::{
-    api,
-    session::require_session,
+    api::{use_api, ApiFailure},
+    components::status::{failures, Failure, Loading},
     types::{CreateUser, Role, UpdateUser, UserInfo},
 };
 
+/// What the section can do to users.
+#[derive(Clone)]
+enum Change {
+    Create(CreateUser),
+    SetRole(i64, Role),
+    Delete(i64),
+}
+
 #[component]
 pub fn Users() -> impl IntoView {
-    let auth = require_session();
-    let users = RwSignal::new(None::<Vec<UserInfo>>);
+    let api = use_api();
     let error = RwSignal::new(None::<String>);
+    let change = Action::new_local(move |c: &Change| {
+        let c = c.clone();
+        async move {
+            match c {
+                Change::Create(body) => api.create_user(&body).await.map(|_| ()),
+                Change::SetRole(id, role) => {
+                    api.set_role(id, &UpdateUser { role }).await.map(|_| ())
+                }
+                Change::Delete(id) => api.delete_user(id).await,
+            }
+        }
+    });
+    let changed = change.version();
+    let users = LocalResource::new(move || {
+        changed.track();
+        async move { api.users().await }
+    });
     let (uname, pw, role) = (
         RwSignal::new(String::new()),
         RwSignal::new(String::new()),
         RwSignal::new(Role::Viewer),
     );
-    let reload = move || {
-        let Some(token) = auth.token() else { return };
-        spawn_local(async move {
-            match api::users(&token).await {
-                Ok(u) => users.set(Some(u)),
-                Err(f) => failure(auth, error)(f),
-            }
-        });
-    };
-    Effect::new(move |_| {
-        if auth.token_tracked().is_some() {
-            reload();
+    Effect::new(move |_| match change.value().get() {
+        Some(Err(ApiFailure { message, .. })) => error.set(Some(message)),
+        Some(Ok(())) => {
+            error.set(None);
+            pw.set(String::new());
         }
+        None => {}
     });
+    let pending = change.pending();
     let create = move |ev: SubmitEvent| {
         ev.prevent_default();
-        let Some(token) = auth.token() else { return };
-        let body = CreateUser {
+        if pending.get_untracked() {
+            return;
+        }
+        change.dispatch_local(Change::Create(CreateUser {
             username: uname.get_untracked(),
             password: pw.get_untracked(),
             role: role.get_untracked(),
-        };
-        error.set(None);
-        spawn_local(async move {
-            match api::create_user(&token, &body).await {
-                Ok(_) => {
-                    pw.set(String::new());
-                    reload();
-                }
-                Err(f) => failure(auth, error)(f),
-            }
-        });
+        }));
+    };
+    let row = move |u: UserInfo| {
+        let id = u.id;
+        view! {
+            <tr class="border-t border-slate-100">
+                <td class="p-1">{u.username.clone()}</td>
+                <td class="p-1"><label class="sr-only" for=format!("role-{id}")>{format!("Role of {}", u.username)}</label>
+                    <select id=format!("role-{id}") class="rounded border border-slate-300" disabled=move || pending.get()
+                        on:change=move |ev| if let Some(r) = Role::parse(&event_target_value(&ev)) {
+                            change.dispatch_local(Change::SetRole(id, r));
+                        }>
+                        {Role::ALL.iter().map(|r| view! {
+                            <option value=r.as_str() selected=*r == u.role>{r.as_str()}</option>
+                        }).collect_view()}
+                    </select></td>
+                <td class="p-1"><button type="button" class="text-red-700 underline disabled:opacity-50" disabled=move || pending.get()
+                    on:click=move |_| if !pending.get_untracked() { change.dispatch_local(Change::Delete(id)); }>"Delete"</button></td>
+            </tr>
+        }
     };
     view! {
         <section aria-labelledby="users-title" class="rounded bg-white p-4 shadow-sm">
             <h2 id="users-title" class="text-lg font-semibold">"Users"</h2>
-            <Show when=move || error.with(Option::is_some)><p role="alert" class="text-red-700">{move || error.get()}</p></Show>
-            <Show when=move || users.with(Option::is_none)><p class="text-slate-500">"Loading…"</p></Show>
-            <table class="mt-2 min-w-full text-sm"><tbody>
-                {move || users.get().unwrap_or_default().into_iter().map(|u| {
-                    let id = u.id;
-                    let set = move |r: Role| {
-                        let Some(token) = auth.token() else { return };
-                        spawn_local(async move {
-                            match api::set_role(&token, id, &UpdateUser { role: r }).await {
-                                Ok(_) => reload(),
-                                Err(f) => failure(auth, error)(f),
-                            }
-                        });
-                    };
-                    let del = move |_| {
-                        let Some(token) = auth.token() else { return };
-                        spawn_local(async move {
-                            match api::delete_user(&token, id).await {
-                                Ok(()) => reload(),
-                                Err(f) => failure(auth, error)(f),
-                            }
-                        });
-                    };
-                    view! {
-                        <tr class="border-t border-slate-100">
-                            <td class="p-1">{u.username.clone()}</td>
-                            <td class="p-1"><label class="sr-only" for=format!("role-{id}")>"Role"</label>
-                                <select id=format!("role-{id}") class="rounded border border-slate-300" on:change=move |ev| {
-                                    if let Some(r) = Role::parse(&event_target_value(&ev)) { set(r) }
-                                }>
-                                    {[Role::Admin, Role::Operator, Role::Viewer].into_iter().map(|r| view! {
-                                        <option value=r.as_str() selected=r == u.role>{r.as_str()}</option>
-                                    }).collect_view()}
-                                </select></td>
-                            <td class="p-1"><button type="button" class="text-red-700 underline" on:click=del>"Delete"</button></td>
-                        </tr>
-                    }
-                }).collect_view()}
-            </tbody></table>
+            <Failure message=error.into()/>
+            <Transition fallback=|| view! { <Loading what="users"/> }>
+                <ErrorBoundary fallback=failures>
+                    {move || Suspend::new(async move {
+                        users.await.map(|list| view! {
+                            <table class="mt-2 min-w-full text-sm"><tbody>
+                                <For each=move || list.clone() key=|u: &UserInfo| (u.id, u.role) children=row/>
+                            </tbody></table>
+                        })
+                    })}
+                </ErrorBoundary>
+            </Transition>
             <form class="mt-3 flex flex-wrap items-end gap-2 text-sm" on:submit=create>
                 <label>"Username"<input class=INPUT required on:input=move |ev| uname.set(event_target_value(&ev))/></label>
                 <label>"Password"<input type="password" class=INPUT required minlength="8" prop:value=move || pw.get()
@@ -101,7 +104,7 @@ pub fn Users() -> impl IntoView {
                 <label>"Role"<select class=INPUT on:change=move |ev| if let Some(r) = Role::parse(&event_target_value(&ev)) { role.set(r) }>
                     <option value="viewer">"viewer"</option><option value="operator">"operator"</option><option value="admin">"admin"</option>
                 </select></label>
-                <button type="submit" class=BUTTON>"Create user"</button>
+                <button type="submit" class=BUTTON disabled=move || pending.get()>"Create user"</button>
             </form>
         </section>
     }

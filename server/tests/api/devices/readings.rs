@@ -1,0 +1,248 @@
+//! Readings: batches stored whole or refused whole, the newest value of each
+//! sensor, last_seen, and the checks on reading queries.
+
+use app::types::{Device, DeviceStatus, ErrorBody, ErrorCode, Reading};
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::one_reading;
+use crate::{device_helpers::*, helpers::*};
+
+#[tokio::test]
+async fn a_self_signed_device_gets_a_bound_token_and_its_readings_are_stored() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (device, cert, client) = app.enrolled_device(&admin, "sensor-1").await;
+    assert_eq!(device.status, DeviceStatus::Active);
+    assert_eq!(device.cert_sha256, cert.thumbprint());
+
+    let token = device_token(&app, &client).await;
+    let claims: Value = {
+        let part = token.token.split('.').nth(1).unwrap();
+        serde_json::from_slice(&B64.decode(part).unwrap()).unwrap()
+    };
+    assert_eq!(claims["typ"], "device");
+    assert_eq!(claims["sub"], device.id.to_string());
+    let x5t = B64.encode(Sha256::digest(&cert.der));
+    assert_eq!(claims["cnf"]["x5t#S256"], x5t);
+
+    let t = &token.token;
+    let body = json!({ "readings": [
+        { "sensor": "temperature", "value": 21.5, "unit": "C", "ts": "2026-11-22T10:00:00Z" },
+        { "sensor": "temperature", "value": 22.0, "unit": "C", "ts": "2026-11-22T10:01:00Z" },
+        { "sensor": "humidity", "value": 40 }
+    ]});
+    let res = send_readings(&app, &client, t, body).await.unwrap();
+    assert_eq!(res.status(), 202);
+    // The exact answer, no more.
+    assert_eq!(res.json::<Value>().await.unwrap(), json!({ "accepted": 3 }));
+
+    let id = device.id;
+    let temps: Vec<Reading> = app
+        .get(
+            &format!("/api/v1/devices/{id}/readings?sensor=temperature"),
+            &admin,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(temps.len(), 2);
+    assert_eq!(temps[0].value, 22.0, "newest first");
+    assert_eq!(temps[0].ts, "2026-11-22T10:01:00.000Z");
+    assert_eq!(temps[1].unit.as_deref(), Some("C"));
+    let ranged: Vec<Reading> = app
+        .get(
+            &format!(
+                "/api/v1/devices/{id}/readings?from=2026-11-22T10:00:30Z&to=2026-11-22T10:05:00Z"
+            ),
+            &admin,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ranged.len(), 1);
+}
+
+#[tokio::test]
+async fn bad_batches_are_refused_whole() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (device, _, client) = app.enrolled_device(&admin, "batcher").await;
+    let t = device_token(&app, &client).await.token;
+    let too_many: Vec<Value> = (0..1001)
+        .map(|i| json!({"sensor": "s", "value": i}))
+        .collect();
+    let cases = [
+        json!({ "readings": too_many }),
+        json!({ "readings": [] }),
+        json!({ "readings": [{"sensor": "ok", "value": 1}, {"sensor": "bad name!", "value": 2}] }),
+        json!({ "readings": [{"sensor": "ok", "value": 1}, {"sensor": "ok", "value": "NaN"}] }),
+        json!({ "readings": [{"sensor": "ok", "value": 1, "ts": "not a time"}] }),
+        json!({ "readings": [{"sensor": "ok", "value": 1, "ts": "2999-01-01T00:00:00Z"}] }),
+        json!({ "nothing": true }),
+    ];
+    for body in cases {
+        let res = send_readings(&app, &client, &t, &body).await.unwrap();
+        let (status, code) = error_code(res).await;
+        assert_eq!(code, ErrorCode::ValidationFailed, "{body:.80}");
+        assert!(status == 400 || status == 422);
+    }
+    let raw = client
+        .post(app.south_url("/device/v1/readings"))
+        .header("x-access-token", &t)
+        .header("content-type", "application/json")
+        .body("{\"readings\": [")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(raw).await, (400, ErrorCode::ValidationFailed));
+    let huge = format!(
+        "{{\"readings\": [{{\"sensor\": \"{}\", \"value\": 1}}]}}",
+        "a".repeat(300 * 1024)
+    );
+    let res = client
+        .post(app.south_url("/device/v1/readings"))
+        .header("x-access-token", &t)
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(res).await, (413, ErrorCode::PayloadTooLarge));
+    let id = device.id;
+    let stored: Vec<Reading> = app
+        .get(&format!("/api/v1/devices/{id}/readings"), &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(stored.is_empty(), "nothing partial was stored");
+}
+
+#[tokio::test]
+async fn last_seen_is_kept_without_a_write_per_request() {
+    let app = spawn_with(|s| s.last_seen_flush = std::time::Duration::from_secs(3600)).await;
+    let admin = app.admin_token().await;
+    let (device, _, client) = app.enrolled_device(&admin, "seen").await;
+    assert!(device.last_seen.is_none());
+    let t = device_token(&app, &client).await.token;
+    send_readings(&app, &client, &t, one_reading(1.0))
+        .await
+        .unwrap();
+    let id = device.id;
+    let before: Device = app
+        .get(&format!("/api/v1/devices/{id}"), &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(before.last_seen.is_none(), "not written per request");
+    app.app.state().devices.flush_last_seen().await;
+    let after: Device = app
+        .get(&format!("/api/v1/devices/{id}"), &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(after.last_seen.is_some());
+}
+
+#[tokio::test]
+async fn devices_show_the_newest_value_of_each_sensor() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (device, _, client) = app.enrolled_device(&admin, "latest").await;
+    let t = device_token(&app, &client).await.token;
+    let body = json!({ "readings": [
+        { "sensor": "temperature", "value": 20.0, "unit": "C", "ts": "2026-11-22T10:02:00Z" },
+        { "sensor": "temperature", "value": 19.0, "unit": "C", "ts": "2026-11-22T10:00:00Z" },
+        { "sensor": "humidity", "value": 40 }
+    ]});
+    assert_eq!(
+        send_readings(&app, &client, &t, body)
+            .await
+            .unwrap()
+            .status(),
+        202
+    );
+    // An older reading arriving later does not replace the newest.
+    let late = json!({ "readings": [{ "sensor": "temperature", "value": 5.0, "ts": "2026-11-22T09:00:00Z" }] });
+    assert_eq!(
+        send_readings(&app, &client, &t, late)
+            .await
+            .unwrap()
+            .status(),
+        202
+    );
+    let list: Vec<Device> = app
+        .get("/api/v1/devices", &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let latest = &list[0].latest;
+    assert_eq!(latest.len(), 2);
+    assert_eq!(latest[0].sensor, "humidity");
+    assert_eq!(latest[1].sensor, "temperature");
+    assert_eq!(latest[1].value, 20.0);
+    assert_eq!(latest[1].ts, "2026-11-22T10:02:00.000Z");
+    let one: Device = app
+        .get(&format!("/api/v1/devices/{}", device.id), &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one.latest, list[0].latest);
+}
+
+#[tokio::test]
+async fn reading_queries_and_oversized_csrs_are_refused_as_client_errors() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (device, _, _) = app.enrolled_device(&admin, "queried").await;
+    let id = device.id;
+    let long = "s".repeat(65);
+    for q in [
+        "limit=0",
+        "limit=1001",
+        "from=yesterday",
+        "to=2026-13-01T00:00:00Z",
+        &format!("sensor={long}"),
+    ] {
+        let res = app
+            .get(&format!("/api/v1/devices/{id}/readings?{q}"), &admin)
+            .await;
+        assert_eq!(
+            error_code(res).await,
+            (400, ErrorCode::ValidationFailed),
+            "{q}"
+        );
+    }
+    assert_eq!(
+        error_code(app.get("/api/v1/devices/999/readings", &admin).await)
+            .await
+            .1,
+        ErrorCode::NotFound
+    );
+    assert_eq!(
+        error_code(app.get("/api/v1/live?device_id=x", &admin).await)
+            .await
+            .1,
+        ErrorCode::ValidationFailed
+    );
+    let (csr_pem, _) = csr("big");
+    let padded = format!("{}{csr_pem}", "\n".repeat(17 * 1024));
+    let res = app
+        .try_enroll(
+            &admin,
+            &json!({"registration_id": "big", "name": "n", "csr_pem": padded}),
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let body: ErrorBody = res.json().await.unwrap();
+    assert_eq!(body.error, ErrorCode::ValidationFailed);
+    assert!(body.message.contains("too large"), "{body:?}");
+}
