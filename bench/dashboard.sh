@@ -25,7 +25,7 @@ echo "total gzipped: $total bytes"
 source bench/lib.sh
 start_vigil
 export VIGIL_NORTH_URL="https://127.0.0.1:$NORTH" VIGIL_SOUTH_URL="https://127.0.0.1:$SOUTH" VIGIL_CA="$DATA/pki/platform-ca.pem"
-(sleep 4; ./target/release/vigil-device simulate --devices "$DEVICES" --rate 20 --batch 10 --duration "$DURATION" --prefix dash 2>/dev/null) &
+(sleep 4; "$BIN/vigil-device" simulate --devices "$DEVICES" --rate 20 --batch 10 --duration "$DURATION" --prefix dash 2>/dev/null) &
 SIM=$!
 BASE="https://127.0.0.1:$NORTH" SECONDS_TO_WATCH=$((DURATION + 5)) node bench/dashboard.mjs
 wait $SIM

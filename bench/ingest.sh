@@ -17,11 +17,11 @@ start_vigil
 export VIGIL_NORTH_URL="https://127.0.0.1:$NORTH" VIGIL_SOUTH_URL="https://127.0.0.1:$SOUTH" VIGIL_CA="$DATA/pki/platform-ca.pem"
 
 echo "== $DEVICES devices, keep-alive mTLS, batches of 10, unthrottled, ${DURATION}s ($(nproc) cores, load generator on the same machine)"
-./target/release/vigil-device simulate --devices "$DEVICES" --rate 0 --batch 10 --duration "$DURATION" --prefix ka 2>/dev/null
+"$BIN/vigil-device" simulate --devices "$DEVICES" --rate 0 --batch 10 --duration "$DURATION" --prefix ka 2>/dev/null
 echo "== $DEVICES devices, keep-alive mTLS, batches of 10, offered 20,000 readings/s (20 batches/s each), ${DURATION}s"
-./target/release/vigil-device simulate --devices "$DEVICES" --rate 20 --batch 10 --duration "$DURATION" --prefix fixed 2>/dev/null
+"$BIN/vigil-device" simulate --devices "$DEVICES" --rate 20 --batch 10 --duration "$DURATION" --prefix fixed 2>/dev/null
 echo "== $DEVICES devices, a new mTLS connection per request, batches of 10, ${DURATION}s"
-./target/release/vigil-device simulate --devices "$DEVICES" --rate 0 --batch 10 --duration "$DURATION" --new-connections --prefix nc 2>/dev/null
+"$BIN/vigil-device" simulate --devices "$DEVICES" --rate 0 --batch 10 --duration "$DURATION" --new-connections --prefix nc 2>/dev/null
 STORED=$(python3 - "$DATA/vigil.db" <<'PY'
 import sqlite3, sys
 print(sqlite3.connect(sys.argv[1]).execute("select count(*) from readings").fetchone()[0])

@@ -14,8 +14,14 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::{
-    audit, auth, devices, error::ApiError, ingest, live, openapi::ApiDoc, readings,
-    state::AppState, telemetry, tokens, users,
+    audit, auth, devices,
+    error::ApiError,
+    ingest, live,
+    openapi::ApiDoc,
+    readings,
+    state::AppState,
+    telemetry::{self, Traced},
+    tokens, users,
 };
 
 /// Bodies of the north API are small; anything bigger is refused unread.
@@ -25,8 +31,8 @@ pub const MAX_BODY: usize = 64 * 1024;
 pub struct Apis {
     /// To nest under `/api` on the north listener.
     pub north: Router<AppState>,
-    /// The south listener's whole router.
-    pub south: Router,
+    /// The south listener's whole service.
+    pub south: Traced<Router>,
 }
 
 pub fn build(state: &AppState) -> Apis {
@@ -49,7 +55,7 @@ pub fn build(state: &AppState) -> Apis {
         .layer(no_store());
     Apis {
         north,
-        south: telemetry::traced(south).with_state(state.clone()),
+        south: telemetry::traced(south.with_state(state.clone())),
     }
 }
 

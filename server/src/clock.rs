@@ -21,7 +21,12 @@ impl Clock {
 
     /// Milliseconds since the Unix epoch (reading times).
     pub fn now_ms(&self) -> i64 {
-        chrono::Utc::now().timestamp_millis() + self.offset_ms.load(Ordering::Relaxed)
+        // SystemTime rather than chrono: no calendar arithmetic on the
+        // gateway's path, which reads the time on every request.
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        since_epoch + self.offset_ms.load(Ordering::Relaxed)
     }
 
     /// Moves this clock (and every clone of it) forward.

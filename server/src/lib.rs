@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! Vigil, a secure IoT platform: the server library behind the `vigil`
 //! binary.
 //!

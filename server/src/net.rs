@@ -9,8 +9,10 @@ use std::{sync::Arc, time::Duration};
 use futures_util::future::BoxFuture;
 use sha2::{Digest, Sha256};
 
-use axum::{extract::ConnectInfo, Router};
-use hyper::{body::Incoming, Request};
+use std::convert::Infallible;
+
+use axum::extract::ConnectInfo;
+use hyper::{body::Incoming, Request, Response};
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
     server::conn::auto,
@@ -19,7 +21,7 @@ use rustls::{server::danger::ClientCertVerifier, ServerConfig};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::{net::TcpListener, sync::Semaphore};
 use tokio_rustls::TlsAcceptor;
-use tower::ServiceExt;
+use tower::{Service, ServiceExt};
 
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A request's headers must arrive within this time, also on a kept-alive
@@ -91,14 +93,24 @@ pub fn server_config(
     Ok(config)
 }
 
-/// Serves HTTPS on `listener`. With a `watch`, each connection is ended
-/// (after any request in flight) when the watch says so.
-pub async fn serve(
+/// Serves HTTPS on `listener` with `service`. With a `watch`, each
+/// connection is ended (after any request in flight) when the watch says so.
+pub async fn serve<S, B>(
     listener: TcpListener,
     config: Arc<ServerConfig>,
-    router: Router,
+    service: S,
     watch: Option<Arc<dyn ConnectionWatch>>,
-) {
+) where
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let acceptor = TlsAcceptor::from(config);
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut http = auto::Builder::new(TokioExecutor::new());
@@ -125,7 +137,7 @@ pub async fn serve(
             continue;
         };
         let acceptor = acceptor.clone();
-        let router = router.clone();
+        let app = service.clone();
         let http = http.clone();
         let watch = watch.clone();
         tokio::spawn(async move {
@@ -154,7 +166,7 @@ pub async fn serve(
                 if let Some(cert) = &peer_cert {
                     req.extensions_mut().insert(cert.clone());
                 }
-                router.clone().oneshot(req)
+                app.clone().oneshot(req)
             });
             let conn = http.serve_connection_with_upgrades(TokioIo::new(tls), service);
             tokio::pin!(conn);

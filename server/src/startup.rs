@@ -108,7 +108,7 @@ impl Application {
             tokio::spawn(net::serve(
                 north,
                 north_tls,
-                web::router(state.clone(), apis.north),
+                web::service(state.clone(), apis.north),
                 None,
             )),
             tokio::spawn(net::serve(south, south_tls, apis.south, Some(watch))),

@@ -2,16 +2,27 @@
 //! id and a span, so a logged error says which request it was. Nothing
 //! logged anywhere may contain a token or a password: spans carry the
 //! method, the path and the request id, never headers or bodies.
+//!
+//! The layers wrap a listener's whole router once (not each route, as
+//! `Router::layer` would), so they cost one pass per request.
 
-use axum::{
-    extract::Request,
-    http::{HeaderName, HeaderValue},
-    Router,
+use std::{
+    sync::atomic::{AtomicU64, Ordering},
+    task::{Context, Poll},
 };
+
+use axum::http::{HeaderName, HeaderValue, Request};
+use hyper::body::Incoming;
+use tower::{Layer, Service};
 use tower_http::{
-    request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
-    trace::TraceLayer,
+    classify::{ServerErrorsAsFailures, SharedClassifier},
+    request_id::{
+        MakeRequestId, PropagateRequestId, PropagateRequestIdLayer, RequestId, SetRequestId,
+        SetRequestIdLayer,
+    },
+    trace::{Trace, TraceLayer},
 };
+use tracing::Span;
 use tracing_subscriber::EnvFilter;
 
 pub fn init(filter: &str) {
@@ -25,34 +36,72 @@ pub fn init(filter: &str) {
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// A fresh random id for every request.
+/// Request ids: a random prefix for this process and a counter, so ids are
+/// unique without a system call per request.
 #[derive(Clone, Copy)]
-struct NewId;
+pub struct NextId;
 
-impl MakeRequestId for NewId {
-    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        HeaderValue::from_str(&id).ok().map(RequestId::new)
+static PREFIX: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl MakeRequestId for NextId {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        let prefix = *PREFIX.get_or_init(rand::random);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        HeaderValue::from_str(&format!("{prefix:016x}{n:016x}"))
+            .ok()
+            .map(RequestId::new)
     }
 }
+
+fn span(req: &Request<Incoming>) -> Span {
+    let id = req
+        .extensions()
+        .get::<RequestId>()
+        .and_then(|r| r.header_value().to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+}
+
+type MakeSpan = fn(&Request<Incoming>) -> Span;
+
+/// A listener's service with request ids and spans.
+pub type Traced<S> = StripRequestId<
+    SetRequestId<
+        Trace<PropagateRequestId<S>, SharedClassifier<ServerErrorsAsFailures>, MakeSpan>,
+        NextId,
+    >,
+>;
 
 /// Every request gets an id of ours (one a client sent is dropped: it could
 /// put anything in our logs), a span naming it, and the id back in the
 /// `x-request-id` response header.
-pub fn traced<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
-    router
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            let id = req
-                .extensions()
-                .get::<RequestId>()
-                .and_then(|r| r.header_value().to_str().ok())
-                .unwrap_or("-");
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-        }))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, NewId))
-        .layer(axum::middleware::map_request(|mut req: Request| async move {
-            req.headers_mut().remove(REQUEST_ID);
-            req
-        }))
+pub fn traced<S>(inner: S) -> Traced<S> {
+    let propagated = PropagateRequestIdLayer::new(REQUEST_ID).layer(inner);
+    let traced = TraceLayer::new_for_http()
+        .make_span_with(span as MakeSpan)
+        .layer(propagated);
+    StripRequestId(SetRequestIdLayer::new(REQUEST_ID, NextId).layer(traced))
+}
+
+/// Removes a client's `x-request-id` before the id is set.
+#[derive(Clone)]
+pub struct StripRequestId<S>(S);
+
+impl<S, B> Service<Request<B>> for StripRequestId<S>
+where
+    S: Service<Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> S::Future {
+        req.headers_mut().remove(REQUEST_ID);
+        self.0.call(req)
+    }
 }

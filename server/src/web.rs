@@ -1,5 +1,5 @@
 //! The dashboard (Leptos SSR + hydration), `/healthz`, and the security
-//! headers put on every north response.
+//! headers put on every north response (around the whole router, once).
 
 use app::{shell, App};
 use axum::{
@@ -8,14 +8,31 @@ use axum::{
     Json, Router,
 };
 use leptos_axum::{generate_route_list, LeptosRoutes};
-use tower_http::set_header::SetResponseHeaderLayer;
+use tower::Layer;
+use tower_http::set_header::{SetResponseHeader, SetResponseHeaderLayer};
 
-use crate::{state::AppState, telemetry};
+use crate::{
+    state::AppState,
+    telemetry::{self, Traced},
+};
 
-pub fn router(state: AppState, api: Router<AppState>) -> Router {
+pub type Secured<S> = SetResponseHeader<
+    SetResponseHeader<
+        SetResponseHeader<SetResponseHeader<S, HeaderValue>, HeaderValue>,
+        HeaderValue,
+    >,
+    HeaderValue,
+>;
+
+/// The north listener's whole service.
+pub fn service(state: AppState, api: Router<AppState>) -> Traced<Secured<Router>> {
+    telemetry::traced(secured(router(state, api)))
+}
+
+fn router(state: AppState, api: Router<AppState>) -> Router {
     let routes = generate_route_list(App);
     let leptos_options = state.leptos.clone();
-    let router = Router::new()
+    Router::new()
         .route(
             "/healthz",
             get(|| async { Json(serde_json::json!({ "status": "ok" })) }),
@@ -23,14 +40,18 @@ pub fn router(state: AppState, api: Router<AppState>) -> Router {
         .nest("/api", api)
         .leptos_routes(&state, routes, move || shell(leptos_options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .layer(header_layer(
-            header::STRICT_TRANSPORT_SECURITY,
-            "max-age=63072000; includeSubDomains",
-        ))
-        .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .layer(header_layer(header::REFERRER_POLICY, "no-referrer"))
-        .layer(header_layer(header::X_FRAME_OPTIONS, "DENY"));
-    telemetry::traced(router).with_state(state)
+        .with_state(state)
+}
+
+fn secured<S>(inner: S) -> Secured<S> {
+    let inner = header_layer(header::X_FRAME_OPTIONS, "DENY").layer(inner);
+    let inner = header_layer(header::REFERRER_POLICY, "no-referrer").layer(inner);
+    let inner = header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff").layer(inner);
+    header_layer(
+        header::STRICT_TRANSPORT_SECURITY,
+        "max-age=63072000; includeSubDomains",
+    )
+    .layer(inner)
 }
 
 fn header_layer(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {

@@ -187,17 +187,22 @@ impl Tokens {
     /// and not revoked: the one check behind the north gateway, the device
     /// API and the live stream.
     pub fn check(&self, token: &str, expected: TokenType) -> Result<Arc<Claims>, TokenError> {
-        let claims = self.0.keys.verify(token, expected, self.0.clock.now())?;
-        self.still_valid(&claims.jti, claims.exp)?;
+        let now = self.0.clock.now();
+        let claims = self.0.keys.verify(token, expected, now)?;
+        self.valid_at(&claims.jti, claims.exp, now)?;
         Ok(claims)
     }
 
     /// For a token checked earlier and still in use (an open stream): is it
     /// revoked or expired by now?
     pub fn still_valid(&self, token_id: &str, exp: i64) -> Result<(), TokenError> {
+        self.valid_at(token_id, exp, self.0.clock.now())
+    }
+
+    fn valid_at(&self, token_id: &str, exp: i64, now: i64) -> Result<(), TokenError> {
         if self.0.revoked.contains(token_id) {
             Err(TokenError::Revoked)
-        } else if self.0.clock.now() > exp + jwt::LEEWAY_SECS {
+        } else if now > exp + jwt::LEEWAY_SECS {
             Err(TokenError::Expired)
         } else {
             Ok(())
