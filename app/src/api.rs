@@ -8,8 +8,8 @@ use serde::{de::DeserializeOwned, Serialize};
 use crate::session::Auth;
 
 use crate::types::{
-    AuditEntry, CreateUser, Device, EnrollRequest, EnrollResponse, ErrorCode, LoginRequest,
-    LoginResponse, Reading, TokenInfo, UpdateUser, UserInfo,
+    AuditEntry, ChangePassword, CreateUser, Device, EnrollRequest, EnrollResponse, ErrorCode,
+    LoginRequest, LoginResponse, Reading, ResetPassword, TokenInfo, UpdateUser, UserInfo,
 };
 
 /// An answer that was not a success, in the contract's terms.
@@ -139,8 +139,18 @@ impl Api {
         self.get("/api/v1/auth/me").await
     }
 
+    /// Every device: the pages the `Link` header names, followed to the end.
     pub async fn devices(&self) -> Result<Vec<Device>, ApiFailure> {
-        self.get("/api/v1/devices").await
+        let token = self.token()?;
+        let mut all = Vec::new();
+        let mut next = Some("/api/v1/devices".to_owned());
+        while let Some(path) = next.take() {
+            let (page, link): (Vec<Device>, _) =
+                self.checked(http::get_paged(&path, &token).await)?;
+            all.extend(page);
+            next = link.as_deref().and_then(next_link);
+        }
+        Ok(all)
     }
 
     pub async fn device(&self, id: i64) -> Result<Device, ApiFailure> {
@@ -175,6 +185,19 @@ impl Api {
     pub async fn revoke_device_tokens(&self, id: i64) -> Result<(), ApiFailure> {
         self.empty("POST", &format!("/api/v1/devices/{id}/revoke-tokens"))
             .await
+    }
+
+    pub async fn change_password(&self, body: &ChangePassword) -> Result<(), ApiFailure> {
+        let token = self.token()?;
+        // A wrong current password (401 invalid_credentials) does not end
+        // the session; a revoked token does.
+        self.checked(http::send_json_empty("POST", "/api/v1/auth/password", &token, body).await)
+    }
+
+    pub async fn reset_password(&self, id: i64, body: &ResetPassword) -> Result<(), ApiFailure> {
+        let token = self.token()?;
+        let path = format!("/api/v1/users/{id}/password");
+        self.checked(http::send_json_empty("POST", &path, &token, body).await)
     }
 
     pub async fn users(&self) -> Result<Vec<UserInfo>, ApiFailure> {
@@ -217,6 +240,36 @@ impl Api {
     pub async fn logout(&self) -> Result<(), ApiFailure> {
         let token = self.token()?;
         http::send_empty("POST", "/api/v1/auth/logout", Some(&token)).await
+    }
+}
+
+/// The target of `rel="next"` in a `Link` header.
+pub fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        let is_next = params
+            .split(';')
+            .any(|p| p.trim().eq_ignore_ascii_case("rel=\"next\"") || p.trim() == "rel=next");
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        is_next.then(|| target.to_owned())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_link;
+
+    #[test]
+    fn the_next_page_is_read_from_the_link_header() {
+        assert_eq!(
+            next_link("</api/v1/devices?limit=2&after=7>; rel=\"next\"").as_deref(),
+            Some("/api/v1/devices?limit=2&after=7")
+        );
+        assert_eq!(
+            next_link("</a>; rel=\"prev\", </b>; rel=\"next\"").as_deref(),
+            Some("/b")
+        );
+        assert_eq!(next_link("</a>; rel=\"prev\""), None);
     }
 }
 
@@ -292,6 +345,29 @@ mod http {
     ) -> Result<(), ApiFailure> {
         send::<()>(method, path, token, None).await.map(|_| ())
     }
+
+    /// A body sent, no body back (204).
+    pub async fn send_json_empty<B: Serialize>(
+        method: &str,
+        path: &str,
+        token: &str,
+        body: &B,
+    ) -> Result<(), ApiFailure> {
+        send(method, path, Some(token), Some(body))
+            .await
+            .map(|_| ())
+    }
+
+    /// A GET whose answer may name a next page in its `Link` header.
+    pub async fn get_paged<T: DeserializeOwned>(
+        path: &str,
+        token: &str,
+    ) -> Result<(T, Option<String>), ApiFailure> {
+        let resp = send::<()>("GET", path, Some(token), None).await?;
+        let link = resp.headers().get("link");
+        let body = resp.json::<T>().await.map_err(ApiFailure::network)?;
+        Ok((body, link))
+    }
 }
 
 #[cfg(not(feature = "browser"))]
@@ -319,6 +395,22 @@ mod http {
     }
 
     pub async fn send_empty(_: &str, _: &str, _: Option<&str>) -> Result<(), ApiFailure> {
+        Err(unavailable())
+    }
+
+    pub async fn get_paged<T: DeserializeOwned>(
+        _: &str,
+        _: &str,
+    ) -> Result<(T, Option<String>), ApiFailure> {
+        Err(unavailable())
+    }
+
+    pub async fn send_json_empty<B: Serialize>(
+        _: &str,
+        _: &str,
+        _: &str,
+        _: &B,
+    ) -> Result<(), ApiFailure> {
         Err(unavailable())
     }
 }

@@ -77,6 +77,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=pages::home::HomePage/>
                 <Route path=path!("/devices/:id") view=pages::device::DevicePage/>
                 <Route path=path!("/admin") view=pages::admin::AdminPage/>
+                <Route path=path!("/password") view=pages::password::PasswordPage/>
             </Routes>
         </Router>
     }

@@ -115,6 +115,8 @@ string_enum! {
         UserCreated = "user_created",
         UserDeleted = "user_deleted",
         RoleChanged = "role_changed",
+        PasswordChanged = "password_changed",
+        PasswordReset = "password_reset",
         DeviceEnrolled = "device_enrolled",
         DeviceRevoked = "device_revoked",
         DeviceTokensRevoked = "device_tokens_revoked",
@@ -192,9 +194,29 @@ pub struct CreateUser {
     #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9._@-]{1,64}$"))]
     pub username: String,
     /// Judged by the password policy too (422 with the reason).
-    #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 256))]
+    #[cfg_attr(feature = "openapi", schema(min_length = 12, max_length = 256))]
     pub password: String,
     pub role: Role,
+}
+
+/// `POST /api/v1/auth/password`: a user changes their own password.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChangePassword {
+    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
+    pub current_password: String,
+    /// Judged by the password policy (422 with the reason).
+    #[cfg_attr(feature = "openapi", schema(min_length = 12, max_length = 256))]
+    pub new_password: String,
+}
+
+/// `POST /api/v1/users/{id}/password`: an admin sets a user's password.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ResetPassword {
+    /// Judged by the password policy (422 with the reason).
+    #[cfg_attr(feature = "openapi", schema(min_length = 12, max_length = 256))]
+    pub password: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

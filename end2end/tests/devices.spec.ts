@@ -63,11 +63,11 @@ test("a viewer cannot reach administration", async ({ page, request, errors }) =
   const token = await adminToken(page);
   const res = await request.post("/api/v1/users", {
     headers: { "x-access-token": token },
-    data: { username: "e2e-viewer", password: "viewer password", role: "viewer" },
+    data: { username: "e2e-viewer", password: "quiet-viewer-pelican-47", role: "viewer" },
   });
   expect(res.status()).toBe(201);
   await page.getByRole("button", { name: "Log out" }).click();
-  await login(page, "e2e-viewer", "viewer password");
+  await login(page, "e2e-viewer", "quiet-viewer-pelican-47");
   await expect(page.getByTestId("welcome")).toContainText("(viewer)");
   await expect(page.getByRole("link", { name: "Admin" })).toHaveCount(0);
   await open(page, "/admin");

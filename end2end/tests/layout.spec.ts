@@ -20,8 +20,8 @@ test("a double click on Create user creates the user once", async ({ page }) => 
   await expect(page.getByTestId("welcome")).toBeVisible();
   await open(page, "/admin");
   const users = page.locator("section", { has: page.getByRole("heading", { name: "Users" }) });
-  await users.getByLabel("Username").fill("e2e-twice");
-  await users.getByLabel("Password").fill("violet-anchor-91-harbour");
+  await users.getByLabel("Username", { exact: true }).fill("e2e-twice");
+  await users.getByLabel("Password", { exact: true }).fill("violet-anchor-91-harbour");
   await users.getByRole("button", { name: "Create user" }).dblclick();
   await expect(users.getByRole("cell", { name: "e2e-twice", exact: true })).toHaveCount(1);
   // A second request would have answered 409 (the fixture fails on it) and

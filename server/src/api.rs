@@ -78,7 +78,10 @@ fn south(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(devices::south_router())
         .merge(ingest::router())
-        .route_layer(devices::DeviceLayer::new(state.devices.clone()))
+        .route_layer(devices::DeviceLayer::new(
+            state.devices.clone(),
+            state.clock.clone(),
+        ))
 }
 
 /// Answers carry tokens and private data: no cache may keep them.

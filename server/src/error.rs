@@ -166,6 +166,10 @@ impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> Self {
         match e {
             IngestError::Invalid(m) => ApiError::validation(m),
+            IngestError::RateLimited { retry_after } => ApiError::RateLimited {
+                retry_after,
+                message: "this device sends more readings per second than it may".into(),
+            },
             IngestError::Store(e) => ApiError::Internal(e),
         }
     }

@@ -101,6 +101,13 @@ impl<S: Send + Sync> FromRequestParts<S> for AuthUser {
     }
 }
 
+/// A role check that failed, logged (rate limited) with the token id.
+fn forbidden(user: &AuthUser, parts: &Parts) -> ApiError {
+    let e = ApiError::Forbidden;
+    crate::telemetry::refused(e.code(), Some(&user.token_id), parts.uri.path());
+    e
+}
+
 /// An admin or an operator.
 pub struct OperatorUser(pub AuthUser);
 
@@ -111,7 +118,7 @@ impl<S: Send + Sync> FromRequestParts<S> for OperatorUser {
         let user = AuthUser::from_request_parts(parts, s).await?;
         match user.role {
             Role::Admin | Role::Operator => Ok(OperatorUser(user)),
-            Role::Viewer => Err(ApiError::Forbidden),
+            Role::Viewer => Err(forbidden(&user, parts)),
         }
     }
 }
@@ -125,7 +132,7 @@ impl<S: Send + Sync> FromRequestParts<S> for AdminUser {
         let user = AuthUser::from_request_parts(parts, s).await?;
         match user.role {
             Role::Admin => Ok(AdminUser(user)),
-            _ => Err(ApiError::Forbidden),
+            _ => Err(forbidden(&user, parts)),
         }
     }
 }

@@ -63,6 +63,47 @@ pub struct Settings {
     /// Throttling window for failed logins.
     #[arg(long, env = "VIGIL_LOGIN_WINDOW", default_value = "15m", value_parser = parse_duration)]
     pub login_window: Duration,
+    /// A connection must send a complete first request head this long after
+    /// it was accepted (TLS handshake included), or it is closed.
+    #[arg(long, env = "VIGIL_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+    /// A connection with no request in flight this long is closed (an open
+    /// live stream is in flight); request bodies must arrive within it.
+    #[arg(long, env = "VIGIL_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+    /// North: connections at once from one client address (an IPv4 address,
+    /// or an IPv6 /64).
+    #[arg(long, env = "VIGIL_MAX_CONNECTIONS_PER_IP", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections_per_ip: u32,
+    /// South: connections at once from one client address (devices behind
+    /// one NAT share it).
+    #[arg(long, env = "VIGIL_DEVICE_MAX_CONNECTIONS_PER_IP", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub device_max_connections_per_ip: u32,
+    /// Live streams one user may hold open at once.
+    #[arg(long, env = "VIGIL_MAX_STREAMS_PER_USER", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_streams_per_user: u32,
+    /// Distinct sensor names one device may send.
+    #[arg(long, env = "VIGIL_DEVICE_MAX_SENSORS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub device_max_sensors: u32,
+    /// Device tokens one device may obtain per hour.
+    #[arg(long, env = "VIGIL_DEVICE_TOKENS_PER_HOUR", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    pub device_tokens_per_hour: u32,
+    /// Sustained readings per second one device may send (bursts up to ten
+    /// seconds' worth).
+    #[arg(long, env = "VIGIL_DEVICE_MAX_READINGS_PER_S", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub device_max_readings_per_s: u32,
+    /// How long audit entries are kept.
+    #[arg(long, env = "VIGIL_AUDIT_RETENTION", default_value = "90d", value_parser = parse_duration)]
+    pub audit_retention: Duration,
+    /// Names of the generated server certificate, which the generated
+    /// platform CA is constrained to (comma-separated DNS names and IPs).
+    #[arg(
+        long,
+        env = "VIGIL_TLS_NAMES",
+        default_value = "localhost,127.0.0.1,::1",
+        value_delimiter = ','
+    )]
+    pub tls_names: Vec<String>,
     /// Built dashboard assets (cargo-leptos output).
     #[arg(long, env = "VIGIL_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,

@@ -15,7 +15,7 @@ use crate::{
     clock::Clock,
     db,
     devices::{certs::DeviceCa, verifier::DeviceVerifier, Devices, RevocationWatch},
-    ingest::writer::Writer,
+    ingest::{quota::Quotas, writer::Writer},
     live::LiveHub,
     net,
     pki::Pki,
@@ -50,7 +50,13 @@ impl Application {
         let clock = Clock::default();
         let device_ca_der = CertificateDer::from_pem_slice(pki.device_ca_pem.as_bytes())?;
         let device_ca = DeviceCa::new(pki.device_ca_pem.clone(), pki.device_ca_key)?;
-        let devices = Devices::load(db.clone(), device_ca, settings.device_cert_days).await?;
+        let devices = Devices::load(
+            db.clone(),
+            device_ca,
+            settings.device_cert_days,
+            settings.device_tokens_per_hour,
+        )
+        .await?;
         let tokens = Tokens::load(
             db.clone(),
             engine,
@@ -63,6 +69,11 @@ impl Application {
         )
         .await?;
         let (writer, writer_task) = Writer::spawn(db.clone(), engine);
+        let quotas = Quotas::new(
+            db.clone(),
+            settings.device_max_sensors as usize,
+            settings.device_max_readings_per_s,
+        );
         let state = AppState::new(Shared {
             audit: Audit::new(db.clone()),
             db,
@@ -76,7 +87,8 @@ impl Application {
             )),
             devices: devices.clone(),
             writer,
-            live: LiveHub::default(),
+            quotas,
+            live: LiveHub::new(settings.max_streams_per_user as usize),
             leptos: leptos_options(&settings),
         });
         let north = TcpListener::bind(settings.https_addr)
@@ -102,18 +114,41 @@ impl Application {
             pki.server_key,
             Some(verifier),
         )?);
-        let watch = Arc::new(RevocationWatch::new(devices.index().clone()));
+        let watch = Arc::new(RevocationWatch::new(
+            devices.index().clone(),
+            state.clock.clone(),
+        ));
         let apis = api::build(&state);
+        // Each listener gets its own share of the open files, so a flood on
+        // one cannot starve the other or the database.
+        let share = net::nofile::share(net::nofile::raise(), 2);
+        let limits = |per_address: u32| net::Limits {
+            header_timeout: settings.header_timeout,
+            idle_timeout: settings.idle_timeout,
+            max_per_address: per_address as usize,
+            max_connections: share,
+        };
         let tasks = vec![
             tokio::spawn(net::serve(
                 north,
                 north_tls,
                 web::service(state.clone(), apis.north),
                 None,
+                limits(settings.max_connections_per_ip),
             )),
-            tokio::spawn(net::serve(south, south_tls, apis.south, Some(watch))),
+            tokio::spawn(net::serve(
+                south,
+                south_tls,
+                apis.south,
+                Some(watch),
+                limits(settings.device_max_connections_per_ip),
+            )),
             tokens::sweeper::spawn(tokens, settings.sweep_interval, settings.token_retention),
             writer_task,
+            state
+                .audit
+                .clone()
+                .spawn_retention(settings.audit_retention, settings.sweep_interval),
             spawn_last_seen_flusher(devices, settings.last_seen_flush),
         ];
         Ok(Application {

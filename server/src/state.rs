@@ -14,7 +14,7 @@ use crate::{
     clock::Clock,
     db::{Db, Engine},
     devices::Devices,
-    ingest::writer::Writer,
+    ingest::{quota::Quotas, writer::Writer},
     live::LiveHub,
     tokens::Tokens,
 };
@@ -32,6 +32,7 @@ pub struct Shared {
     pub throttle: Arc<LoginThrottle>,
     pub devices: Devices,
     pub writer: Writer,
+    pub quotas: Quotas,
     pub live: LiveHub,
     pub leptos: LeptosOptions,
 }
@@ -66,5 +67,6 @@ part!(Audit, audit);
 part!(Arc<LoginThrottle>, throttle);
 part!(Devices, devices);
 part!(Writer, writer);
+part!(Quotas, quotas);
 part!(LiveHub, live);
 part!(LeptosOptions, leptos);

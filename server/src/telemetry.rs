@@ -7,12 +7,12 @@
 //! `Router::layer` would), so they cost one pass per request.
 
 use std::{
-    sync::atomic::{AtomicU64, Ordering},
+    sync::atomic::{AtomicI64, AtomicU64, Ordering},
     task::{Context, Poll},
 };
 
+use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, Request};
-use hyper::body::Incoming;
 use tower::{Layer, Service};
 use tower_http::{
     classify::{ServerErrorsAsFailures, SharedClassifier},
@@ -54,7 +54,7 @@ impl MakeRequestId for NextId {
     }
 }
 
-fn span(req: &Request<Incoming>) -> Span {
+fn span(req: &Request<Body>) -> Span {
     let id = req
         .extensions()
         .get::<RequestId>()
@@ -63,7 +63,7 @@ fn span(req: &Request<Incoming>) -> Span {
     tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
 }
 
-type MakeSpan = fn(&Request<Incoming>) -> Span;
+type MakeSpan = fn(&Request<Body>) -> Span;
 
 /// A listener's service with request ids and spans.
 pub type Traced<S> = StripRequestId<
@@ -103,5 +103,28 @@ where
     fn call(&mut self, mut req: Request<B>) -> S::Future {
         req.headers_mut().remove(REQUEST_ID);
         self.0.call(req)
+    }
+}
+
+/// True at most once per second for one `last` (the second last logged).
+pub fn every_second(last: &AtomicI64) -> bool {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let before = last.load(Ordering::Relaxed);
+    before != now
+        && last
+            .compare_exchange(before, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+}
+
+/// A refused request (401, 403), logged with who it was — a token id or a
+/// certificate thumbprint, never a token — and the route, at most once a
+/// second.
+pub fn refused(code: app::types::ErrorCode, who: Option<&str>, path: &str) {
+    static LOGGED: AtomicI64 = AtomicI64::new(0);
+    if every_second(&LOGGED) {
+        let who = who.unwrap_or("-");
+        tracing::warn!(%code, who, path, "request refused (further ones this second not logged)");
     }
 }

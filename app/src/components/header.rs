@@ -31,6 +31,7 @@ pub fn Header() -> impl IntoView {
                 </nav>
                 <div class="flex items-center gap-3">
                     {move || auth.session.get().map(|s| view! {
+                        <a href="/password" class="text-sm hover:underline">"Change password"</a>
                         <span data-testid="current-user">{s.user.username}</span>
                         <span data-testid="current-role" class="rounded bg-slate-700 px-2 py-0.5 text-xs uppercase">
                             {s.user.role.as_str()}

@@ -1,11 +1,14 @@
 //! The audit log: who did what to whom, from where. Every security event
 //! (logins, logouts, revocations, users and devices changed) is written
-//! here; `GET /api/v1/audit` reads it back (admin).
+//! here; `GET /api/v1/audit` reads it back (admin). Entries older than the
+//! retention (`VIGIL_AUDIT_RETENTION`) are trimmed in bounded batches.
 
 mod routes;
 mod store;
 
-use std::net::IpAddr;
+use std::{net::IpAddr, time::Duration};
+
+use tokio::task::JoinHandle;
 
 pub use app::types::AuditEvent as Event;
 pub use routes::router;
@@ -26,7 +29,41 @@ impl Audit {
     pub async fn record(&self, entry: Entry) -> sqlx::Result<()> {
         store::insert(&self.db, &entry, db::now()).await
     }
+
+    /// Deletes entries older than `retention`, in bounded batches with a
+    /// pause between them, so that trimming a long log never holds the
+    /// database (and the readings writer) for long.
+    pub async fn trim(&self, retention: Duration) -> sqlx::Result<u64> {
+        let before = db::now() - retention.as_secs() as i64;
+        let mut total = 0;
+        loop {
+            let n = store::trim(&self.db, before, TRIM_BATCH).await?;
+            total += n;
+            if n < TRIM_BATCH as u64 {
+                return Ok(total);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Trims the log every `every`.
+    pub fn spawn_retention(self, retention: Duration, every: Duration) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                match self.trim(retention).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(deleted = n, "audit log trimmed"),
+                    Err(e) => tracing::warn!(error = %e, "audit log trim failed"),
+                }
+            }
+        })
+    }
 }
+
+/// Entries deleted per statement.
+const TRIM_BATCH: i64 = 1000;
 
 /// One event being written:
 /// `audit.record(Entry::new(ev).actor(..).subject(..)).await`.

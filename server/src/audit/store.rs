@@ -54,3 +54,17 @@ pub async fn list(
         })
         .collect()
 }
+
+/// Deletes up to `batch` entries older than `before`, oldest first;
+/// returns how many went.
+pub async fn trim(db: &Db, before: i64, batch: i64) -> sqlx::Result<u64> {
+    Ok(sqlx::query(
+        "DELETE FROM audit_log WHERE id IN \
+         (SELECT id FROM audit_log WHERE ts < $1 ORDER BY id LIMIT $2)",
+    )
+    .bind(before)
+    .bind(batch)
+    .execute(db)
+    .await?
+    .rows_affected())
+}

@@ -70,7 +70,11 @@ where
                 req.extensions_mut().insert(user);
                 Either::Right(self.inner.call(req))
             }
-            Err(e) => Either::Left(ready(Ok(ApiError::from(e).into_response()))),
+            Err(e) => {
+                let e = ApiError::from(e);
+                crate::telemetry::refused(e.code(), None, req.uri().path());
+                Either::Left(ready(Ok(e.into_response())))
+            }
         }
     }
 }

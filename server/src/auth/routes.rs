@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use app::types::{ErrorBody, LoginRequest, LoginResponse, RevocationReason, UserInfo};
+use app::types::{
+    ChangePassword, ErrorBody, LoginRequest, LoginResponse, RevocationReason, UserInfo,
+};
 use axum::{
     extract::{FromRef, State},
     http::StatusCode,
@@ -45,11 +47,13 @@ where
     Db: FromRef<S>,
     Tokens: FromRef<S>,
     Audit: FromRef<S>,
+    Arc<LoginThrottle>: FromRef<S>,
 {
     OpenApiRouter::new()
         .routes(routes!(logout))
         .routes(routes!(me))
         .routes(routes!(check))
+        .routes(routes!(change_password))
 }
 
 /// Signs in: a user token (JWT) for every later call.
@@ -75,36 +79,47 @@ async fn login(
             "username and password are required and bounded in length",
         ));
     }
-    if let Err(retry_after) = throttle.begin(&body.username, ip) {
-        audit
-            .record(
-                Entry::new(Event::LoginThrottled)
-                    .subject(audit_name(&body.username))
-                    .ip(ip),
-            )
-            .await?;
-        return Err(ApiError::TooManyAttempts { retry_after });
-    }
-    // A name no user can have is never looked up (PostgreSQL refuses NUL
-    // bytes, say), but costs the same hash as any other failure.
-    let found = match users::parse_username(&body.username) {
-        Ok(name) => users_store::by_username(&db, name).await?,
-        Err(_) => None,
+    let proceed = match throttle.begin(&body.username, ip, std::time::Instant::now()) {
+        Ok(proceed) => proceed,
+        Err(refused) => {
+            // One entry per username and address per window: a flood of
+            // refused attempts writes one row, not one each.
+            if refused.first {
+                let found = known_user(&db, &body.username).await?;
+                audit
+                    .record(
+                        Entry::new(Event::LoginThrottled)
+                            .subject(audit_name(found.as_ref().map(|r| &r.info)))
+                            .ip(ip),
+                    )
+                    .await?;
+            }
+            return Err(ApiError::TooManyAttempts {
+                retry_after: refused.retry_after,
+            });
+        }
     };
+    if let Some(wait) = proceed.wait {
+        tokio::time::sleep(wait).await;
+    }
+    let found = known_user(&db, &body.username).await?;
     let (hash, user) = match found {
         Some(row) => (Some(row.password_hash), Some(row.info)),
         None => (None, None),
     };
     let ok = password::verify(hash, body.password).await?;
-    let Some(user) = user.filter(|_| ok) else {
-        audit
-            .record(
-                Entry::new(Event::LoginFailed)
-                    .subject(audit_name(&body.username))
-                    .ip(ip),
-            )
-            .await?;
-        return Err(ApiError::InvalidCredentials);
+    let user = match user {
+        Some(user) if ok => user,
+        other => {
+            audit
+                .record(
+                    Entry::new(Event::LoginFailed)
+                        .subject(audit_name(other.as_ref()))
+                        .ip(ip),
+                )
+                .await?;
+            return Err(ApiError::InvalidCredentials);
+        }
     };
     throttle.succeeded(&body.username, ip);
     let subject = Subject::User {
@@ -133,12 +148,22 @@ async fn login(
     }))
 }
 
-/// Names in the audit log only in the shape a valid username can take, so
-/// a failed login cannot write arbitrary text (or a pasted password) there.
-fn audit_name(username: &str) -> String {
+/// The user a login names, if there is one. A name no user can have is
+/// never looked up (PostgreSQL refuses NUL bytes, say); it costs the same
+/// hash as any other failure.
+async fn known_user(db: &Db, username: &str) -> sqlx::Result<Option<users_store::UserRow>> {
     match users::parse_username(username) {
-        Ok(u) => u.to_owned(),
-        Err(_) => "(malformed username)".to_owned(),
+        Ok(name) => users_store::by_username(db, name).await,
+        Err(_) => Ok(None),
+    }
+}
+
+/// The audit log names an existing user; what was typed for a user that
+/// does not exist (often a password in the wrong field) is never written.
+fn audit_name(user: Option<&UserInfo>) -> String {
+    match user {
+        Some(u) => format!("user:{} ({})", u.id, u.username),
+        None => "(unknown user)".to_owned(),
     }
 }
 
@@ -203,4 +228,70 @@ pub struct Status {
 
 impl Status {
     pub const OK: Status = Status { status: "ok" };
+}
+
+/// Changes the caller's own password. The current one must be right (a
+/// wrong one counts as a failed login); every other token of the user is
+/// revoked at once, this one stays.
+#[utoipa::path(post, path = "/v1/auth/password", tag = "auth", operation_id = "change_password",
+    request_body = ChangePassword,
+    responses((status = 204, description = "changed; the user's other tokens are revoked"),
+        Unauthorized, BadBody,
+        (status = 429, description = "too_many_attempts, with Retry-After", body = ErrorBody)),
+    security(("token" = []), ("bearer" = [])))]
+async fn change_password(
+    State(db): State<Db>,
+    State(tokens): State<Tokens>,
+    State(audit): State<Audit>,
+    State(throttle): State<Arc<LoginThrottle>>,
+    ClientAddr(ip): ClientAddr,
+    user: AuthUser,
+    ApiJson(body): ApiJson<ChangePassword>,
+) -> ApiResult<StatusCode> {
+    let me = users_store::get(&db, user.id)
+        .await?
+        .ok_or(ApiError::TokenRevoked)?;
+    if body.current_password.chars().count() > password::MAX_LEN {
+        return Err(ApiError::InvalidCredentials);
+    }
+    let proceed = throttle
+        .begin(&me.username, ip, std::time::Instant::now())
+        .map_err(|r| ApiError::TooManyAttempts {
+            retry_after: r.retry_after,
+        })?;
+    if let Some(wait) = proceed.wait {
+        tokio::time::sleep(wait).await;
+    }
+    let stored = users_store::password_hash(&db, user.id).await?;
+    if !password::verify(stored, body.current_password).await? {
+        audit
+            .record(
+                Entry::new(Event::LoginFailed)
+                    .actor(user.actor())
+                    .subject(audit_name(Some(&me)))
+                    .detail("wrong current password when changing it")
+                    .ip(ip),
+            )
+            .await?;
+        return Err(ApiError::InvalidCredentials);
+    }
+    throttle.succeeded(&me.username, ip);
+    password::check_policy(&body.new_password, &me.username)?;
+    let hash = password::hash(body.new_password)
+        .await
+        .map_err(users::UserError::from)?;
+    let now = tokens.clock().now();
+    let revoked = users_store::set_password(&db, user.id, &hash, now, Some(&user.token_id))
+        .await?
+        .ok_or(ApiError::TokenRevoked)?;
+    tokens.refuse(revoked);
+    audit
+        .record(
+            Entry::new(Event::PasswordChanged)
+                .actor(user.actor())
+                .subject(format!("user:{}", user.id))
+                .ip(ip),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

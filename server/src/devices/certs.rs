@@ -81,6 +81,12 @@ impl DeviceCa {
             .map_err(|_| bad("not a PKCS#10 request"))?;
         csr.verify_signature()
             .map_err(|_| bad("its signature does not verify"))?;
+        acceptable_key(&csr).map_err(|why| bad(&why))?;
+        if asks_to_be_a_ca(&csr) {
+            return Err(bad(
+                "a device certificate cannot be a CA (basicConstraints CA:TRUE)",
+            ));
+        }
         let mut csr =
             CertificateSigningRequestParams::from_pem(csr_pem).map_err(|e| bad(&e.to_string()))?;
         let mut params = CertificateParams::default();
@@ -98,10 +104,14 @@ impl DeviceCa {
         params.serial_number = Some(SerialNumber::from_slice(&serial));
         csr.params = params;
         let cert = csr.signed_by(&self.issuer)?;
+        // The serial as the certificate carries it (DER drops leading zero
+        // bytes), which is what the handshake will read back.
+        let serial = serial_hex(cert.der())
+            .ok_or_else(|| CertError::Invalid("the issued certificate does not parse".into()))?;
         Ok(Issued {
             pem: cert.pem(),
             thumbprint: thumbprint(cert.der()),
-            serial: hex::encode(serial),
+            serial,
         })
     }
 }
@@ -118,12 +128,61 @@ pub fn serial_hex(der: &[u8]) -> Option<String> {
     Some(hex::encode(cert.raw_serial()))
 }
 
+/// The key types a device certificate may have: P-256, P-384, Ed25519, or
+/// RSA of at least 2048 bits.
+fn acceptable_key(csr: &X509CertificationRequest<'_>) -> Result<(), String> {
+    use x509_parser::{oid_registry as oid, public_key::PublicKey};
+    let spki = &csr.certification_request_info.subject_pki;
+    let alg = &spki.algorithm.algorithm;
+    if *alg == oid::OID_KEY_TYPE_EC_PUBLIC_KEY {
+        let curve = spki
+            .algorithm
+            .parameters
+            .as_ref()
+            .and_then(|p| p.as_oid().ok());
+        if curve == Some(oid::OID_EC_P256) || curve == Some(oid::OID_NIST_EC_P384) {
+            return Ok(());
+        }
+        return Err("its EC key must be on P-256 or P-384".into());
+    }
+    if *alg == oid::OID_SIG_ED25519 {
+        return Ok(());
+    }
+    if *alg == oid::OID_PKCS1_RSAENCRYPTION {
+        let Ok(PublicKey::RSA(key)) = spki.parsed() else {
+            return Err("its RSA key does not parse".into());
+        };
+        let modulus: &[u8] = {
+            let m = key.modulus;
+            let skip = m.iter().take_while(|b| **b == 0).count();
+            &m[skip..]
+        };
+        let bits = modulus.len() * 8 - modulus.first().map_or(8, |b| b.leading_zeros() as usize);
+        if bits >= 2048 {
+            return Ok(());
+        }
+        return Err(format!(
+            "its RSA key has {bits} bits; at least 2048 are needed"
+        ));
+    }
+    Err("its key must be P-256, P-384, Ed25519 or RSA of at least 2048 bits".into())
+}
+
+/// Whether the CSR asks for basicConstraints CA:TRUE.
+fn asks_to_be_a_ca(csr: &X509CertificationRequest<'_>) -> bool {
+    use x509_parser::extensions::ParsedExtension;
+    csr.requested_extensions().is_some_and(|mut exts| {
+        exts.any(|e| matches!(e, ParsedExtension::BasicConstraints(bc) if bc.ca))
+    })
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum CertProblem {
     Unreadable,
     Expired,
     NotYetValid,
     NotForClientAuth,
+    IsCa,
 }
 
 /// What rustls' chain verification would check on a CA-issued certificate,
@@ -137,6 +196,9 @@ pub fn check_client_cert(der: &[u8], now_unix: i64) -> Result<(), CertProblem> {
     }
     if now_unix > validity.not_after.timestamp() {
         return Err(CertProblem::Expired);
+    }
+    if cert.is_ca() {
+        return Err(CertProblem::IsCa);
     }
     match cert.extended_key_usage() {
         Ok(Some(eku)) if eku.value.client_auth || eku.value.any => Ok(()),
@@ -181,6 +243,28 @@ mod tests {
             Ok(())
         );
         assert_eq!(issued.thumbprint, thumbprint(&pem.contents));
+    }
+
+    #[test]
+    fn the_recorded_serial_is_the_certificates_own_even_with_a_leading_zero() {
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::default();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = DeviceCa::new(ca.self_signed(&ca_key).unwrap().pem(), ca_key).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let csr = CertificateParams::default()
+            .serialize_request(&key)
+            .unwrap()
+            .pem()
+            .unwrap();
+        // About one serial in 128 starts with a zero byte, which DER drops:
+        // a thousand make missing that case most unlikely.
+        for _ in 0..1000 {
+            let issued = ca.sign_csr(&csr, "d", 1).unwrap();
+            let (_, pem) = parse_x509_pem(issued.pem.as_bytes()).unwrap();
+            let (_, cert) = X509Certificate::from_der(&pem.contents).unwrap();
+            assert_eq!(issued.serial, hex::encode(cert.raw_serial()));
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The south listener's request layer: every request must come over a
 //! connection whose client certificate belongs to an enrolled device that is
-//! still active; the handler receives it as `AuthDevice`. (The handshake
-//! already refused unknown certificates; this catches a device revoked
+//! still active, and is still in date; the handler receives it as
+//! `AuthDevice`. (The handshake already refused unknown and expired
+//! certificates; this catches a device revoked, or a certificate expired,
 //! since its connection opened.)
 
 use std::{
@@ -11,22 +12,24 @@ use std::{
 
 use axum::{
     extract::Request,
+    http::{header, HeaderValue},
     response::{IntoResponse, Response},
 };
 use futures_util::future::Either;
 use tower::{Layer, Service};
 
 use super::Devices;
-use crate::{error::ApiError, extract::AuthDevice, net::PeerCert};
+use crate::{clock::Clock, error::ApiError, extract::AuthDevice, net::PeerCert};
 
 #[derive(Clone)]
 pub struct DeviceLayer {
     devices: Devices,
+    clock: Clock,
 }
 
 impl DeviceLayer {
-    pub fn new(devices: Devices) -> Self {
-        DeviceLayer { devices }
+    pub fn new(devices: Devices, clock: Clock) -> Self {
+        DeviceLayer { devices, clock }
     }
 }
 
@@ -36,6 +39,7 @@ impl<S> Layer<S> for DeviceLayer {
         DeviceGate {
             inner,
             devices: self.devices.clone(),
+            clock: self.clock.clone(),
         }
     }
 }
@@ -44,6 +48,7 @@ impl<S> Layer<S> for DeviceLayer {
 pub struct DeviceGate<S> {
     inner: S,
     devices: Devices,
+    clock: Clock,
 }
 
 impl<S> Service<Request> for DeviceGate<S>
@@ -59,18 +64,37 @@ where
     }
 
     fn call(&mut self, mut req: Request) -> Self::Future {
-        match identify(&self.devices, req.extensions().get::<PeerCert>()) {
+        let now = self.clock.now();
+        match identify(&self.devices, req.extensions().get::<PeerCert>(), now) {
             Ok(device) => {
                 req.extensions_mut().insert(device);
                 Either::Right(self.inner.call(req))
             }
-            Err(e) => Either::Left(ready(Ok(e.into_response()))),
+            Err(e) => {
+                let thumbprint = req
+                    .extensions()
+                    .get::<PeerCert>()
+                    .map(|c| c.thumbprint.as_str());
+                crate::telemetry::refused(e.code(), thumbprint, req.uri().path());
+                let expired = matches!(e, ApiError::CertificateExpired);
+                let mut res = e.into_response();
+                if expired {
+                    // Its certificate is over: so is the connection (HTTP/1;
+                    // the connection's watch ends an HTTP/2 one).
+                    res.headers_mut()
+                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                }
+                Either::Left(ready(Ok(res)))
+            }
         }
     }
 }
 
-fn identify(devices: &Devices, cert: Option<&PeerCert>) -> Result<AuthDevice, ApiError> {
+fn identify(devices: &Devices, cert: Option<&PeerCert>, now: i64) -> Result<AuthDevice, ApiError> {
     let cert = cert.ok_or(ApiError::TokenInvalid)?;
+    if now > cert.not_after {
+        return Err(ApiError::CertificateExpired);
+    }
     let entry = devices
         .index()
         .get(&cert.thumbprint)

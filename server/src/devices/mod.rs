@@ -59,12 +59,18 @@ struct Inner {
     index: Arc<DeviceIndex>,
     ca: DeviceCa,
     cert_days: u32,
+    tokens_per_hour: u32,
     last_seen: LastSeen,
 }
 
 impl Devices {
     /// Loads every enrolled device into the index.
-    pub async fn load(db: Db, ca: DeviceCa, cert_days: u32) -> sqlx::Result<Devices> {
+    pub async fn load(
+        db: Db,
+        ca: DeviceCa,
+        cert_days: u32,
+        tokens_per_hour: u32,
+    ) -> sqlx::Result<Devices> {
         let index = Arc::new(DeviceIndex::default());
         for row in store::all(&db).await? {
             index.insert(row.device.cert_sha256.clone(), entry(&row));
@@ -74,6 +80,7 @@ impl Devices {
             index,
             ca,
             cert_days,
+            tokens_per_hour,
             last_seen: LastSeen::default(),
         })))
     }

@@ -3,17 +3,20 @@
 use app::types::{Device, EnrollRequest, EnrollResponse, Enrollment, RevocationReason};
 use axum::{
     extract::{FromRef, State},
-    http::StatusCode,
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
     Json,
 };
+use serde::Deserialize;
+use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{certs, entry, parse_name, parse_registration_id, store, DeviceError, Devices};
 use crate::{
     audit::{Audit, Entry as Audited, Event},
     db,
-    error::ApiResult,
-    extract::{AdminUser, ApiJson, ApiPath, AuthUser, OperatorUser},
+    error::{ApiError, ApiResult},
+    extract::{AdminUser, ApiJson, ApiPath, ApiQuery, AuthUser, OperatorUser},
     openapi::{BadBody, BadRequest, Conflict, Forbidden, NotFound, Unauthorized},
     tokens::{
         store::{revoke_owner, Owner},
@@ -38,13 +41,51 @@ where
         .routes(routes!(revoke_tokens))
 }
 
-/// Every device, with the newest reading of each sensor.
+/// Devices in id order, a page at a time.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Page {
+    /// At most this many (default 1000).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<i64>,
+    /// Devices with an id above this one.
+    after: Option<i64>,
+}
+
+const MAX_PAGE: i64 = 1000;
+
+/// Devices in id order, with the newest reading of each sensor; while more
+/// remain, `Link: <...>; rel="next"` gives the next page.
 #[utoipa::path(get, path = "/v1/devices", tag = "devices", operation_id = "list_devices",
-    responses((status = 200, body = Vec<Device>), Unauthorized),
+    params(Page),
+    responses((status = 200, body = Vec<Device>,
+        headers(("link" = String, description = "the next page, while more remain"))),
+        Unauthorized, BadRequest),
     security(("token" = []), ("bearer" = [])))]
-async fn list(State(devices): State<Devices>, _user: AuthUser) -> ApiResult<Json<Vec<Device>>> {
-    let rows = store::all(&devices.0.db).await?;
-    Ok(Json(rows.into_iter().map(|r| r.device).collect()))
+async fn list(
+    State(devices): State<Devices>,
+    _user: AuthUser,
+    ApiQuery(q): ApiQuery<Page>,
+) -> ApiResult<Response> {
+    let limit = q.limit.unwrap_or(MAX_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit must be between 1 and {MAX_PAGE}"
+        )));
+    }
+    let mut rows = store::page(&devices.0.db, q.after.unwrap_or(i64::MIN), limit + 1).await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next = more
+        .then(|| rows.last().map(|r| r.device.id))
+        .flatten()
+        .map(|last| format!("</api/v1/devices?limit={limit}&after={last}>; rel=\"next\""));
+    let page: Vec<Device> = rows.into_iter().map(|r| r.device).collect();
+    let mut res = Json(page).into_response();
+    if let Some(link) = next.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        res.headers_mut().insert(header::LINK, link);
+    }
+    Ok(res)
 }
 
 #[utoipa::path(get, path = "/v1/devices/{id}", tag = "devices", operation_id = "show_device",
@@ -203,6 +244,7 @@ async fn revoke_tokens(
         Owner::Device(id),
         RevocationReason::AdminRevoked,
         tokens.clock().now(),
+        None,
     )
     .await?;
     tokens.refuse(revoked);

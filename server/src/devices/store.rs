@@ -79,6 +79,26 @@ pub async fn all(db: &Db) -> sqlx::Result<Vec<DeviceRow>> {
     Ok(devices)
 }
 
+/// At most `limit` devices with an id above `after`, in id order, with the
+/// newest reading of each of their sensors.
+pub async fn page(db: &Db, after: i64, limit: i64) -> sqlx::Result<Vec<DeviceRow>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM devices WHERE id > $1 ORDER BY id LIMIT $2"
+    ))
+    .bind(after)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    let mut devices = rows.iter().map(row).collect::<sqlx::Result<Vec<_>>>()?;
+    if let (Some(first), Some(last)) = (devices.first(), devices.last()) {
+        let mut latest = latest_between(db, first.device.id, last.device.id).await?;
+        for d in &mut devices {
+            d.device.latest = latest.remove(&d.device.id).unwrap_or_default();
+        }
+    }
+    Ok(devices)
+}
+
 pub async fn exists(db: &Db, id: i64) -> sqlx::Result<bool> {
     Ok(sqlx::query("SELECT 1 FROM devices WHERE id = $1")
         .bind(id)
@@ -101,11 +121,24 @@ pub async fn get(db: &Db, id: i64) -> sqlx::Result<Option<DeviceRow>> {
 
 /// Newest reading per sensor, by device (all devices, or one).
 async fn latest(db: &Db, device: Option<i64>) -> sqlx::Result<HashMap<i64, Vec<Reading>>> {
+    match device {
+        Some(id) => latest_between(db, id, id).await,
+        None => latest_between(db, i64::MIN, i64::MAX).await,
+    }
+}
+
+/// Newest reading per sensor of the devices with ids in `first..=last`.
+async fn latest_between(
+    db: &Db,
+    first: i64,
+    last: i64,
+) -> sqlx::Result<HashMap<i64, Vec<Reading>>> {
     let rows = sqlx::query(
         "SELECT device_id, sensor, value, unit, ts FROM latest_readings \
-         WHERE ($1 = 0 OR device_id = $1) ORDER BY device_id, sensor",
+         WHERE device_id >= $1 AND device_id <= $2 ORDER BY device_id, sensor",
     )
-    .bind(device.unwrap_or(0))
+    .bind(first)
+    .bind(last)
     .fetch_all(db)
     .await?;
     let mut out: HashMap<i64, Vec<Reading>> = HashMap::new();
@@ -138,6 +171,7 @@ pub async fn revoke(db: &Db, id: i64, now: i64) -> sqlx::Result<Option<Vec<Revok
         Owner::Device(id),
         RevocationReason::DeviceRevoked,
         now,
+        None,
     )
     .await?;
     tx.commit().await?;

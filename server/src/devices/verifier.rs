@@ -92,7 +92,9 @@ impl ClientCertVerifier for DeviceVerifier {
                     CertProblem::Unreadable => CertificateError::BadEncoding,
                     CertProblem::Expired => CertificateError::Expired,
                     CertProblem::NotYetValid => CertificateError::NotValidYet,
-                    CertProblem::NotForClientAuth => CertificateError::InvalidPurpose,
+                    CertProblem::NotForClientAuth | CertProblem::IsCa => {
+                        CertificateError::InvalidPurpose
+                    }
                 })
             })?;
         }

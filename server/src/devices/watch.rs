@@ -1,37 +1,52 @@
-//! Ends open device connections when their device is revoked: the hook the
-//! south listener's accept loop runs beside each connection.
+//! Ends open device connections when their device is revoked or their
+//! certificate expires: the hook the south listener's accept loop runs
+//! beside each connection.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use futures_util::future::BoxFuture;
 
 use super::index::DeviceIndex;
-use crate::net::{ConnectionWatch, PeerCert};
+use crate::{
+    clock::Clock,
+    net::{ConnectionWatch, PeerCert},
+};
 
 pub struct RevocationWatch {
     index: Arc<DeviceIndex>,
+    clock: Clock,
 }
 
 impl RevocationWatch {
-    pub fn new(index: Arc<DeviceIndex>) -> Self {
-        RevocationWatch { index }
+    pub fn new(index: Arc<DeviceIndex>, clock: Clock) -> Self {
+        RevocationWatch { index, clock }
     }
 }
 
+/// How often an open connection's certificate expiry is looked at again
+/// (the clock may be moved; the request layer refuses at once anyway).
+const EXPIRY_CHECK: Duration = Duration::from_secs(30);
+
 impl ConnectionWatch for RevocationWatch {
     fn ended(&self, peer: Option<&PeerCert>) -> BoxFuture<'static, ()> {
-        let index = self.index.clone();
-        let thumbprint = peer.map(|p| p.thumbprint.clone());
+        let (index, clock) = (self.index.clone(), self.clock.clone());
+        let cert = peer.map(|p| (p.thumbprint.clone(), p.not_after));
         // Subscribed before the first look, so a revocation landing in
         // between is seen by one or the other.
         let mut revocations = index.subscribe();
         Box::pin(async move {
-            let Some(thumbprint) = thumbprint else {
+            let Some((thumbprint, not_after)) = cert else {
                 return;
             };
-            while index.is_active(&thumbprint) {
-                if revocations.changed().await.is_err() {
+            loop {
+                let left = not_after - clock.now();
+                if !index.is_active(&thumbprint) || left < 0 {
                     return;
+                }
+                let wait = Duration::from_secs(left as u64 + 1).min(EXPIRY_CHECK);
+                tokio::select! {
+                    changed = revocations.changed() => if changed.is_err() { return },
+                    () = tokio::time::sleep(wait) => {}
                 }
             }
         })

@@ -2,6 +2,7 @@
 //! is stored, the group-commit writer that makes a 202 mean durable, and
 //! `POST /device/v1/readings`.
 
+pub mod quota;
 mod routes;
 pub mod writer;
 
@@ -15,6 +16,8 @@ pub use routes::router;
 pub enum IngestError {
     #[error("{0}")]
     Invalid(String),
+    #[error("the device sends faster than it may; try again in {retry_after} seconds")]
+    RateLimited { retry_after: u64 },
     #[error("storing readings: {0}")]
     Store(anyhow::Error),
 }

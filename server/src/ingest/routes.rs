@@ -8,7 +8,7 @@ use axum::{
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{validate, writer::Writer, IngestError, MAX_BODY};
+use super::{quota::Quotas, validate, writer::Writer, IngestError, MAX_BODY};
 use crate::{
     devices::Devices,
     error::ApiResult,
@@ -25,6 +25,7 @@ where
     LiveHub: FromRef<S>,
     Devices: FromRef<S>,
     Tokens: FromRef<S>,
+    Quotas: FromRef<S>,
 {
     OpenApiRouter::new()
         .routes(routes!(post_readings))
@@ -37,18 +38,23 @@ where
 #[utoipa::path(post, path = "/device/v1/readings", tag = "device API",
     operation_id = "post_readings",
     request_body = ReadingsBatch,
-    responses((status = 202, body = Accepted), Unauthorized, BadBody),
+    responses((status = 202, body = Accepted), Unauthorized, BadBody,
+        (status = 429, description = "rate_limited, with Retry-After: the device's rate", body = app::types::ErrorBody)),
     security(("token" = []), ("bearer" = [])))]
 async fn post_readings(
     State(writer): State<Writer>,
     State(live): State<LiveHub>,
     State(devices): State<Devices>,
     State(tokens): State<Tokens>,
+    State(quotas): State<Quotas>,
     caller: DeviceCaller,
     ApiJson(batch): ApiJson<ReadingsBatch>,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
     let now_ms = tokens.clock().now_ms();
     let rows = validate(caller.device.id, batch.readings, now_ms)?;
+    quotas
+        .admit(caller.device.id, &rows, std::time::Instant::now())
+        .await?;
     let accepted = rows.len();
     let published = live.has_subscribers().then(|| rows.clone());
     writer.write(rows).await.map_err(IngestError::Store)?;

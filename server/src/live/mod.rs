@@ -17,7 +17,10 @@
 mod batch;
 mod stream;
 
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
 
 use tokio::sync::broadcast;
 
@@ -29,21 +32,39 @@ use crate::readings::Reading;
 /// Batches a subscriber may fall behind before it is dropped.
 const CHANNEL: usize = 1024;
 
-/// The fan-out of committed readings. Cheap to clone.
+/// The fan-out of committed readings, and the streams each user holds.
+/// Cheap to clone.
 #[derive(Clone)]
 pub struct LiveHub {
     tx: broadcast::Sender<Arc<LiveBatch>>,
-}
-
-impl Default for LiveHub {
-    fn default() -> Self {
-        LiveHub {
-            tx: broadcast::channel(CHANNEL).0,
-        }
-    }
+    max_per_user: usize,
+    open: Arc<Mutex<HashMap<i64, usize>>>,
 }
 
 impl LiveHub {
+    pub fn new(max_per_user: usize) -> Self {
+        LiveHub {
+            tx: broadcast::channel(CHANNEL).0,
+            max_per_user,
+            open: Arc::default(),
+        }
+    }
+
+    /// A stream for this user, or `None` when the user holds the most
+    /// allowed. The stream is counted until the returned slot is dropped.
+    pub fn open_stream(&self, user_id: i64) -> Option<StreamSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(user_id).or_insert(0);
+        if *n >= self.max_per_user {
+            return None;
+        }
+        *n += 1;
+        Some(StreamSlot {
+            user_id,
+            open: self.open.clone(),
+        })
+    }
+
     /// Never waits: with no subscriber the batch is not even serialized.
     pub fn publish(&self, rows: &[Reading]) {
         if self.tx.receiver_count() == 0 {
@@ -58,5 +79,23 @@ impl LiveHub {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveBatch>> {
         self.tx.subscribe()
+    }
+}
+
+/// One open stream of a user; its end gives the slot back.
+pub struct StreamSlot {
+    user_id: i64,
+    open: Arc<Mutex<HashMap<i64, usize>>>,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.user_id) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.user_id);
+            }
+        }
     }
 }

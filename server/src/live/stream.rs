@@ -24,7 +24,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{LiveBatch, LiveHub};
 use crate::{
-    error::ApiResult,
+    error::{ApiError, ApiResult},
     extract::{ApiQuery, AuthUser},
     openapi::{BadRequest, Unauthorized},
     tokens::{TokenError, Tokens},
@@ -73,7 +73,9 @@ struct LiveEvent {
 #[utoipa::path(get, path = "/v1/live", tag = "live", operation_id = "live_readings",
     params(LiveQuery),
     responses((status = 200, description = "an event stream", content_type = "text/event-stream",
-        body = LiveEvent), Unauthorized, BadRequest),
+        body = LiveEvent), Unauthorized, BadRequest,
+        (status = 429, description = "rate_limited: the user holds the most streams allowed",
+            body = app::types::ErrorBody)),
     security(("token" = []), ("bearer" = [])))]
 async fn stream(
     State(hub): State<LiveHub>,
@@ -81,6 +83,12 @@ async fn stream(
     user: AuthUser,
     ApiQuery(q): ApiQuery<LiveQuery>,
 ) -> ApiResult<Response> {
+    let Some(slot) = hub.open_stream(user.id) else {
+        return Err(ApiError::RateLimited {
+            retry_after: 5,
+            message: "you already hold the most live streams allowed; close one first".into(),
+        });
+    };
     let rx = hub.subscribe();
     // The queue is bounded in bytes (`queued`), not in events, since one
     // event may carry thousands of readings.
@@ -90,7 +98,10 @@ async fn stream(
         tx,
         queued: queued.clone(),
     };
-    tokio::spawn(pump(tokens, user, q.device_id, rx, out));
+    tokio::spawn(async move {
+        let _slot = slot;
+        pump(tokens, user, q.device_id, rx, out).await;
+    });
     let body = futures_util::stream::unfold((events, queued), |(mut rx, queued)| async move {
         let (event, size) = rx.recv().await?;
         queued.fetch_sub(size, Ordering::AcqRel);

@@ -237,6 +237,17 @@ impl Tokens {
         self.0.revoked.extend(tokens);
     }
 
+    /// How many tokens `owner` was issued in the last `secs` seconds, and
+    /// when the oldest of those was issued.
+    pub async fn issued_within(
+        &self,
+        owner: Owner,
+        secs: i64,
+    ) -> Result<(i64, Option<i64>), TokenError> {
+        let since = self.0.clock.now() - secs;
+        Ok(store::issued_since(&self.0.db, owner, since).await?)
+    }
+
     pub fn revoked_count(&self) -> usize {
         self.0.revoked.len()
     }

@@ -92,6 +92,22 @@ pub async fn insert(
     Ok(q.execute(db).await?.rows_affected() == 1)
 }
 
+/// How many tokens `owner` was issued since `since`, and when the oldest of
+/// them was.
+pub async fn issued_since(db: &Db, owner: Owner, since: i64) -> sqlx::Result<(i64, Option<i64>)> {
+    let (user_id, device_id) = owner.ids();
+    let row = sqlx::query(
+        "SELECT COUNT(*), MIN(issued_at) FROM tokens \
+         WHERE (user_id = $1 OR device_id = $2) AND issued_at > $3",
+    )
+    .bind(user_id.unwrap_or(-1))
+    .bind(device_id.unwrap_or(-1))
+    .bind(since)
+    .fetch_one(db)
+    .await?;
+    Ok((row.try_get(0)?, row.try_get(1)?))
+}
+
 /// Revokes one token; `Some` when this call changed it.
 pub async fn revoke(
     db: &Db,
@@ -111,13 +127,15 @@ pub async fn revoke(
     row.as_ref().map(revoked_token).transpose()
 }
 
-/// Revokes every token of an owner that could still be accepted, inside
-/// the caller's transaction; returns what it changed.
+/// Revokes every token of an owner that could still be accepted (but
+/// `keep`, when given), inside the caller's transaction; returns what it
+/// changed.
 pub async fn revoke_owner<'e, E: Executor<'e, Database = Any>>(
     ex: E,
     owner: Owner,
     reason: RevocationReason,
     now: i64,
+    keep: Option<&str>,
 ) -> sqlx::Result<Vec<RevokedToken>> {
     let column = match owner {
         Owner::User(_) => "user_id",
@@ -128,13 +146,16 @@ pub async fn revoke_owner<'e, E: Executor<'e, Database = Any>>(
     };
     let sql = format!(
         "UPDATE tokens SET blacklist = 1, blacklist_reason = $1, blacklisted_at = $2 \
-         WHERE {column} = $3 AND blacklist = 0 AND expires_at >= $4 RETURNING token_id, expires_at"
+         WHERE {column} = $3 AND blacklist = 0 AND expires_at >= $4 AND token_id <> $5 \
+         RETURNING token_id, expires_at"
     );
     let rows = sqlx::query(&sql)
         .bind(reason.as_str())
         .bind(now)
         .bind(id)
         .bind(still_accepted_since(now))
+        // Token ids are never empty: "" keeps nothing.
+        .bind(keep.unwrap_or_default())
         .fetch_all(ex)
         .await?;
     rows.iter().map(revoked_token).collect()

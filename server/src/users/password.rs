@@ -9,6 +9,8 @@ use std::sync::OnceLock;
 
 use tokio::sync::Semaphore;
 
+use super::UserError;
+
 /// Argon2 costs ~19 MiB and a core for tens of milliseconds: at most this
 /// many run at once, the others wait their turn instead of exhausting memory.
 fn hashing_slots() -> &'static Semaphore {
@@ -21,20 +23,49 @@ fn hashing_slots() -> &'static Semaphore {
     })
 }
 
-pub const MIN_LEN: usize = 8;
+pub const MIN_LEN: usize = 12;
 /// Characters at most (so at most 1 KiB): bounds the work an attacker can
 /// make one hash cost.
 pub const MAX_LEN: usize = 256;
+/// The estimator's score a new password needs (0–4): "safely unguessable:
+/// moderate protection from an offline slow-hash scenario".
+const MIN_SCORE: u8 = 3;
 
-/// What a new password must be; the reason when it is not.
-pub fn check_policy(password: &str, _username: &str) -> Result<(), super::UserError> {
+/// What a new password must be: at least 12 characters, not containing the
+/// username (of three characters or more), and not common or easily guessed as judged by zxcvbn (which
+/// knows dictionaries, names, keyboard patterns, dates, repeats and the
+/// like, and here also the username and the platform's name). The reason
+/// when it is not.
+pub fn check_policy(password: &str, username: &str) -> Result<(), UserError> {
+    let weak = |why: String| Err(UserError::WeakPassword(why));
     let n = password.chars().count();
-    if n < MIN_LEN || n > MAX_LEN {
-        return Err(super::UserError::WeakPassword(format!(
-            "password must be at least {MIN_LEN} and at most {MAX_LEN} characters"
-        )));
+    if n < MIN_LEN {
+        return weak(format!(
+            "the password must be at least {MIN_LEN} characters"
+        ));
     }
-    Ok(())
+    if n > MAX_LEN {
+        return weak(format!("the password must be at most {MAX_LEN} characters"));
+    }
+    // A name of one or two characters would forbid most passwords; the
+    // estimator still counts it as a guess.
+    if username.chars().count() >= 3 && password.to_lowercase().contains(&username.to_lowercase()) {
+        return weak("the password must not contain the username".into());
+    }
+    let estimate = zxcvbn::zxcvbn(password, &[username, "vigil"]);
+    if u8::from(estimate.score()) >= MIN_SCORE {
+        return Ok(());
+    }
+    let mut why = String::from("the password is too easy to guess");
+    if let Some(feedback) = estimate.feedback() {
+        if let Some(warning) = feedback.warning() {
+            why.push_str(&format!(": {warning}"));
+        }
+        for tip in feedback.suggestions() {
+            why.push_str(&format!(" {tip}"));
+        }
+    }
+    weak(why)
 }
 
 pub async fn hash(password: String) -> anyhow::Result<String> {
@@ -96,10 +127,25 @@ mod tests {
     }
 
     #[test]
-    fn passwords_have_a_floor_and_a_ceiling() {
+    fn passwords_have_a_floor_a_ceiling_and_must_be_hard_to_guess() {
         assert!(check_policy("short", "u").is_err());
-        assert!(check_policy("long enough", "u").is_ok());
+        assert!(check_policy("violet-anchor-91-harbour", "ursula").is_ok());
         assert!(check_policy(&"x".repeat(2000), "u").is_err());
+        for weak in [
+            "password1234",
+            "aaaaaaaaaaaaaaaa",
+            "qwertyuiop123",
+            "123456789012",
+        ] {
+            let e = check_policy(weak, "u").unwrap_err().to_string();
+            assert!(e.contains("too easy to guess"), "{weak}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_password_must_not_contain_the_username() {
+        let e = check_policy("Alice-violet-anchor-91", "alice").unwrap_err();
+        assert!(e.to_string().contains("username"), "{e}");
     }
 
     #[tokio::test]

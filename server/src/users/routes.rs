@@ -1,6 +1,6 @@
 //! `/api/v1/users` (admin): list, create, delete, change role.
 
-use app::types::{CreateUser, UpdateUser, UserInfo};
+use app::types::{CreateUser, ResetPassword, UpdateUser, UserInfo};
 use axum::{
     extract::{FromRef, State},
     http::StatusCode,
@@ -33,6 +33,7 @@ where
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(remove, update))
+        .routes(routes!(reset_password))
 }
 
 /// Every user.
@@ -152,4 +153,39 @@ async fn update(
         role: body.role,
         ..target
     }))
+}
+
+/// Sets a user's password (admin); every token of that user is revoked.
+#[utoipa::path(post, path = "/v1/users/{id}/password", tag = "users",
+    operation_id = "reset_password",
+    params(("id" = i64, Path, description = "user id")),
+    request_body = ResetPassword,
+    responses((status = 204, description = "set; the user's tokens are revoked"), Unauthorized,
+        Forbidden, BadBody, NotFound),
+    security(("token" = []), ("bearer" = [])))]
+async fn reset_password(
+    State(db): State<Db>,
+    State(tokens): State<Tokens>,
+    State(audit): State<Audit>,
+    AdminUser(admin): AdminUser,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<ResetPassword>,
+) -> ApiResult<StatusCode> {
+    let target = store::get(&db, id).await?.ok_or(UserError::NotFound)?;
+    password::check_policy(&body.password, &target.username)?;
+    let hash = password::hash(body.password)
+        .await
+        .map_err(UserError::from)?;
+    let revoked = store::set_password(&db, id, &hash, tokens.clock().now(), None)
+        .await?
+        .ok_or(UserError::NotFound)?;
+    tokens.refuse(revoked);
+    audit
+        .record(
+            Entry::new(Event::PasswordReset)
+                .actor(admin.actor())
+                .subject(format!("user:{id}")),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -70,11 +70,12 @@ pub async fn get(db: &Db, id: i64) -> sqlx::Result<Option<UserInfo>> {
 }
 
 pub async fn by_username(db: &Db, username: &str) -> sqlx::Result<Option<UserRow>> {
-    let row =
-        sqlx::query("SELECT id, username, role, password_hash FROM users WHERE username = $1")
-            .bind(username)
-            .fetch_optional(db)
-            .await?;
+    let row = sqlx::query(
+        "SELECT id, username, role, password_hash FROM users WHERE lower(username) = lower($1)",
+    )
+    .bind(username)
+    .fetch_optional(db)
+    .await?;
     row.map(|r| {
         Ok(UserRow {
             info: info(&r)?,
@@ -137,6 +138,7 @@ pub async fn delete(db: &Db, engine: Engine, id: i64, now: i64) -> sqlx::Result<
         Owner::User(id),
         RevocationReason::UserDeleted,
         now,
+        None,
     )
     .await?;
     tx.commit().await?;
@@ -171,8 +173,49 @@ pub async fn set_role(
         Owner::User(id),
         RevocationReason::RoleChanged,
         now,
+        None,
     )
     .await?;
     tx.commit().await?;
     Ok(Change::Done(revoked))
+}
+
+/// Sets a user's password and revokes its tokens (all but `keep`, when
+/// given) in one transaction; `None` when there is no such user.
+pub async fn set_password(
+    db: &Db,
+    id: i64,
+    hash: &str,
+    now: i64,
+    keep: Option<&str>,
+) -> sqlx::Result<Option<Vec<RevokedToken>>> {
+    let mut tx = db.begin().await?;
+    let found = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+        .bind(hash)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if found == 0 {
+        return Ok(None);
+    }
+    let revoked = tokens::revoke_owner(
+        &mut *tx,
+        Owner::User(id),
+        RevocationReason::PasswordChanged,
+        now,
+        keep,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Some(revoked))
+}
+
+/// A user's password hash, by id.
+pub async fn password_hash(db: &Db, id: i64) -> sqlx::Result<Option<String>> {
+    let row = sqlx::query("SELECT password_hash FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    row.map(|r| r.try_get(0)).transpose()
 }

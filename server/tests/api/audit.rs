@@ -51,7 +51,7 @@ async fn security_events_are_audited_and_readable_by_admins() {
         .iter()
         .find(|e| e.event == AuditEvent::LoginFailed)
         .unwrap();
-    assert_eq!(failed.subject.as_deref(), Some("admin"));
+    assert_eq!(failed.subject.as_deref(), Some("user:1 (admin)"));
     assert_eq!(failed.ip.as_deref(), Some("127.0.0.1"));
     assert!(
         !raw.to_string().contains("wrong password"),
@@ -79,5 +79,5 @@ async fn a_malformed_username_never_reaches_the_audit_log_verbatim() {
         .json()
         .await
         .unwrap();
-    assert_eq!(log[0].subject.as_deref(), Some("(malformed username)"));
+    assert_eq!(log[0].subject.as_deref(), Some("(unknown user)"));
 }

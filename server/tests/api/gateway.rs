@@ -255,10 +255,7 @@ async fn a_deleted_users_tokens_are_revoked() {
         204
     );
     assert_eq!(me_with(&app, &token).await.1, Some(ErrorCode::TokenRevoked));
-    assert_eq!(
-        app.login("olga", "a long enough password").await.status(),
-        401
-    );
+    assert_eq!(app.login("olga", STRONG).await.status(), 401);
 }
 
 #[tokio::test]

@@ -15,6 +15,8 @@ use vigil::{
 };
 
 pub const ADMIN: &str = "admin";
+/// A password the policy accepts.
+pub const STRONG: &str = "violet-anchor-91-harbour";
 
 pub struct TestApp {
     pub app: Application,
@@ -150,7 +152,7 @@ impl TestApp {
 
     /// Creates a user with the given role and returns (id, token).
     pub async fn user_with_role(&self, admin: &str, username: &str, role: Role) -> (i64, String) {
-        let pw = "a long enough password";
+        let pw = STRONG;
         let res = self
             .post(
                 "/api/v1/users",

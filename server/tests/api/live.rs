@@ -99,7 +99,7 @@ async fn the_stream_ends_within_a_second_of_its_token_being_revoked() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     app.user_with_role(&admin, "watcher", Role::Viewer).await;
-    let viewer_session = app.session("watcher", "a long enough password").await;
+    let viewer_session = app.session("watcher", STRONG).await;
     let t = viewer_session.token.as_str();
     let mut res = open(&app, t, "").await;
     let mut seen = String::new();
@@ -154,7 +154,8 @@ async fn a_client_that_stops_reading_is_dropped_and_ingestion_goes_on() {
     use rustls_pki_types::{pem::PemObject, CertificateDer, ServerName};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let app = spawn_app().await;
+    // One device sends far past its default rate here, on purpose.
+    let app = spawn_with(|s| s.device_max_readings_per_s = 1_000_000).await;
     let admin = app.admin_token().await;
     let (_, _, dev) = app.enrolled_device(&admin, "firehose").await;
     let t = device_token(&app, &dev).await.token;

@@ -1,6 +1,7 @@
 //! Integration tests of the north API, over real HTTPS against a real
 //! database: SQLite by default, PostgreSQL when VIGIL_TEST_DATABASE_URL is set.
 
+mod attack;
 mod audit;
 mod auth;
 mod cli;

@@ -11,7 +11,7 @@ async fn an_admin_creates_lists_and_deletes_users() {
         .post(
             "/api/v1/users",
             &admin,
-            Some(json!({"username": "ann", "password": "a long password", "role": "operator"})),
+            Some(json!({"username": "ann", "password": STRONG, "role": "operator"})),
         )
         .await;
     assert_eq!(res.status(), 201);
@@ -41,7 +41,7 @@ async fn an_admin_creates_lists_and_deletes_users() {
 async fn a_duplicate_username_is_a_conflict() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
-    let body = json!({"username": "dup", "password": "a long password", "role": "viewer"});
+    let body = json!({"username": "dup", "password": STRONG, "role": "viewer"});
     assert_eq!(
         app.post("/api/v1/users", &admin, Some(body.clone()))
             .await
@@ -60,10 +60,10 @@ async fn invalid_users_are_refused_and_nothing_is_created() {
     let admin = app.admin_token().await;
     let bad = [
         json!({"username": "x", "password": "short", "role": "viewer"}),
-        json!({"username": "has space", "password": "a long password", "role": "viewer"}),
-        json!({"username": "", "password": "a long password", "role": "viewer"}),
-        json!({"username": "ok", "password": "a long password", "role": "root"}),
-        json!({"username": "ok", "password": "a long password"}),
+        json!({"username": "has space", "password": STRONG, "role": "viewer"}),
+        json!({"username": "", "password": STRONG, "role": "viewer"}),
+        json!({"username": "ok", "password": STRONG, "role": "root"}),
+        json!({"username": "ok", "password": STRONG}),
     ];
     for body in bad {
         let (status, code) =
@@ -94,7 +94,7 @@ async fn a_role_change_takes_effect_at_once_by_revoking_the_old_tokens() {
         error_code(app.get("/api/v1/auth/me", &token).await).await.1,
         ErrorCode::TokenRevoked
     );
-    let fresh = app.session("pat", "a long enough password").await;
+    let fresh = app.session("pat", STRONG).await;
     assert_eq!(fresh.user.role, Role::Viewer);
 }
 

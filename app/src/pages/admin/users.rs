@@ -6,7 +6,7 @@ use super::{BUTTON, INPUT};
 use crate::{
     api::{use_api, ApiFailure},
     components::status::{failures, Failure, Loading},
-    types::{CreateUser, Role, UpdateUser, UserInfo},
+    types::{CreateUser, ResetPassword, Role, UpdateUser, UserInfo},
 };
 
 /// What the section can do to users.
@@ -14,6 +14,7 @@ use crate::{
 enum Change {
     Create(CreateUser),
     SetRole(i64, Role),
+    SetPassword(i64, String),
     Delete(i64),
 }
 
@@ -28,6 +29,9 @@ pub fn Users() -> impl IntoView {
                 Change::Create(body) => api.create_user(&body).await.map(|_| ()),
                 Change::SetRole(id, role) => {
                     api.set_role(id, &UpdateUser { role }).await.map(|_| ())
+                }
+                Change::SetPassword(id, password) => {
+                    api.reset_password(id, &ResetPassword { password }).await
                 }
                 Change::Delete(id) => api.delete_user(id).await,
             }
@@ -65,6 +69,7 @@ pub fn Users() -> impl IntoView {
     };
     let row = move |u: UserInfo| {
         let id = u.id;
+        let new_pw = RwSignal::new(String::new());
         view! {
             <tr class="border-t border-slate-100">
                 <td class="p-1">{u.username.clone()}</td>
@@ -77,6 +82,22 @@ pub fn Users() -> impl IntoView {
                             <option value=r.as_str() selected=*r == u.role>{r.as_str()}</option>
                         }).collect_view()}
                     </select></td>
+                <td class="p-1"><details>
+                    <summary class="cursor-pointer text-sky-700 underline">"Reset password"</summary>
+                    <form class="mt-1 flex gap-1" on:submit=move |ev| {
+                        ev.prevent_default();
+                        if !pending.get_untracked() {
+                            change.dispatch_local(Change::SetPassword(id, new_pw.get_untracked()));
+                            new_pw.set(String::new());
+                        }
+                    }>
+                        <label class="sr-only" for=format!("new-password-{id}")>{format!("New password for {}", u.username)}</label>
+                        <input id=format!("new-password-{id}") type="password" class="rounded border border-slate-300 px-1" required
+                            minlength="12" autocomplete="new-password" prop:value=move || new_pw.get()
+                            on:input=move |ev| new_pw.set(event_target_value(&ev))/>
+                        <button type="submit" class="rounded bg-sky-700 px-2 text-white disabled:opacity-50" disabled=move || pending.get()>"Set"</button>
+                    </form>
+                </details></td>
                 <td class="p-1"><button type="button" class="text-red-700 underline disabled:opacity-50" disabled=move || pending.get()
                     on:click=move |_| if !pending.get_untracked() { change.dispatch_local(Change::Delete(id)); }>"Delete"</button></td>
             </tr>
@@ -99,7 +120,7 @@ pub fn Users() -> impl IntoView {
             </Transition>
             <form class="mt-3 flex flex-wrap items-end gap-2 text-sm" on:submit=create>
                 <label>"Username"<input class=INPUT required on:input=move |ev| uname.set(event_target_value(&ev))/></label>
-                <label>"Password"<input type="password" class=INPUT required minlength="8" prop:value=move || pw.get()
+                <label>"Password"<input type="password" class=INPUT required minlength="12" prop:value=move || pw.get()
                     on:input=move |ev| pw.set(event_target_value(&ev))/></label>
                 <label>"Role"<select class=INPUT on:change=move |ev| if let Some(r) = Role::parse(&event_target_value(&ev)) { role.set(r) }>
                     <option value="viewer">"viewer"</option><option value="operator">"operator"</option><option value="admin">"admin"</option>

@@ -1,34 +1,39 @@
 //! HTTPS serving: TLS 1.2+ configuration and an accept loop that hands each
-//! connection to its own task, where the handshake runs under a timeout so
-//! that a stalled client can never hold up the others. The loop knows TLS
-//! and connections, nothing of devices: a listener that must end some
-//! connections early (a revoked device's) gives it a `ConnectionWatch`.
+//! connection to its own task. One mechanism keeps any client from holding
+//! the listener: a deadline for the handshake and first request head, an
+//! idle timeout, a deadline for request bodies, a cut-off for clients that
+//! stop reading, a cap per client address and a cap per listener (its share
+//! of the open files). The loop knows TLS and connections, nothing of
+//! devices: a listener that must end some connections early (a revoked
+//! device's) gives it a `ConnectionWatch`.
 
-use std::{sync::Arc, time::Duration};
+mod activity;
+pub mod addr;
+mod conn;
+pub mod nofile;
 
+use std::{
+    convert::Infallible,
+    net::SocketAddr,
+    sync::{atomic::AtomicI64, Arc},
+    time::Duration,
+};
+
+use axum::body::Body;
 use futures_util::future::BoxFuture;
-use sha2::{Digest, Sha256};
-
-use std::convert::Infallible;
-
-use axum::extract::ConnectInfo;
-use hyper::{body::Incoming, Request, Response};
+use hyper::{Request, Response};
 use hyper_util::{
-    rt::{TokioExecutor, TokioIo, TokioTimer},
+    rt::{TokioExecutor, TokioTimer},
     server::conn::auto,
 };
 use rustls::{server::danger::ClientCertVerifier, ServerConfig};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use sha2::{Digest, Sha256};
 use tokio::{net::TcpListener, sync::Semaphore};
 use tokio_rustls::TlsAcceptor;
-use tower::{Service, ServiceExt};
+use tower::Service;
 
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// A request's headers must arrive within this time, also on a kept-alive
-/// connection; a client that trickles bytes is cut off.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-/// Open connections per listener; beyond it new ones are closed at once.
-pub const MAX_CONNECTIONS: usize = 10_000;
+use addr::PerAddress;
 
 pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -93,15 +98,33 @@ pub fn server_config(
     Ok(config)
 }
 
-/// Serves HTTPS on `listener` with `service`. With a `watch`, each
-/// connection is ended (after any request in flight) when the watch says so.
+/// How long a connection may take, and how many a listener holds.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// From accept to a complete first request head, TLS handshake
+    /// included; also the most a later request head may take.
+    pub header_timeout: Duration,
+    /// With no request in flight this long, a connection is closed; a
+    /// request body must arrive whole within it, and a client that leaves
+    /// our writes waiting this long is cut off.
+    pub idle_timeout: Duration,
+    /// Connections at once from one client address.
+    pub max_per_address: usize,
+    /// Connections at once on this listener: its share of the open files.
+    pub max_connections: usize,
+}
+
+/// Serves HTTPS on `listener` with `service`, within `limits`. With a
+/// `watch`, each connection is ended (after any request in flight) when the
+/// watch says so.
 pub async fn serve<S, B>(
     listener: TcpListener,
     config: Arc<ServerConfig>,
     service: S,
     watch: Option<Arc<dyn ConnectionWatch>>,
+    limits: Limits,
 ) where
-    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+    S: Service<Request<Body>, Response = Response<B>, Error = Infallible>
         + Clone
         + Send
         + Sync
@@ -112,11 +135,12 @@ pub async fn serve<S, B>(
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let acceptor = TlsAcceptor::from(config);
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let per_address = PerAddress::new(limits.max_per_address);
     let mut http = auto::Builder::new(TokioExecutor::new());
     http.http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(limits.header_timeout);
     http.http2()
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(Duration::from_secs(30)))
@@ -132,59 +156,46 @@ pub async fn serve<S, B>(
                 continue;
             }
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "connection limit reached; closing");
+        let accepted = tokio::time::Instant::now();
+        let Some(address_slot) = per_address.admit(peer.ip()) else {
+            refused(peer, "connections from this address at their cap");
             continue;
         };
-        let acceptor = acceptor.clone();
-        let app = service.clone();
-        let http = http.clone();
-        let watch = watch.clone();
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            refused(peer, "this listener's connections at their cap");
+            continue;
+        };
+        let conn = conn::Conn {
+            tcp,
+            peer,
+            accepted,
+            acceptor: acceptor.clone(),
+            http: http.clone(),
+            service: service.clone(),
+            watch: watch.clone(),
+            limits,
+        };
         tokio::spawn(async move {
-            let _slot = slot;
-            let _ = tcp.set_nodelay(true);
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
-            };
-            let peer_cert = tls
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|c| c.first())
-                .and_then(|c| PeerCert::of(c));
-            let ended = watch.map(|w| w.ended(peer_cert.as_ref()));
-            let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-                req.extensions_mut().insert(ConnectInfo(peer));
-                if let Some(cert) = &peer_cert {
-                    req.extensions_mut().insert(cert.clone());
-                }
-                app.clone().oneshot(req)
-            });
-            let conn = http.serve_connection_with_upgrades(TokioIo::new(tls), service);
-            tokio::pin!(conn);
-            let result = match ended {
-                None => conn.await,
-                Some(ended) => {
-                    tokio::select! {
-                        res = conn.as_mut() => res,
-                        () = ended => {
-                            conn.as_mut().graceful_shutdown();
-                            conn.as_mut().await
-                        }
-                    }
-                }
-            };
-            if let Err(e) = result {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
+            let _slots = (slot, address_slot);
+            conn.run().await;
         });
     }
 }
+
+/// A connection closed at once, logged at most once a second.
+fn refused(peer: SocketAddr, why: &'static str) {
+    if crate::telemetry::every_second(&REFUSED_LOGGED) {
+        tracing::warn!(%peer, why, "connection refused (further ones this second not logged)");
+    }
+}
+
+/// A failed handshake (an unknown or revoked device certificate, say),
+/// logged at most once a second.
+fn refused_handshake(peer: SocketAddr, e: &std::io::Error) {
+    if crate::telemetry::every_second(&HANDSHAKE_LOGGED) {
+        tracing::warn!(%peer, error = %e, "TLS handshake refused (further ones this second not logged)");
+    }
+}
+
+static REFUSED_LOGGED: AtomicI64 = AtomicI64::new(0);
+static HANDSHAKE_LOGGED: AtomicI64 = AtomicI64::new(0);

@@ -3,17 +3,21 @@
 //! JWT signing key. Generated once under `$VIGIL_DATA_DIR/pki/`, reused after;
 //! private keys are written 0600.
 
+mod names;
+
 use std::{
+    collections::BTreeSet,
     fs,
     io::Write,
+    net::IpAddr,
     os::unix::fs::{OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
 };
 
 use anyhow::{bail, Context};
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
+    BasicConstraints, CertificateParams, CidrSubnet, DnType, ExtendedKeyUsagePurpose,
+    GeneralSubtree, IsCa, Issuer, KeyPair, KeyUsagePurpose, NameConstraints,
 };
 use rustls_pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
 use time::{Duration, OffsetDateTime};
@@ -35,12 +39,13 @@ impl Pki {
         let dir = settings.data_dir.join("pki");
         fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
-        let platform = ca(&dir, "platform-ca", "Vigil platform CA")?;
+        let names = &settings.tls_names;
+        let platform = ca(&dir, "platform-ca", "Vigil platform CA", Some(names))?;
         let (server_chain, server_key) = match (&settings.tls_cert, &settings.tls_key) {
             (Some(cert), Some(key)) => load_chain(cert, key)?,
-            _ => server_cert(&dir, platform)?,
+            _ => server_cert(&dir, platform, names)?,
         };
-        let device = ca(&dir, "device-ca", "Vigil device CA")?;
+        let device = ca(&dir, "device-ca", "Vigil device CA", None)?;
         let (device_ca_pem, device_ca_key) = (device.pem, device.key);
         let jwt_key_pem = match &settings.jwt_key {
             Some(path) => fs::read_to_string(path)
@@ -67,22 +72,35 @@ struct Ca {
     fresh: bool,
 }
 
-fn ca(dir: &Path, name: &str, common_name: &str) -> anyhow::Result<Ca> {
+/// A CA, made or reused. With `names`, it carries name constraints that
+/// permit only those names (so trusting it trusts nothing else), and one
+/// made with other constraints, or none, is made anew.
+fn ca(dir: &Path, name: &str, common_name: &str, names: Option<&[String]>) -> anyhow::Result<Ca> {
     let (key, new_key) = load_or_generate_key(
         &dir.join(format!("{name}.key")),
         &rcgen::PKCS_ECDSA_P256_SHA256,
     )?;
     let cert_path = dir.join(format!("{name}.pem"));
-    // A certificate is only reused with the key it was made for.
+    let constraints = names.map(name_constraints).transpose()?;
+    // A certificate is only reused with the key it was made for, and with
+    // the constraints asked for now.
     if cert_path.exists() && !new_key {
         let pem = fs::read_to_string(&cert_path)?;
-        return Ok(Ca {
-            pem,
-            key,
-            fresh: false,
-        });
+        let wanted = names.map(canonical_names).unwrap_or_default();
+        if names::constrained_to(&pem)? == wanted {
+            return Ok(Ca {
+                pem,
+                key,
+                fresh: false,
+            });
+        }
+        tracing::warn!(
+            ca = name,
+            "the CA's name constraints differ from VIGIL_TLS_NAMES; making a new CA"
+        );
     }
     let mut params = CertificateParams::default();
+    params.name_constraints = constraints;
     params
         .distinguished_name
         .push(DnType::OrganizationName, "Vigil");
@@ -110,22 +128,24 @@ fn ca(dir: &Path, name: &str, common_name: &str) -> anyhow::Result<Ca> {
 fn server_cert(
     dir: &Path,
     ca: Ca,
+    names: &[String],
 ) -> anyhow::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
     let key_path = dir.join("server.key");
     let cert_path = dir.join("server.pem");
     let renew = ca.fresh
         || !cert_path.exists()
         || !key_path.exists()
-        || expires_within(&cert_path, RENEW_BEFORE_DAYS)?;
+        || expires_within(&cert_path, RENEW_BEFORE_DAYS)?
+        || names::of_server(&fs::read_to_string(&cert_path)?)? != canonical_names(names);
     if renew {
         let (ca_pem, ca_key) = (ca.pem.as_str(), ca.key);
         tracing::info!("generating the server certificate");
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
-        let mut params =
-            CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into(), "::1".into()])?;
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "localhost");
+        let mut params = CertificateParams::new(names.to_vec())?;
+        params.distinguished_name.push(
+            DnType::CommonName,
+            names.first().map_or("localhost", String::as_str),
+        );
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let now = OffsetDateTime::now_utc();
@@ -137,6 +157,36 @@ fn server_cert(
         write_public(&cert_path, &format!("{}{}", cert.pem(), ca_pem))?;
     }
     load_chain(&cert_path, &key_path)
+}
+
+/// The constraints that permit exactly `names`: DNS names, and IP
+/// addresses as single-address subnets.
+fn name_constraints(names: &[String]) -> anyhow::Result<NameConstraints> {
+    let permitted_subtrees = names
+        .iter()
+        .map(|n| match n.parse::<IpAddr>() {
+            Ok(ip) => {
+                let bits = if ip.is_ipv4() { 32 } else { 128 };
+                GeneralSubtree::IpAddress(CidrSubnet::from_addr_prefix(ip, bits))
+            }
+            Err(_) => GeneralSubtree::DnsName(n.clone()),
+        })
+        .collect();
+    Ok(NameConstraints {
+        permitted_subtrees,
+        excluded_subtrees: Vec::new(),
+    })
+}
+
+/// Names as `names` compares them: DNS names lowercased, IPs parsed.
+fn canonical_names(names: &[String]) -> BTreeSet<String> {
+    names
+        .iter()
+        .map(|n| match n.parse::<IpAddr>() {
+            Ok(ip) => ip.to_string(),
+            Err(_) => n.to_lowercase(),
+        })
+        .collect()
 }
 
 /// Generated server certificates are renewed this long before they expire.
