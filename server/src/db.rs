@@ -58,6 +58,44 @@ fn warn_unverified_tls(url: &str) {
     }
 }
 
+/// The host of a PostgreSQL URL that reaches another machine without
+/// `sslmode=verify-full`.
+fn unverified_remote(url: &str) -> Option<String> {
+    use sqlx::postgres::{PgConnectOptions, PgSslMode};
+    let options = PgConnectOptions::from_str(url).ok()?;
+    let host = options.get_host();
+    let local = options.get_socket().is_some()
+        || host == "localhost"
+        || host.starts_with('/')
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    (!local && !matches!(options.get_ssl_mode(), PgSslMode::VerifyFull)).then(|| host.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unverified_remote;
+
+    #[test]
+    fn a_remote_database_without_verified_tls_is_named() {
+        assert_eq!(
+            unverified_remote("postgres://u@db.example/v").as_deref(),
+            Some("db.example")
+        );
+        assert_eq!(
+            unverified_remote("postgres://u@db.example/v?sslmode=require").as_deref(),
+            Some("db.example")
+        );
+        assert_eq!(
+            unverified_remote("postgres://u@db.example/v?sslmode=verify-full"),
+            None
+        );
+        assert_eq!(unverified_remote("postgres://u@127.0.0.1:5432/v"), None);
+        assert_eq!(unverified_remote("postgres://u@localhost/v"), None);
+    }
+}
+
 /// Opens the pool (creating the SQLite file if needed) and runs migrations.
 pub async fn connect(url: &str) -> anyhow::Result<Db> {
     sqlx::any::install_default_drivers();

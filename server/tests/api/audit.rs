@@ -81,3 +81,37 @@ async fn a_malformed_username_never_reaches_the_audit_log_verbatim() {
         .unwrap();
     assert_eq!(log[0].subject.as_deref(), Some("(unknown user)"));
 }
+
+#[tokio::test]
+async fn entries_past_the_retention_are_trimmed_in_batches_and_recent_ones_stay() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let db = &app.app.state().db;
+    let old = now() - 100 * 86_400;
+    for chunk in 0..5 {
+        let mut sql = String::from("INSERT INTO audit_log (ts, event, subject) VALUES ");
+        let rows: Vec<String> = (0..500)
+            .map(|i| format!("({}, 'login_failed', 'old-{chunk}-{i}')", old + i))
+            .collect();
+        sql.push_str(&rows.join(", "));
+        sqlx::query(&sql).execute(db).await.unwrap();
+    }
+    let trimmed = app
+        .app
+        .state()
+        .audit
+        .trim(std::time::Duration::from_secs(90 * 86_400))
+        .await
+        .unwrap();
+    assert_eq!(trimmed, 2500, "more than one batch of 1000");
+    let left: Vec<AuditEntry> = app
+        .get("/api/v1/audit?limit=1000", &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(!left.is_empty(), "recent entries stay");
+    assert!(left
+        .iter()
+        .all(|e| !e.subject.as_deref().unwrap_or("").starts_with("old-")));
+}

@@ -147,6 +147,16 @@ fn help_lists_every_setting_with_its_variable() {
         "VIGIL_TLS_KEY",
         "VIGIL_TOKEN_TTL",
         "VIGIL_DEVICE_TOKEN_TTL",
+        "VIGIL_HEADER_TIMEOUT",
+        "VIGIL_IDLE_TIMEOUT",
+        "VIGIL_MAX_CONNECTIONS_PER_IP",
+        "VIGIL_DEVICE_MAX_CONNECTIONS_PER_IP",
+        "VIGIL_MAX_STREAMS_PER_USER",
+        "VIGIL_DEVICE_MAX_SENSORS",
+        "VIGIL_DEVICE_TOKENS_PER_HOUR",
+        "VIGIL_DEVICE_MAX_READINGS_PER_S",
+        "VIGIL_AUDIT_RETENTION",
+        "VIGIL_TLS_NAMES",
     ] {
         assert!(help.contains(var), "{var} in --help");
     }
