@@ -42,7 +42,7 @@ impl Drop for Subscription {
 
 /// Starts receiving readings; `on_ready` runs once the server has
 /// subscribed this stream, `on_end` gets the reason the server gave
-/// (`token_revoked`, `token_expired`, `too_slow`) or an error text.
+/// (`token_revoked`, `token_expired`), `closed`, or an error text.
 #[cfg(feature = "browser")]
 pub fn subscribe(
     token: String,

@@ -37,18 +37,7 @@ impl Engine {
 /// A PostgreSQL server off this machine reached without `sslmode=verify-full`
 /// can be impersonated or read on the way: say so at start.
 fn warn_unverified_tls(url: &str) {
-    use sqlx::postgres::{PgConnectOptions, PgSslMode};
-    let Ok(options) = PgConnectOptions::from_str(url) else {
-        return;
-    };
-    let host = options.get_host();
-    let local = options.get_socket().is_some()
-        || host == "localhost"
-        || host.starts_with('/')
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    if !local && !matches!(options.get_ssl_mode(), PgSslMode::VerifyFull) {
+    if let Some(host) = unverified_remote(url) {
         tracing::warn!(
             host,
             "VIGIL_DATABASE_URL reaches PostgreSQL on another machine without sslmode=verify-full: \

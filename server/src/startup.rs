@@ -25,6 +25,11 @@ use crate::{
     users, web,
 };
 
+/// The north listener's kernel send buffer per connection: a quarter of a
+/// megabyte carries a dashboard's live stream and pages over a long link,
+/// and bounds what a viewer who stops reading can make us push.
+const NORTH_SEND_BUFFER: usize = 256 * 1024;
+
 pub struct Application {
     north_addr: SocketAddr,
     device_addr: SocketAddr,
@@ -122,11 +127,12 @@ impl Application {
         // Each listener gets its own share of the open files, so a flood on
         // one cannot starve the other or the database.
         let share = net::nofile::share(net::nofile::raise(), 2);
-        let limits = |per_address: u32| net::Limits {
+        let limits = |per_address: u32, send_buffer| net::Limits {
             header_timeout: settings.header_timeout,
             idle_timeout: settings.idle_timeout,
             max_per_address: per_address as usize,
             max_connections: share,
+            send_buffer,
         };
         let tasks = vec![
             tokio::spawn(net::serve(
@@ -134,14 +140,14 @@ impl Application {
                 north_tls,
                 web::service(state.clone(), apis.north),
                 None,
-                limits(settings.max_connections_per_ip),
+                limits(settings.max_connections_per_ip, Some(NORTH_SEND_BUFFER)),
             )),
             tokio::spawn(net::serve(
                 south,
                 south_tls,
                 apis.south,
                 Some(watch),
-                limits(settings.device_max_connections_per_ip),
+                limits(settings.device_max_connections_per_ip, None),
             )),
             tokens::sweeper::spawn(tokens, settings.sweep_interval, settings.token_retention),
             writer_task,

@@ -2,11 +2,9 @@
 
 use std::{
     borrow::Cow,
+    collections::VecDeque,
     convert::Infallible,
-    sync::{
-        atomic::{AtomicUsize, Ordering},
-        Arc,
-    },
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -18,7 +16,7 @@ use axum::{
     },
 };
 use serde::Deserialize;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, Notify};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -31,7 +29,7 @@ use crate::{
 };
 
 /// Bytes queued for one client's socket before it counts as too slow.
-const CLIENT_BYTES: usize = 1024 * 1024;
+const CLIENT_BYTES: usize = 512 * 1024;
 /// Readings merged into one event at most, when batches arrive faster than
 /// they can be sent one by one.
 const COALESCE_READINGS: usize = 5000;
@@ -69,7 +67,8 @@ struct LiveEvent {
 
 /// Server-sent events: `ready` once subscribed, `readings` (a JSON array of
 /// live readings) per committed batch, `end` with `{"reason"}` before the
-/// stream closes (`token_revoked`, `token_expired`, `too_slow`).
+/// stream closes (`token_revoked`, `token_expired`); a client too slow to
+/// keep up is dropped, its stream closed without one.
 #[utoipa::path(get, path = "/v1/live", tag = "live", operation_id = "live_readings",
     params(LiveQuery),
     responses((status = 200, description = "an event stream", content_type = "text/event-stream",
@@ -92,29 +91,55 @@ async fn stream(
     let rx = hub.subscribe();
     // The queue is bounded in bytes (`queued`), not in events, since one
     // event may carry thousands of readings.
-    let (tx, events) = mpsc::unbounded_channel::<(Event, usize)>();
-    let queued = Arc::new(AtomicUsize::new(0));
-    let out = Outbox {
-        tx,
-        queued: queued.clone(),
-    };
+    let out = Outbox::default();
+    let reader = Reader(out.0.clone());
     tokio::spawn(async move {
         let _slot = slot;
         pump(tokens, user, q.device_id, rx, out).await;
     });
-    let body = futures_util::stream::unfold((events, queued), |(mut rx, queued)| async move {
-        let (event, size) = rx.recv().await?;
-        queued.fetch_sub(size, Ordering::AcqRel);
-        Some((Ok::<_, Infallible>(event), (rx, queued)))
+    let body = futures_util::stream::unfold(reader, |reader| async move {
+        let event = reader.next().await?;
+        Some((Ok::<_, Infallible>(event), reader))
     });
     let sse = Sse::new(body).keep_alive(KeepAlive::new().interval(HEARTBEAT));
     Ok(([("x-accel-buffering", "no")], sse).into_response())
 }
 
-/// One client's side of its queue.
-struct Outbox {
-    tx: mpsc::UnboundedSender<(Event, usize)>,
-    queued: Arc<AtomicUsize>,
+/// One client's queue of events, bounded in bytes (not in events: one
+/// event may carry thousands of readings). The pump fills it; the response
+/// body empties it. A client that falls behind has it emptied at once, so
+/// an unread stream holds no more than its budget, and only until then.
+#[derive(Default)]
+struct Queue {
+    events: VecDeque<(Event, usize)>,
+    bytes: usize,
+    /// No more events: the body ends once the queue is empty.
+    closed: bool,
+    /// The body went away (the client disconnected).
+    gone: bool,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    ready: Notify,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The pump's side.
+struct Outbox(Arc<Shared>);
+
+impl Default for Outbox {
+    fn default() -> Self {
+        Outbox(Arc::new(Shared {
+            queue: Mutex::default(),
+            ready: Notify::new(),
+        }))
+    }
 }
 
 enum Sent {
@@ -127,21 +152,76 @@ impl Outbox {
     /// Queues the event unless the client already has its byte budget
     /// waiting unread.
     fn send(&self, name: &str, data: &str) -> Sent {
-        if self.tx.is_closed() {
-            return Sent::Gone;
-        }
         let size = data.len();
-        if self.queued.load(Ordering::Acquire) + size > CLIENT_BYTES {
-            return Sent::TooSlow;
-        }
-        self.queued.fetch_add(size, Ordering::AcqRel);
-        match self
-            .tx
-            .send((Event::default().event(name).data(data), size))
         {
-            Ok(()) => Sent::Ok,
-            Err(_) => Sent::Gone,
+            let mut q = self.0.lock();
+            if q.gone {
+                return Sent::Gone;
+            }
+            if q.bytes + size > CLIENT_BYTES {
+                return Sent::TooSlow;
+            }
+            q.bytes += size;
+            q.events
+                .push_back((Event::default().event(name).data(data), size));
         }
+        self.0.ready.notify_one();
+        Sent::Ok
+    }
+
+    fn gone(&self) -> bool {
+        self.0.lock().gone
+    }
+
+    /// The last event, past the budget if need be (it is small), then the end.
+    fn close_with(&self, last: Event) {
+        {
+            let mut q = self.0.lock();
+            q.events.push_back((last, 0));
+            q.closed = true;
+        }
+        self.0.ready.notify_one();
+    }
+
+    /// A client too slow to keep up: what it has not read is dropped now.
+    fn cut(&self) {
+        {
+            let mut q = self.0.lock();
+            q.events.clear();
+            q.bytes = 0;
+            q.closed = true;
+        }
+        self.0.ready.notify_one();
+    }
+}
+
+/// The response body's side.
+struct Reader(Arc<Shared>);
+
+impl Reader {
+    async fn next(&self) -> Option<Event> {
+        loop {
+            let notified = self.0.ready.notified();
+            {
+                let mut q = self.0.lock();
+                if let Some((event, size)) = q.events.pop_front() {
+                    q.bytes -= size;
+                    return Some(event);
+                }
+                if q.closed {
+                    return None;
+                }
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        let mut q = self.0.lock();
+        q.gone = true;
+        q.events.clear();
     }
 }
 
@@ -211,15 +291,21 @@ async fn pump(
                     Err(_) => break "token_expired",
                     Ok(()) => {}
                 }
-                if out.tx.is_closed() {
+                if out.gone() {
                     return;
                 }
             }
         }
     };
-    // Past the budget if need be: it is small, and the stream closes after.
+    if reason == "too_slow" {
+        // It cannot read what is queued: free it now. (The end event would
+        // wait behind it; a client that catches up learns of the end when
+        // the stream closes.)
+        out.cut();
+        return;
+    }
     let end = Event::default()
         .event("end")
         .data(format!("{{\"reason\":\"{reason}\"}}"));
-    let _ = out.tx.send((end, 0));
+    out.close_with(end);
 }

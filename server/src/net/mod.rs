@@ -112,6 +112,11 @@ pub struct Limits {
     pub max_per_address: usize,
     /// Connections at once on this listener: its share of the open files.
     pub max_connections: usize,
+    /// A fixed kernel send buffer per connection, instead of one that grows
+    /// to megabytes: a client that stops reading then stops taking data
+    /// after this much, and its stream is cut off soon (north, where live
+    /// streams go out); `None` keeps the kernel's autotuning.
+    pub send_buffer: Option<usize>,
 }
 
 /// Serves HTTPS on `listener` with `service`, within `limits`. With a
@@ -157,6 +162,9 @@ pub async fn serve<S, B>(
             }
         };
         let accepted = tokio::time::Instant::now();
+        if let Some(bytes) = limits.send_buffer {
+            let _ = socket2::SockRef::from(&tcp).set_send_buffer_size(bytes);
+        }
         let Some(address_slot) = per_address.admit(peer.ip()) else {
             refused(peer, "connections from this address at their cap");
             continue;
