@@ -4,6 +4,7 @@
 
 pub mod quota;
 mod routes;
+mod store;
 pub mod writer;
 
 use app::types::ReadingIn;

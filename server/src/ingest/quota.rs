@@ -9,8 +9,6 @@ use std::{
     time::Instant,
 };
 
-use sqlx::Row;
-
 use super::IngestError;
 use crate::{db::Db, readings::Reading};
 
@@ -101,14 +99,8 @@ impl Quotas {
     }
 
     async fn stored_sensors(&self, device_id: i64) -> Result<HashSet<String>, IngestError> {
-        let rows = sqlx::query("SELECT sensor FROM latest_readings WHERE device_id = $1")
-            .bind(device_id)
-            .fetch_all(&self.0.db)
+        super::store::sensors(&self.0.db, device_id)
             .await
-            .map_err(|e| IngestError::Store(e.into()))?;
-        rows.iter()
-            .map(|r| r.try_get::<String, _>(0))
-            .collect::<sqlx::Result<_>>()
             .map_err(|e| IngestError::Store(e.into()))
     }
 }
