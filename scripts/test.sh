@@ -23,7 +23,8 @@ cargo leptos build
 export RUSTFLAGS="--cfg erase_components"
 export LEPTOS_OUTPUT_NAME=vigil
 
-say "unit and integration tests on SQLite"
+say "unit tests of the dashboard's shared code, then unit and integration tests on SQLite"
+cargo test -p app
 cargo test -p vigil
 
 PG_URL=${VIGIL_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
