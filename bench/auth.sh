@@ -19,19 +19,29 @@ source bench/lib.sh
 start_vigil
 TOKEN=$VIGIL_TOKEN
 
+# Server CPU time (user + system, clock ticks) so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$SERVER/stat"; }
+
 run() { # key url [header]
-  local out
+  local out before after
+  before=$(cpu_ticks)
   if [[ $# -eq 3 ]]; then
     out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -H "$3" "$2")
   else
     out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency "$2")
   fi
-  local rps p50 p99 non2xx
+  after=$(cpu_ticks)
+  local rps p50 p99 non2xx total cpu_us
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  total=$(awk '/requests in/ {print $1}' <<<"$out")
+  # CPU per request: steadier than throughput on a machine that also runs
+  # the load generator.
+  cpu_us=$(python3 -c "print(f'{($after - $before) / $(getconf CLK_TCK) / $total * 1e6:.1f}')")
   p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
   p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
   non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
-  printf '%-22s %10s req/s   p50 %-8s p99 %-8s non-2xx %s\n' "$1" "$rps" "$p50" "$p99" "${non2xx:-0}"
+  printf '%-22s %10s req/s   p50 %-8s p99 %-8s non-2xx %s   server CPU %s us/request\n' \
+    "$1" "$rps" "$p50" "$p99" "${non2xx:-0}" "$cpu_us"
   echo "$rps" > "$DATA/$1.rps"
 }
 
