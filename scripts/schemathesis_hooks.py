@@ -33,3 +33,10 @@ def before_call(context, case, kwargs):
     if case.operation.path.startswith("/api/v1/users/{id}"):
         if str((case.path_parameters or {}).get("id")) == "1":
             case.path_parameters["id"] = 0
+    # A command sent with ?wait=N is held up to N seconds when nobody
+    # answers: the fuzzer's requests would time out. One second is enough
+    # to exercise it.
+    if case.operation.path == "/api/v1/devices/{id}/commands" and case.method.upper() == "POST":
+        wait = (case.query or {}).get("wait")
+        if isinstance(wait, int) and 1 <= wait <= 60:
+            case.query["wait"] = 1

@@ -1,7 +1,7 @@
 //! The browser side of the live readings stream: a fetch whose response
 //! body is read as server-sent events, with the token in a header.
 
-use crate::types::{ErrorCode, LiveReading};
+use crate::types::{Command, ErrorCode, LiveReading};
 
 /// What a page does when its stream ends: a revoked or expired token signs
 /// the user out; anything else leaves the page as it is.
@@ -40,22 +40,42 @@ impl Drop for Subscription {
     }
 }
 
-/// Starts receiving readings; `on_ready` runs once the server has
-/// subscribed this stream, `on_end` gets the reason the server gave
+/// What a page does with the stream's events.
+pub struct Handlers<R, B, C, E> {
+    /// Once the server has subscribed the stream.
+    pub ready: R,
+    /// Each batch of readings.
+    pub readings: B,
+    /// Each change of a command's status.
+    pub command: C,
+    /// The reason the stream ended.
+    pub end: E,
+}
+
+/// Starts receiving readings and command changes; `end` gets the reason the server gave
 /// (`token_revoked`, `token_expired`), `closed`, or an error text.
 #[cfg(feature = "browser")]
 pub fn subscribe(
     token: String,
     device_id: Option<i64>,
-    on_ready: impl Fn() + 'static,
-    on_batch: impl Fn(Vec<LiveReading>) + 'static,
-    on_end: impl Fn(String) + 'static,
+    handlers: Handlers<
+        impl Fn() + 'static,
+        impl Fn(Vec<LiveReading>) + 'static,
+        impl Fn(Command) + 'static,
+        impl Fn(String) + 'static,
+    >,
 ) -> Subscription {
     use eventsource_stream::Eventsource;
     use futures_util::StreamExt;
     use wasm_bindgen::JsCast;
     use wasm_bindgen_futures::JsFuture;
 
+    let Handlers {
+        ready: on_ready,
+        readings: on_batch,
+        command: on_command,
+        end: on_end,
+    } = handlers;
     let abort = web_sys::AbortController::new().ok();
     let signal = abort.as_ref().map(|a| a.signal());
     leptos::task::spawn_local(async move {
@@ -113,6 +133,11 @@ pub fn subscribe(
                         on_batch(batch);
                     }
                 }
+                "commands" => {
+                    if let Ok(command) = serde_json::from_str::<Command>(&event.data) {
+                        on_command(command);
+                    }
+                }
                 "end" => {
                     let reason = serde_json::from_str::<serde_json::Value>(&event.data)
                         .ok()
@@ -132,9 +157,12 @@ pub fn subscribe(
 pub fn subscribe(
     _: String,
     _: Option<i64>,
-    _: impl Fn() + 'static,
-    _: impl Fn(Vec<LiveReading>) + 'static,
-    _: impl Fn(String) + 'static,
+    _: Handlers<
+        impl Fn() + 'static,
+        impl Fn(Vec<LiveReading>) + 'static,
+        impl Fn(Command) + 'static,
+        impl Fn(String) + 'static,
+    >,
 ) -> Subscription {
     Subscription {}
 }

@@ -120,6 +120,10 @@ string_enum! {
         DeviceEnrolled = "device_enrolled",
         DeviceRevoked = "device_revoked",
         DeviceTokensRevoked = "device_tokens_revoked",
+        CommandSent = "command_sent",
+        CommandCancelled = "command_cancelled",
+        CommandAnswered = "command_answered",
+        CommandExpired = "command_expired",
     }
 }
 
@@ -265,6 +269,9 @@ pub struct Device {
     /// The newest reading of each sensor.
     #[serde(default)]
     pub latest: Vec<Reading>,
+    /// Commands sent to it and not yet final (`queued` or `delivered`).
+    #[serde(default)]
+    pub open_commands: i64,
 }
 
 /// Enrollment: exactly one of `cert_sha256` (self-signed certificate) or
@@ -389,4 +396,62 @@ pub struct LiveReading {
     pub value: f64,
     pub unit: Option<String>,
     pub ts: String,
+}
+
+/// A command: a named request an operator sends to one device, which the
+/// device answers. Times are RFC 3339; those not reached yet are `null`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Command {
+    pub id: i64,
+    pub device_id: i64,
+    pub name: String,
+    /// Any JSON, at most 16 KiB serialized.
+    pub payload: serde_json::Value,
+    pub status: CommandStatus,
+    /// The device's answer, once final (at most 16 KiB serialized).
+    pub result: Option<serde_json::Value>,
+    /// The id of the user who sent it.
+    pub created_by: i64,
+    pub created_at: String,
+    pub delivered_at: Option<String>,
+    pub completed_at: Option<String>,
+    pub expires_at: String,
+}
+
+/// `POST /api/v1/devices/{id}/commands`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NewCommand {
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_.:-]{1,64}$"))]
+    pub name: String,
+    /// Any JSON, at most 16 KiB serialized; `null` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<serde_json::Value>,
+    /// Seconds the device has to answer (5–86400, default 60).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 5, maximum = 86400))]
+    pub ttl_s: Option<i64>,
+}
+
+/// A command as its device receives it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeviceCommand {
+    pub id: i64,
+    pub name: String,
+    pub payload: serde_json::Value,
+    pub expires_at: String,
+}
+
+/// `POST /device/v1/commands/{id}/result`: `status` is `succeeded` or
+/// `failed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CommandResult {
+    #[cfg_attr(feature = "openapi", schema(pattern = "^(succeeded|failed)$"))]
+    pub status: CommandStatus,
+    /// Any JSON, at most 16 KiB serialized.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
 }

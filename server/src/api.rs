@@ -14,7 +14,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::{
-    audit, auth, devices,
+    audit, auth, commands, devices,
     error::ApiError,
     ingest, live,
     openapi::ApiDoc,
@@ -68,6 +68,7 @@ fn north(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(devices::router())
         .merge(readings::router())
         .merge(live::router())
+        .merge(commands::router())
         .route_layer(auth::gateway::GatewayLayer::new(state.tokens.clone()));
     OpenApiRouter::new()
         .merge(auth::public_router())
@@ -78,6 +79,7 @@ fn south(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(devices::south_router())
         .merge(ingest::router())
+        .merge(commands::south_router())
         .route_layer(devices::DeviceLayer::new(
             state.devices.clone(),
             state.clock.clone(),

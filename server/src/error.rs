@@ -10,7 +10,10 @@ use axum::{
     Json,
 };
 
-use crate::{devices::DeviceError, ingest::IngestError, tokens::TokenError, users::UserError};
+use crate::{
+    commands::CommandError, devices::DeviceError, ingest::IngestError, tokens::TokenError,
+    users::UserError,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -171,6 +174,24 @@ impl From<IngestError> for ApiError {
                 message: "this device sends more readings per second than it may".into(),
             },
             IngestError::Store(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl From<CommandError> for ApiError {
+    fn from(e: CommandError) -> Self {
+        match e {
+            CommandError::Invalid(m) => ApiError::validation(m),
+            CommandError::NotFound => ApiError::not_found("command"),
+            CommandError::NoDevice => ApiError::not_found("device"),
+            CommandError::DeviceRevoked | CommandError::Final(_) => {
+                ApiError::Conflict(e.to_string())
+            }
+            CommandError::TooMany(_) => ApiError::RateLimited {
+                retry_after: 5,
+                message: e.to_string(),
+            },
+            CommandError::Store(e) => e.into(),
         }
     }
 }

@@ -167,6 +167,8 @@ impl<S: Send + Sync> FromRequestParts<S> for AuthDevice {
 pub struct DeviceCaller {
     pub device: AuthDevice,
     pub token_id: String,
+    /// The token's `exp`, for requests that outlast their start (long-polls).
+    pub expires_at: i64,
 }
 
 impl<S> FromRequestParts<S> for DeviceCaller
@@ -187,6 +189,7 @@ where
         Ok(DeviceCaller {
             device,
             token_id: claims.jti.clone(),
+            expires_at: claims.exp,
         })
     }
 }

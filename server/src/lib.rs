@@ -14,8 +14,8 @@
 //! Each capability owns its module — its routes, its SQL (`store.rs`) and
 //! its error type: `tokens` (the registry: issuing and checking every
 //! token), `audit`, `users`, `auth` (login and the gateway), `devices`,
-//! `ingest`, `readings`, `live`. A module uses only those below it in that
-//! list. Around them: `net` (TLS and the accept loop), `pki`, `db`,
+//! `ingest`, `readings`, `live`, `commands`. A module uses only those
+//! before it in that list. Around them: `net` (TLS and the accept loop), `pki`, `db`,
 //! `clock`, `settings`, `extract` and `error` (the HTTP layer's extractors
 //! and its one error type), and `api`, `state`, `web` and `startup`, which
 //! assemble the application.
@@ -24,6 +24,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod clock;
+pub mod commands;
 pub mod db;
 pub mod device_cli;
 pub mod devices;

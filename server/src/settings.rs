@@ -92,6 +92,9 @@ pub struct Settings {
     /// seconds' worth).
     #[arg(long, env = "VIGIL_DEVICE_MAX_READINGS_PER_S", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub device_max_readings_per_s: u32,
+    /// Commands one device may have open (queued or delivered) at once.
+    #[arg(long, env = "VIGIL_DEVICE_MAX_OPEN_COMMANDS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub device_max_open_commands: u32,
     /// How long audit entries are kept.
     #[arg(long, env = "VIGIL_AUDIT_RETENTION", default_value = "90d", value_parser = parse_duration)]
     pub audit_retention: Duration,

@@ -13,6 +13,7 @@ use crate::{
     audit::Audit,
     auth::throttle::LoginThrottle,
     clock::Clock,
+    commands::{self, Commands},
     db,
     devices::{certs::DeviceCa, verifier::DeviceVerifier, Devices, RevocationWatch},
     ingest::{quota::Quotas, writer::Writer},
@@ -79,6 +80,14 @@ impl Application {
             settings.device_max_sensors as usize,
             settings.device_max_readings_per_s,
         );
+        let live = LiveHub::new(settings.max_streams_per_user as usize);
+        let commands = Commands::new(
+            db.clone(),
+            engine,
+            clock.clone(),
+            live.clone(),
+            i64::from(settings.device_max_open_commands),
+        );
         let state = AppState::new(Shared {
             audit: Audit::new(db.clone()),
             db,
@@ -93,7 +102,8 @@ impl Application {
             devices: devices.clone(),
             writer,
             quotas,
-            live: LiveHub::new(settings.max_streams_per_user as usize),
+            live,
+            commands: commands.clone(),
             leptos: leptos_options(&settings),
         });
         let north = TcpListener::bind(settings.https_addr)
@@ -155,6 +165,7 @@ impl Application {
                 .audit
                 .clone()
                 .spawn_retention(settings.audit_retention, settings.sweep_interval),
+            commands::spawn_sweeper(commands, devices.index().subscribe()),
             spawn_last_seen_flusher(devices, settings.last_seen_flush),
         ];
         Ok(Application {

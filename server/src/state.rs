@@ -12,6 +12,7 @@ use crate::{
     audit::Audit,
     auth::throttle::LoginThrottle,
     clock::Clock,
+    commands::Commands,
     db::{Db, Engine},
     devices::Devices,
     ingest::{quota::Quotas, writer::Writer},
@@ -34,6 +35,7 @@ pub struct Shared {
     pub writer: Writer,
     pub quotas: Quotas,
     pub live: LiveHub,
+    pub commands: Commands,
     pub leptos: LeptosOptions,
 }
 
@@ -69,4 +71,5 @@ part!(Devices, devices);
 part!(Writer, writer);
 part!(Quotas, quotas);
 part!(LiveHub, live);
+part!(Commands, commands);
 part!(LeptosOptions, leptos);

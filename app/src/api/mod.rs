@@ -8,8 +8,9 @@ use serde::{de::DeserializeOwned, Serialize};
 use crate::session::Auth;
 
 use crate::types::{
-    AuditEntry, ChangePassword, CreateUser, Device, EnrollRequest, EnrollResponse, ErrorCode,
-    LoginRequest, LoginResponse, Reading, ResetPassword, TokenInfo, UpdateUser, UserInfo,
+    AuditEntry, ChangePassword, Command, CreateUser, Device, EnrollRequest, EnrollResponse,
+    ErrorCode, LoginRequest, LoginResponse, NewCommand, Reading, ResetPassword, TokenInfo,
+    UpdateUser, UserInfo,
 };
 
 /// An answer that was not a success, in the contract's terms.
@@ -171,6 +172,30 @@ impl Api {
             ("to", to),
         ]);
         self.get(&format!("/api/v1/devices/{id}/readings{q}")).await
+    }
+
+    /// The device's commands, newest first.
+    pub async fn commands(&self, device_id: i64) -> Result<Vec<Command>, ApiFailure> {
+        self.get(&format!("/api/v1/devices/{device_id}/commands?limit=50"))
+            .await
+    }
+
+    pub async fn send_command(
+        &self,
+        device_id: i64,
+        body: &NewCommand,
+    ) -> Result<Command, ApiFailure> {
+        self.send(
+            "POST",
+            &format!("/api/v1/devices/{device_id}/commands"),
+            body,
+        )
+        .await
+    }
+
+    pub async fn cancel_command(&self, id: i64) -> Result<(), ApiFailure> {
+        self.empty("POST", &format!("/api/v1/commands/{id}/cancel"))
+            .await
     }
 
     pub async fn enroll(&self, req: &EnrollRequest) -> Result<EnrollResponse, ApiFailure> {

@@ -13,8 +13,9 @@ use crate::{
         time,
     },
     live::{self, Subscription},
+    pages::commands::{upsert, CommandsPanel},
     session::{require_session, use_auth},
-    types::{Device, DeviceStatus, Reading, Role},
+    types::{Command, Device, DeviceStatus, Reading, Role},
 };
 
 /// How much history the charts keep.
@@ -44,15 +45,23 @@ pub fn DevicePage() -> impl IntoView {
 fn DeviceView(id: i64) -> impl IntoView {
     let api = use_api();
     let device = LocalResource::new(move || async move { api.device(id).await });
+    // Filled by the commands panel, kept current by the live stream.
+    let commands = RwSignal::new(Vec::<Command>::new());
     view! {
         <Transition fallback=|| view! { <Loading what="the device"/> }>
             <ErrorBoundary fallback=failures>
                 {move || Suspend::new(async move {
-                    device.await.map(|d| view! { <Summary device=d reload=move || device.refetch()/> })
+                    device.await.map(|d| {
+                        let active = d.status == DeviceStatus::Active;
+                        view! {
+                            <Summary device=d reload=move || device.refetch()/>
+                            <CommandsPanel device_id=id list=commands active/>
+                        }
+                    })
                 })}
             </ErrorBoundary>
         </Transition>
-        <LiveCharts id/>
+        <LiveCharts id commands/>
         <History id/>
     }
 }
@@ -172,7 +181,7 @@ fn add(all: RwSignal<Vec<Series>>, r: Reading) {
 }
 
 #[component]
-fn LiveCharts(id: i64) -> impl IntoView {
+fn LiveCharts(id: i64, commands: RwSignal<Vec<Command>>) -> impl IntoView {
     let (api, auth) = (use_api(), use_auth());
     let series = RwSignal::new(Vec::<Series>::new());
     let live_ready = RwSignal::new(false);
@@ -191,21 +200,28 @@ fn LiveCharts(id: i64) -> impl IntoView {
         let sub = live::subscribe(
             token,
             Some(id),
-            move || live_ready.set(true),
-            move |batch| {
-                for r in batch.into_iter().filter(|r| r.device_id == id) {
-                    add(
-                        series,
-                        Reading {
-                            sensor: r.sensor,
-                            value: r.value,
-                            unit: r.unit,
-                            ts: r.ts,
-                        },
-                    );
-                }
+            live::Handlers {
+                ready: move || live_ready.set(true),
+                readings: move |batch: Vec<crate::types::LiveReading>| {
+                    for r in batch.into_iter().filter(|r| r.device_id == id) {
+                        add(
+                            series,
+                            Reading {
+                                sensor: r.sensor,
+                                value: r.value,
+                                unit: r.unit,
+                                ts: r.ts,
+                            },
+                        );
+                    }
+                },
+                command: move |c: Command| {
+                    if c.device_id == id {
+                        upsert(commands, c);
+                    }
+                },
+                end: live::end_handler(auth),
             },
-            live::end_handler(auth),
         );
         stream.update_value(|s| **s = Some(sub));
     });

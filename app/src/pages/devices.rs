@@ -13,7 +13,7 @@ use crate::{
     },
     live::{self, Subscription},
     session::use_auth,
-    types::{Device, DeviceStatus, LiveReading},
+    types::{Command, CommandStatus, Device, DeviceStatus, LiveReading},
 };
 
 /// One row: what does not change in place, and signals for what the live
@@ -27,6 +27,8 @@ struct Row {
     last_seen: ArcRwSignal<Option<String>>,
     /// Sensor → (value, unit).
     latest: ArcRwSignal<BTreeMap<String, (f64, Option<String>)>>,
+    /// Commands not yet final.
+    open_commands: ArcRwSignal<i64>,
 }
 
 impl Row {
@@ -43,6 +45,7 @@ impl Row {
             status: d.status,
             last_seen: ArcRwSignal::new(d.last_seen),
             latest: ArcRwSignal::new(latest),
+            open_commands: ArcRwSignal::new(d.open_commands),
         }
     }
 
@@ -70,6 +73,19 @@ fn apply(rows: &[Row], batch: Vec<LiveReading>) {
     }
 }
 
+/// A command's change moves its device's open count: `queued` is only ever
+/// announced when a command is created, and a final status only once.
+fn count_command(rows: &[Row], c: &Command) {
+    let delta = match c.status {
+        CommandStatus::Queued => 1,
+        CommandStatus::Delivered => return,
+        _ => -1,
+    };
+    if let Some(row) = rows.iter().find(|r| r.id == c.device_id) {
+        row.open_commands.update(|n| *n = (*n + delta).max(0));
+    }
+}
+
 #[component]
 pub fn DevicesPanel() -> impl IntoView {
     let api = use_api();
@@ -91,9 +107,12 @@ pub fn DevicesPanel() -> impl IntoView {
         let sub = live::subscribe(
             token,
             None,
-            move || live_ready.set(true),
-            move |batch| rows.with_untracked(|rows| apply(rows, batch)),
-            live::end_handler(auth),
+            live::Handlers {
+                ready: move || live_ready.set(true),
+                readings: move |batch| rows.with_untracked(|rows| apply(rows, batch)),
+                command: move |c: Command| rows.with_untracked(|rows| count_command(rows, &c)),
+                end: live::end_handler(auth),
+            },
         );
         stream.update_value(|s| **s = Some(sub));
     });
@@ -135,7 +154,7 @@ pub fn DevicesPanel() -> impl IntoView {
                                     <table class="min-w-full border-collapse bg-white text-sm" data-testid="devices-table">
                                         <thead class="bg-slate-100 text-left">
                                             <tr><th class="p-2">"Registration id"</th><th class="p-2">"Name"</th><th class="p-2">"Status"</th>
-                                                <th class="p-2">"Last seen (UTC)"</th><th class="p-2">"Latest"</th></tr>
+                                                <th class="p-2">"Last seen (UTC)"</th><th class="p-2">"Latest"</th><th class="p-2">"Open commands"</th></tr>
                                         </thead>
                                         <tbody>
                                             <For each=visible key=|r: &Row| r.id children=device_row/>
@@ -159,6 +178,7 @@ fn device_row(row: Row) -> impl IntoView {
         status,
         last_seen,
         latest,
+        open_commands,
     } = row;
     let badge = if status == DeviceStatus::Active {
         "bg-emerald-100 text-emerald-800"
@@ -174,6 +194,7 @@ fn device_row(row: Row) -> impl IntoView {
             <td class="p-2" data-testid="device-latest">{move || latest.with(|m| {
                 m.iter().map(|(s, (v, u))| format!("{s}: {v}{}", u.as_deref().unwrap_or(""))).collect::<Vec<_>>().join(", ")
             })}</td>
+            <td class="p-2 tabular-nums" data-testid="device-open-commands">{move || open_commands.get()}</td>
         </tr>
     }
 }

@@ -1,4 +1,5 @@
 pub mod admin;
+pub mod commands;
 pub mod device;
 pub mod devices;
 pub mod home;

@@ -30,6 +30,12 @@ impl Audit {
         store::insert(&self.db, &entry, db::now()).await
     }
 
+    /// Writes the entry in the caller's transaction: the change and its
+    /// record commit together, or neither does.
+    pub async fn record_in(conn: &mut sqlx::AnyConnection, entry: &Entry) -> sqlx::Result<()> {
+        store::insert(conn, entry, db::now()).await
+    }
+
     /// Deletes entries older than `retention`, in bounded batches with a
     /// pause between them, so that trimming a long log never holds the
     /// database (and the readings writer) for long.

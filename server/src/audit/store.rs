@@ -6,7 +6,10 @@ use sqlx::Row;
 use super::Entry;
 use crate::db::{self, Db};
 
-pub async fn insert(db: &Db, e: &Entry, now: i64) -> sqlx::Result<()> {
+pub async fn insert<'e, E>(ex: E, e: &Entry, now: i64) -> sqlx::Result<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
     sqlx::query(
         "INSERT INTO audit_log (ts, event, actor, subject, ip, detail) VALUES ($1, $2, $3, $4, $5, $6)",
     )
@@ -16,7 +19,7 @@ pub async fn insert(db: &Db, e: &Entry, now: i64) -> sqlx::Result<()> {
     .bind(e.subject.as_deref())
     .bind(e.ip.as_deref())
     .bind(e.detail.as_deref())
-    .execute(db)
+    .execute(ex)
     .await?;
     Ok(())
 }

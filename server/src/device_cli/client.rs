@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use app::types::{
-    Accepted, DeviceToken, EnrollRequest, EnrollResponse, ErrorBody, ErrorCode, ReadingsBatch,
+    Accepted, Command, CommandResult, DeviceCommand, DeviceToken, EnrollRequest, EnrollResponse,
+    ErrorBody, ErrorCode, NewCommand, ReadingsBatch,
 };
 use reqwest::{Certificate, Client, Identity, Response};
 
@@ -82,6 +83,7 @@ impl Endpoints {
     }
 }
 
+#[derive(Clone)]
 pub struct North {
     http: Client,
     base: String,
@@ -94,6 +96,29 @@ impl North {
             .post(format!("{}/api/v1/devices", self.base))
             .header("x-access-token", token)
             .json(req)
+            .send()
+            .await
+            .context("reaching Vigil's north API")?;
+        json(res).await
+    }
+
+    /// Sends a command; with `wait_s`, the answer comes once it is final.
+    pub async fn send_command(
+        &self,
+        token: &str,
+        device_id: i64,
+        command: &NewCommand,
+        wait_s: Option<u64>,
+    ) -> anyhow::Result<Command> {
+        let q = wait_s.map(|w| format!("?wait={w}")).unwrap_or_default();
+        let res = self
+            .http
+            .post(format!(
+                "{}/api/v1/devices/{device_id}/commands{q}",
+                self.base
+            ))
+            .header("x-access-token", token)
+            .json(command)
             .send()
             .await
             .context("reaching Vigil's north API")?;
@@ -128,6 +153,35 @@ impl Device {
             .await
             .map_err(handshake)?;
         Ok(json::<Accepted>(res).await?.accepted)
+    }
+}
+
+impl Device {
+    /// Queued commands, waiting up to `wait_s` seconds for one.
+    pub async fn poll(&self, token: &str, wait_s: u64) -> anyhow::Result<Vec<DeviceCommand>> {
+        let res = self
+            .http
+            .get(format!("{}/device/v1/commands?wait={wait_s}", self.base))
+            .header("x-access-token", token)
+            .send()
+            .await
+            .map_err(handshake)?;
+        json(res).await
+    }
+
+    pub async fn answer(&self, token: &str, id: i64, answer: &CommandResult) -> anyhow::Result<()> {
+        let res = self
+            .http
+            .post(format!("{}/device/v1/commands/{id}/result", self.base))
+            .header("x-access-token", token)
+            .json(answer)
+            .send()
+            .await
+            .map_err(handshake)?;
+        if res.status().is_success() {
+            return Ok(());
+        }
+        json::<serde_json::Value>(res).await.map(|_| ())
     }
 }
 

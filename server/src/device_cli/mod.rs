@@ -2,6 +2,7 @@
 //! Secrets (the operator token) come from the environment, never arguments.
 
 mod client;
+mod listen;
 mod simulate;
 mod token_cache;
 
@@ -18,7 +19,7 @@ pub use client::{Endpoints, Refused};
 #[command(
     name = "vigil-device",
     version,
-    about = "A Vigil device: enroll, token, send, simulate"
+    about = "A Vigil device: enroll, token, send, listen, simulate"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -58,6 +59,17 @@ pub enum Command {
         dir: PathBuf,
         readings: Vec<String>,
     },
+    /// Wait for the device's commands and answer each, printing a line per
+    /// command. With --exec, PROGRAM runs with the command's JSON on stdin:
+    /// exit 0 answers `succeeded` with its output (JSON, or text), anything
+    /// else `failed` with its exit code and stderr. Without it, the answer
+    /// is `succeeded` with {"echo": payload}.
+    Listen {
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        #[arg(long, value_name = "PROGRAM")]
+        exec: Option<PathBuf>,
+    },
     /// Enroll N devices (needs VIGIL_TOKEN) and have each send batches at a
     /// rate, printing progress and a latency summary.
     Simulate(simulate::Options),
@@ -96,6 +108,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let device = ep.device_client(&dir)?;
             let n = token_cache::send(&device, &dir, &ReadingsBatch { readings }).await?;
             println!("{n} readings stored");
+        }
+        Command::Listen { dir, exec } => {
+            let device = ep.device_client(&dir)?;
+            let handler = match exec {
+                Some(p) => listen::Handler::Exec(p),
+                None => listen::Handler::Echo,
+            };
+            listen::run(&device, &dir, &handler).await?;
         }
         Command::Simulate(opts) => simulate::run(&ep, &operator_token()?, opts).await?,
     }

@@ -1,7 +1,10 @@
 //! `vigil-device simulate`: a fleet of devices over mutual TLS, as a load
 //! generator. Each device enrolls (self-signed, keys in memory), gets a
 //! token, and sends batches at its rate; a progress line is printed every
-//! second and a summary at the end.
+//! second and a summary at the end. With `--commands` each device also
+//! long-polls for commands and answers them (echo); `--send-commands R`
+//! sends R commands a second across the fleet through the north API, each
+//! waiting for its answer, and reports the round trips.
 
 use std::{
     sync::{
@@ -11,9 +14,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use app::types::{ReadingIn, ReadingsBatch};
+use app::types::{CommandResult, CommandStatus, NewCommand, ReadingIn, ReadingsBatch};
 
-use super::{enroll, Endpoints};
+use super::{client::Device, enroll, Endpoints};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Options {
@@ -23,7 +26,7 @@ pub struct Options {
     /// Batches per second per device (0: as fast as answers come back).
     #[arg(long, default_value_t = 1.0)]
     pub rate: f64,
-    /// Readings per batch.
+    /// Readings per batch (0: send none).
     #[arg(long, default_value_t = 10)]
     pub batch: usize,
     /// Seconds to run.
@@ -35,6 +38,13 @@ pub struct Options {
     /// Prefix of the registration ids (a run number keeps them unique).
     #[arg(long, default_value = "sim")]
     pub prefix: String,
+    /// Each device also long-polls for commands and answers them.
+    #[arg(long)]
+    pub commands: bool,
+    /// Send this many commands per second across the devices (north API,
+    /// each waiting for its answer) and report their round trips.
+    #[arg(long, default_value_t = 0.0)]
+    pub send_commands: f64,
 }
 
 #[derive(Default)]
@@ -43,15 +53,20 @@ struct Stats {
     readings: AtomicU64,
     errors: AtomicU64,
     latencies_us: Mutex<Vec<u64>>,
+    commands_answered: AtomicU64,
+    round_trips_us: Mutex<Vec<u64>>,
+    commands_failed: AtomicU64,
 }
 
 pub async fn run(ep: &Endpoints, operator_token: &str, o: Options) -> anyhow::Result<()> {
     let run_id = uuid::Uuid::new_v4().simple().to_string();
     let mut devices = Vec::with_capacity(o.devices);
+    let mut ids = Vec::with_capacity(o.devices);
     for i in 0..o.devices {
         let reg = format!("{}-{}-{i}", o.prefix, &run_id[..8]);
-        let (cert, key, _) = enroll(ep, operator_token, &reg, None, false).await?;
+        let (cert, key, res) = enroll(ep, operator_token, &reg, None, false).await?;
         devices.push(ep.device_client_from_pem(&cert, &key, !o.new_connections)?);
+        ids.push(res.device.id);
     }
     eprintln!(
         "enrolled {} devices; sending for {} s",
@@ -62,7 +77,7 @@ pub async fn run(ep: &Endpoints, operator_token: &str, o: Options) -> anyhow::Re
     let end = start + Duration::from_secs(o.duration);
     let mut tasks = Vec::new();
     for (i, device) in devices.into_iter().enumerate() {
-        let (stats, batch) = (stats.clone(), o.batch);
+        let (stats, batch, commands) = (stats.clone(), o.batch, o.commands);
         let period = (o.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / o.rate));
         tasks.push(tokio::spawn(async move {
             let token = match device.token().await {
@@ -73,9 +88,17 @@ pub async fn run(ep: &Endpoints, operator_token: &str, o: Options) -> anyhow::Re
                     return;
                 }
             };
+            if commands {
+                tokio::spawn(answer_commands(
+                    device.clone(),
+                    token.clone(),
+                    end,
+                    stats.clone(),
+                ));
+            }
             let mut next = Instant::now();
             let mut n = 0u64;
-            while Instant::now() < end {
+            while batch > 0 && Instant::now() < end {
                 let readings = (0..batch)
                     .map(|k| ReadingIn {
                         sensor: format!("s{}", k % 4),
@@ -128,6 +151,18 @@ pub async fn run(ep: &Endpoints, operator_token: &str, o: Options) -> anyhow::Re
             }
         })
     };
+    if o.send_commands > 0.0 {
+        // Let the devices' first long-polls arrive.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        tasks.push(tokio::spawn(send_commands(
+            ep.north_client()?,
+            operator_token.to_owned(),
+            ids,
+            o.send_commands,
+            end,
+            stats.clone(),
+        )));
+    }
     for t in tasks {
         let _ = t.await;
     }
@@ -157,5 +192,121 @@ pub async fn run(ep: &Endpoints, operator_token: &str, o: Options) -> anyhow::Re
         stats.errors.load(Ordering::Relaxed),
         if o.new_connections { "  (a new TLS connection per request)" } else { "" },
     );
+    if o.commands || o.send_commands > 0.0 {
+        let mut rt = std::mem::take(
+            &mut *stats
+                .round_trips_us
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        rt.sort_unstable();
+        let at = |p: f64| {
+            rt.get(((rt.len() as f64 * p) as usize).min(rt.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or(0) as f64
+                / 1000.0
+        };
+        println!(
+            "commands answered by devices {}  sent {} ({:.1}/s)  round trip (sent → final) p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms  not succeeded {}",
+            stats.commands_answered.load(Ordering::Relaxed),
+            rt.len(),
+            rt.len() as f64 / secs,
+            at(0.50),
+            at(0.99),
+            at(1.0),
+            stats.commands_failed.load(Ordering::Relaxed),
+        );
+    }
     Ok(())
+}
+
+/// One device's command loop until `end`: long-poll, answer with an echo.
+async fn answer_commands(device: Device, token: String, end: Instant, stats: Arc<Stats>) {
+    while Instant::now() < end {
+        let left = end
+            .saturating_duration_since(Instant::now())
+            .as_secs()
+            .clamp(1, 30);
+        let commands = match device.poll(&token, left).await {
+            Ok(c) => c,
+            Err(e) => {
+                if stats.errors.fetch_add(1, Ordering::Relaxed) < 3 {
+                    eprintln!("long-poll: {e:#}");
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        for c in commands {
+            let answer = CommandResult {
+                status: CommandStatus::Succeeded,
+                result: Some(serde_json::json!({ "echo": c.payload })),
+            };
+            match device.answer(&token, c.id, &answer).await {
+                Ok(()) => {
+                    stats.commands_answered.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    if stats.errors.fetch_add(1, Ordering::Relaxed) < 3 {
+                        eprintln!("answer: {e:#}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Sends `rate` commands a second, round robin over the devices, each
+/// waiting (`?wait=30`) for its answer; records the round trips.
+async fn send_commands(
+    north: super::client::North,
+    token: String,
+    ids: Vec<i64>,
+    rate: f64,
+    end: Instant,
+    stats: Arc<Stats>,
+) {
+    let period = Duration::from_secs_f64(1.0 / rate);
+    let mut next = Instant::now();
+    let mut inflight = Vec::new();
+    let mut i = 0usize;
+    while Instant::now() < end {
+        let (north, token, stats) = (north.clone(), token.clone(), stats.clone());
+        let device_id = ids[i % ids.len()];
+        i += 1;
+        inflight.push(tokio::spawn(async move {
+            let command = NewCommand {
+                name: "ping".into(),
+                payload: Some(serde_json::json!({ "n": i })),
+                ttl_s: Some(30),
+            };
+            let t0 = Instant::now();
+            match north
+                .send_command(&token, device_id, &command, Some(30))
+                .await
+            {
+                Ok(c) if c.status == CommandStatus::Succeeded => {
+                    let us = t0.elapsed().as_micros() as u64;
+                    stats
+                        .round_trips_us
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(us);
+                }
+                Ok(_) => {
+                    stats.commands_failed.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    if stats.commands_failed.fetch_add(1, Ordering::Relaxed) < 3 {
+                        eprintln!("send command: {e:#}");
+                    }
+                }
+            }
+        }));
+        next += period;
+        tokio::time::sleep_until(next.into()).await;
+    }
+    for t in inflight {
+        let _ = t.await;
+    }
 }

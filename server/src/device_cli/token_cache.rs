@@ -15,17 +15,30 @@ const RENEW_BEFORE_SECS: i64 = 60;
 /// Sends the batch with the kept token, or a new one when there is none,
 /// it is about to expire, or Vigil no longer takes it.
 pub async fn send(device: &Device, dir: &Path, batch: &ReadingsBatch) -> anyhow::Result<usize> {
-    let path = dir.join(FILE);
-    if let Some(kept) = load(&path) {
+    if let Some(kept) = load(&dir.join(FILE)) {
         match device.send(&kept.token, batch).await {
             Ok(n) => return Ok(n),
             Err(e) if !token_refused(&e) => return Err(e),
             Err(_) => {} // revoked or expired early: try once with a new one
         }
     }
-    let fresh = device.token().await?;
-    crate::pki::write_secret(&path, &serde_json::to_string(&fresh)?)?;
+    let fresh = renew(device, dir).await?;
     device.send(&fresh.token, batch).await
+}
+
+/// The kept token while it holds, else a new one (then kept).
+pub async fn current(device: &Device, dir: &Path) -> anyhow::Result<DeviceToken> {
+    match load(&dir.join(FILE)) {
+        Some(kept) => Ok(kept),
+        None => renew(device, dir).await,
+    }
+}
+
+/// A new token, kept in place of the old one.
+pub async fn renew(device: &Device, dir: &Path) -> anyhow::Result<DeviceToken> {
+    let fresh = device.token().await?;
+    crate::pki::write_secret(&dir.join(FILE), &serde_json::to_string(&fresh)?)?;
+    Ok(fresh)
 }
 
 /// The kept token, if it is readable and not about to expire.
@@ -36,7 +49,8 @@ fn load(path: &Path) -> Option<DeviceToken> {
     (left > RENEW_BEFORE_SECS).then_some(kept)
 }
 
-fn token_refused(e: &anyhow::Error) -> bool {
+/// Vigil no longer takes the token (revoked, expired): get another.
+pub fn token_refused(e: &anyhow::Error) -> bool {
     e.downcast_ref::<Refused>()
         .and_then(|r| r.code)
         .is_some_and(|c| c.ends_session())

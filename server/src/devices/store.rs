@@ -22,6 +22,10 @@ pub struct NewDevice<'a> {
 }
 
 const COLUMNS: &str = "id, registration_id, name, status, cert_sha256, enrollment, created_at, last_seen, cert_serial";
+/// `COLUMNS` and the count of the device's open commands (reads only).
+const LISTED: &str = "id, registration_id, name, status, cert_sha256, enrollment, created_at, last_seen, cert_serial, \
+     (SELECT COUNT(*) FROM commands c WHERE c.device_id = devices.id \
+      AND c.status IN ('queued', 'delivered')) AS open_commands";
 
 pub struct DeviceRow {
     pub device: Device,
@@ -45,6 +49,11 @@ fn row(r: &AnyRow) -> sqlx::Result<DeviceRow> {
             created_at: db::rfc3339(r.try_get("created_at")?),
             last_seen: last_seen.map(db::rfc3339),
             latest: Vec::new(),
+            open_commands: match r.try_get("open_commands") {
+                Ok(n) => n,
+                Err(sqlx::Error::ColumnNotFound(_)) => 0,
+                Err(e) => return Err(e),
+            },
         },
         serial: r.try_get("cert_serial")?,
     })
@@ -68,7 +77,7 @@ pub async fn insert(db: &Db, d: &NewDevice<'_>, now: i64) -> sqlx::Result<Device
 }
 
 pub async fn all(db: &Db) -> sqlx::Result<Vec<DeviceRow>> {
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM devices ORDER BY id"))
+    let rows = sqlx::query(&format!("SELECT {LISTED} FROM devices ORDER BY id"))
         .fetch_all(db)
         .await?;
     let mut devices = rows.iter().map(row).collect::<sqlx::Result<Vec<_>>>()?;
@@ -83,7 +92,7 @@ pub async fn all(db: &Db) -> sqlx::Result<Vec<DeviceRow>> {
 /// newest reading of each of their sensors.
 pub async fn page(db: &Db, after: i64, limit: i64) -> sqlx::Result<Vec<DeviceRow>> {
     let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM devices WHERE id > $1 ORDER BY id LIMIT $2"
+        "SELECT {LISTED} FROM devices WHERE id > $1 ORDER BY id LIMIT $2"
     ))
     .bind(after)
     .bind(limit)
@@ -108,7 +117,7 @@ pub async fn exists(db: &Db, id: i64) -> sqlx::Result<bool> {
 }
 
 pub async fn get(db: &Db, id: i64) -> sqlx::Result<Option<DeviceRow>> {
-    let r = sqlx::query(&format!("SELECT {COLUMNS} FROM devices WHERE id = $1"))
+    let r = sqlx::query(&format!("SELECT {LISTED} FROM devices WHERE id = $1"))
         .bind(id)
         .fetch_optional(db)
         .await?;

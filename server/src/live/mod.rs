@@ -3,7 +3,8 @@
 //! `GET /api/v1/live[?device_id=N]` answers server-sent events, read by the
 //! browser with fetch so that the token travels in the `x-access-token`
 //! header like on every other route, never in a URL. Events: `ready` once
-//! subscribed, `readings` (a JSON array) per committed batch, `end` with a
+//! subscribed, `readings` (a JSON array) per committed batch, `commands`
+//! (a command object) on each change of a command's status, `end` with a
 //! reason before closing. The stream ends within a quarter of a second of
 //! its token being revoked or expiring.
 //!
@@ -22,6 +23,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
+use axum::body::Bytes;
 use tokio::sync::broadcast;
 
 pub use batch::LiveBatch;
@@ -37,6 +39,7 @@ const CHANNEL: usize = 1024;
 #[derive(Clone)]
 pub struct LiveHub {
     tx: broadcast::Sender<Arc<LiveBatch>>,
+    events: broadcast::Sender<Arc<DeviceEvent>>,
     max_per_user: usize,
     open: Arc<Mutex<HashMap<i64, usize>>>,
 }
@@ -45,6 +48,7 @@ impl LiveHub {
     pub fn new(max_per_user: usize) -> Self {
         LiveHub {
             tx: broadcast::channel(CHANNEL).0,
+            events: broadcast::channel(CHANNEL).0,
             max_per_user,
             open: Arc::default(),
         }
@@ -80,6 +84,31 @@ impl LiveHub {
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveBatch>> {
         self.tx.subscribe()
     }
+
+    /// An event about one device, already serialized (a command's change):
+    /// sent to the streams of all devices and of that one.
+    pub fn publish_event(&self, name: &'static str, device_id: i64, data: Bytes) {
+        if self.events.receiver_count() == 0 {
+            return;
+        }
+        let _ = self.events.send(Arc::new(DeviceEvent {
+            name,
+            device_id,
+            data,
+        }));
+    }
+
+    pub fn subscribe_events(&self) -> broadcast::Receiver<Arc<DeviceEvent>> {
+        self.events.subscribe()
+    }
+}
+
+/// An event of the stream other than readings.
+pub struct DeviceEvent {
+    pub name: &'static str,
+    pub device_id: i64,
+    /// JSON.
+    pub data: Bytes,
 }
 
 /// One open stream of a user; its end gives the slot back.

@@ -20,7 +20,7 @@ use tokio::sync::{broadcast, Notify};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{LiveBatch, LiveHub};
+use super::{DeviceEvent, LiveBatch, LiveHub};
 use crate::{
     error::{ApiError, ApiResult},
     extract::{ApiQuery, AuthUser},
@@ -58,15 +58,16 @@ pub struct LiveQuery {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 struct LiveEvent {
-    #[schema(pattern = "^(ready|readings|end)$")]
+    #[schema(pattern = "^(ready|readings|commands|end)$")]
     event: String,
-    /// `{}` for `ready`; a JSON array of `LiveReading` for `readings`;
-    /// `{"reason": ...}` for `end`.
+    /// `{}` for `ready`; a JSON array of `LiveReading` for `readings`; a
+    /// `Command` for `commands`; `{"reason": ...}` for `end`.
     data: String,
 }
 
 /// Server-sent events: `ready` once subscribed, `readings` (a JSON array of
-/// live readings) per committed batch, `end` with `{"reason"}` before the
+/// live readings) per committed batch, `commands` (the command) on each
+/// change of a command's status, `end` with `{"reason"}` before the
 /// stream closes (`token_revoked`, `token_expired`); a client too slow to
 /// keep up is dropped, its stream closed without one.
 #[utoipa::path(get, path = "/v1/live", tag = "live", operation_id = "live_readings",
@@ -89,13 +90,14 @@ async fn stream(
         });
     };
     let rx = hub.subscribe();
+    let events = hub.subscribe_events();
     // The queue is bounded in bytes (`queued`), not in events, since one
     // event may carry thousands of readings.
     let out = Outbox::default();
     let reader = Reader(out.0.clone());
     tokio::spawn(async move {
         let _slot = slot;
-        pump(tokens, user, q.device_id, rx, out).await;
+        pump(tokens, user, q.device_id, rx, events, out).await;
     });
     let body = futures_util::stream::unfold(reader, |reader| async move {
         let event = reader.next().await?;
@@ -246,6 +248,7 @@ async fn pump(
     user: AuthUser,
     device: Option<i64>,
     mut rx: broadcast::Receiver<Arc<LiveBatch>>,
+    mut events: broadcast::Receiver<Arc<DeviceEvent>>,
     out: Outbox,
 ) {
     if !matches!(out.send("ready", "{}"), Sent::Ok) {
@@ -277,6 +280,21 @@ async fn pump(
                     // its byte budget and is dropped, so the token checks
                     // below keep running and nothing piles up.
                     match out.send("readings", &data) {
+                        Sent::Ok => {}
+                        Sent::TooSlow => break "too_slow",
+                        Sent::Gone => return,
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => break "too_slow",
+                Err(broadcast::error::RecvError::Closed) => break "shutdown",
+            },
+            ev = events.recv() => match ev {
+                Ok(ev) => {
+                    if device.is_some_and(|d| d != ev.device_id) {
+                        continue;
+                    }
+                    let data = std::str::from_utf8(&ev.data).unwrap_or("null");
+                    match out.send(ev.name, data) {
                         Sent::Ok => {}
                         Sent::TooSlow => break "too_slow",
                         Sent::Gone => return,

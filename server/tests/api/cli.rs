@@ -185,3 +185,110 @@ async fn send_keeps_its_device_token_and_replaces_it_only_when_refused() {
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(tokens_issued().await, 2);
 }
+
+#[tokio::test]
+async fn listen_runs_the_program_on_each_command_and_answers_with_its_output() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().to_str().unwrap();
+    let out = vigil_device(
+        &app,
+        &admin,
+        &["enroll", "--registration-id", "listener", "--out", out_dir],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let id = serde_json::from_slice::<Device>(&out.stdout).unwrap().id;
+    let script = dir.path().join("handler.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\ninput=$(cat)\ncase \"$input\" in *'\"name\":\"fail\"'*) echo broken >&2; exit 3;; esac\nprintf '{\"got\": %s}\\n' \"$input\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
+
+    let mut listener = tokio::process::Command::new(env!("CARGO_BIN_EXE_vigil-device"))
+        .arg("--south")
+        .arg(app.south_url(""))
+        .arg("--ca")
+        .arg(app.data_path().join("pki/platform-ca.pem"))
+        .args(["listen", "--dir", out_dir, "--exec"])
+        .arg(&script)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+
+    let send = async |name: &str| -> app::types::Command {
+        let res = app
+            .post(
+                &format!("/api/v1/devices/{id}/commands?wait=20"),
+                &admin,
+                Some(serde_json::json!({"name": name, "payload": {"level": 7}})),
+            )
+            .await;
+        assert_eq!(res.status(), 201);
+        res.json().await.unwrap()
+    };
+    let ok = send("fill").await;
+    assert_eq!(ok.status, app::types::CommandStatus::Succeeded, "{ok:?}");
+    let got = &ok.result.as_ref().unwrap()["got"];
+    assert_eq!(got["payload"], serde_json::json!({"level": 7}));
+    assert_eq!(got["id"], ok.id);
+    let failed = send("fail").await;
+    assert_eq!(failed.status, app::types::CommandStatus::Failed);
+    assert_eq!(
+        failed.result,
+        Some(serde_json::json!({"exit_code": 3, "stderr": "broken"}))
+    );
+
+    // One line per command on its output.
+    listener.start_kill().unwrap();
+    let out = listener.wait_with_output().await.unwrap();
+    let lines = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(lines.lines().count(), 2, "{lines}");
+    assert!(
+        lines.contains(&format!("command {} fill: succeeded", ok.id)),
+        "{lines}"
+    );
+    assert!(
+        lines.contains(&format!("command {} fail: failed", failed.id)),
+        "{lines}"
+    );
+}
+
+#[tokio::test]
+async fn simulated_devices_answer_commands() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let out = vigil_device(
+        &app,
+        &admin,
+        &[
+            "simulate",
+            "--devices",
+            "3",
+            "--batch",
+            "0",
+            "--duration",
+            "3",
+            "--commands",
+            "--send-commands",
+            "10",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("not succeeded 0"), "{report}");
+    let answered: u64 = report
+        .split("commands answered by devices ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(answered >= 10, "{report}");
+}

@@ -5,6 +5,7 @@ mod attack;
 mod audit;
 mod auth;
 mod cli;
+mod commands;
 mod crash;
 mod device_helpers;
 mod devices;
