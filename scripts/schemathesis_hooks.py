@@ -30,6 +30,12 @@ def before_call(context, case, kwargs):
     """The fuzzer may delete, demote or re-password any user but the one it
     signs in as (user 1, the first administrator): it would lock itself out
     for the rest of the run. Those calls go to a user that does not exist."""
+    # Links the stateful phase infers from a nullable field (a token's
+    # `device_id`, say) can carry null into a path, which no client could
+    # send: such a parameter becomes an id no object has.
+    for name, value in list((case.path_parameters or {}).items()):
+        if value is None:
+            case.path_parameters[name] = 0
     if case.operation.path.startswith("/api/v1/users/{id}"):
         if str((case.path_parameters or {}).get("id")) == "1":
             case.path_parameters["id"] = 0

@@ -22,7 +22,7 @@ fn stage(s: CommandStatus) -> u8 {
 
 /// Puts a command (new, or a later state of one listed) in the list,
 /// newest first.
-pub fn upsert(list: RwSignal<Vec<Command>>, c: Command) {
+pub fn upsert(list: &ArcRwSignal<Vec<Command>>, c: Command) {
     list.update(|cs| match cs.iter_mut().find(|x| x.id == c.id) {
         Some(old) if old.status.is_final() || stage(old.status) > stage(c.status) => {}
         Some(old) => *old = c,
@@ -54,21 +54,31 @@ fn parse_payload(text: &str) -> Result<Option<serde_json::Value>, String> {
         .map_err(|e| format!("The payload is not valid JSON: {e}."))
 }
 
+/// `list` is reference-counted (not owned by a component): the live
+/// stream and the panel both hold it, whichever goes first.
 #[component]
-pub fn CommandsPanel(device_id: i64, list: RwSignal<Vec<Command>>, active: bool) -> impl IntoView {
+pub fn CommandsPanel(
+    device_id: i64,
+    list: ArcRwSignal<Vec<Command>>,
+    active: bool,
+) -> impl IntoView {
     let (api, auth) = (use_api(), use_auth());
     let loaded = LocalResource::new(move || async move { api.commands(device_id).await });
     let error = RwSignal::new(None::<String>);
+    let filled = list.clone();
     Effect::new(move |_| match loaded.get() {
         Some(Ok(cs)) => {
             for c in cs {
-                upsert(list, c);
+                upsert(&filled, c);
             }
         }
         Some(Err(f)) => error.set(Some(f.message)),
         None => {}
     });
     let can_operate = move || matches!(auth.role(), Some(Role::Admin | Role::Operator));
+    // Read straight from the shared signal, which no disposal can take
+    // away from a view still being torn down.
+    let (form_list, shown, rows) = (list.clone(), list.clone(), list);
     let cancel = Action::new_local(move |id: &i64| {
         let id = *id;
         async move {
@@ -82,10 +92,10 @@ pub fn CommandsPanel(device_id: i64, list: RwSignal<Vec<Command>>, active: bool)
         <section aria-labelledby="commands-title" class="rounded bg-white p-4 shadow-sm">
             <h2 id="commands-title" class="text-lg font-semibold">"Commands"</h2>
             <Show when=move || can_operate() && active>
-                <SendForm device_id list/>
+                <SendForm device_id list=form_list.clone()/>
             </Show>
             <Failure message=error.into()/>
-            <Show when=move || list.with(|l| !l.is_empty()) fallback=|| view! {
+            <Show when=move || shown.with(|l| !l.is_empty()) fallback=|| view! {
                 <p class="text-slate-500" data-testid="no-commands">"No commands yet."</p>
             }>
                 <div class="max-h-96 overflow-auto" tabindex="0" role="region" aria-label="Commands">
@@ -95,7 +105,7 @@ pub fn CommandsPanel(device_id: i64, list: RwSignal<Vec<Command>>, active: bool)
                             <th class="p-1">"Result"</th><th class="p-1"><span class="sr-only">"Actions"</span></th>
                         </tr></thead>
                         <tbody>
-                            <For each=move || list.get() key=|c: &Command| (c.id, c.status) let:c>
+                            <For each={ let rows = rows.clone(); move || rows.get() } key=|c: &Command| (c.id, c.status) let:c>
                                 <CommandRow c can_cancel=can_operate() on_cancel=move |id| { cancel.dispatch_local(id); }/>
                             </For>
                         </tbody>
@@ -130,19 +140,19 @@ fn CommandRow(c: Command, can_cancel: bool, on_cancel: impl Fn(i64) + 'static) -
 }
 
 #[component]
-fn SendForm(device_id: i64, list: RwSignal<Vec<Command>>) -> impl IntoView {
+fn SendForm(device_id: i64, list: ArcRwSignal<Vec<Command>>) -> impl IntoView {
     let api = use_api();
     let name = RwSignal::new(String::new());
     let payload = RwSignal::new(String::new());
     let ttl = RwSignal::new(String::from("60"));
     let problem = RwSignal::new(None::<String>);
     let send = Action::new_local(move |body: &NewCommand| {
-        let body = body.clone();
+        let (body, list) = (body.clone(), list.clone());
         async move {
             match api.send_command(device_id, &body).await {
                 Ok(c) => {
                     problem.set(None);
-                    upsert(list, c);
+                    upsert(&list, c);
                 }
                 Err(f) => problem.set(Some(f.message)),
             }

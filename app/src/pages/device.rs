@@ -46,19 +46,23 @@ fn DeviceView(id: i64) -> impl IntoView {
     let api = use_api();
     let device = LocalResource::new(move || async move { api.device(id).await });
     // Filled by the commands panel, kept current by the live stream.
-    let commands = RwSignal::new(Vec::<Command>::new());
+    let commands = ArcRwSignal::new(Vec::<Command>::new());
+    let listed = commands.clone();
     view! {
         <Transition fallback=|| view! { <Loading what="the device"/> }>
             <ErrorBoundary fallback=failures>
-                {move || Suspend::new(async move {
-                    device.await.map(|d| {
-                        let active = d.status == DeviceStatus::Active;
-                        view! {
-                            <Summary device=d reload=move || device.refetch()/>
-                            <CommandsPanel device_id=id list=commands active/>
-                        }
+                {move || {
+                    let listed = listed.clone();
+                    Suspend::new(async move {
+                        device.await.map(|d| {
+                            let active = d.status == DeviceStatus::Active;
+                            view! {
+                                <Summary device=d reload=move || device.refetch()/>
+                                <CommandsPanel device_id=id list=listed active/>
+                            }
+                        })
                     })
-                })}
+                }}
             </ErrorBoundary>
         </Transition>
         <LiveCharts id commands/>
@@ -181,7 +185,7 @@ fn add(all: RwSignal<Vec<Series>>, r: Reading) {
 }
 
 #[component]
-fn LiveCharts(id: i64, commands: RwSignal<Vec<Command>>) -> impl IntoView {
+fn LiveCharts(id: i64, commands: ArcRwSignal<Vec<Command>>) -> impl IntoView {
     let (api, auth) = (use_api(), use_auth());
     let series = RwSignal::new(Vec::<Series>::new());
     let live_ready = RwSignal::new(false);
@@ -215,9 +219,12 @@ fn LiveCharts(id: i64, commands: RwSignal<Vec<Command>>) -> impl IntoView {
                         );
                     }
                 },
-                command: move |c: Command| {
-                    if c.device_id == id {
-                        upsert(commands, c);
+                command: {
+                    let commands = commands.clone();
+                    move |c: Command| {
+                        if c.device_id == id {
+                            upsert(&commands, c);
+                        }
                     }
                 },
                 end: live::end_handler(auth),

@@ -1,8 +1,8 @@
-//! One connection, from accept to close: the TLS handshake and the first
-//! request head within the header deadline, then HTTP/1 or HTTP/2 until the
+//! One HTTPS connection, from its handshake to close: the first request
+//! head within the header deadline (counted from accept), then HTTP/1 or HTTP/2 until the
 //! client is done, idle too long, stalls our writes, or its watch ends it.
 
-use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
+use std::{convert::Infallible, sync::Arc, time::Duration};
 
 use axum::{body::Body, extract::ConnectInfo};
 use hyper::{body::Incoming, Request, Response};
@@ -10,23 +10,18 @@ use hyper_util::{
     rt::{TokioExecutor, TokioIo},
     server::conn::auto,
 };
-use tokio::{net::TcpStream, time::Instant};
-use tokio_rustls::TlsAcceptor;
 use tower::{Service, ServiceExt};
 
 use super::{
     activity::{Activity, Deadline, Guarded, Watched},
-    ConnectionWatch, Limits, PeerCert,
+    Accepted, ConnectionWatch, Limits,
 };
 
 /// A connection asked to close gets this long to finish what is in flight.
 const GRACE: Duration = Duration::from_secs(5);
 
 pub(super) struct Conn<S> {
-    pub tcp: TcpStream,
-    pub peer: SocketAddr,
-    pub accepted: Instant,
-    pub acceptor: TlsAcceptor,
+    pub accepted: Accepted,
     pub http: Arc<auto::Builder<TokioExecutor>>,
     pub service: S,
     pub watch: Option<Arc<dyn ConnectionWatch>>,
@@ -47,34 +42,19 @@ where
 {
     pub async fn run(self) {
         let Conn {
-            tcp,
-            peer,
-            accepted,
-            acceptor,
+            accepted:
+                Accepted {
+                    tls,
+                    peer,
+                    peer_cert,
+                    accepted,
+                },
             http,
             service,
             watch,
             limits,
         } = self;
         let head_deadline = accepted + limits.header_timeout;
-        let _ = tcp.set_nodelay(true);
-        let tls = match tokio::time::timeout_at(head_deadline, acceptor.accept(tcp)).await {
-            Ok(Ok(tls)) => tls,
-            Ok(Err(e)) => {
-                super::refused_handshake(peer, &e);
-                return;
-            }
-            Err(_) => {
-                tracing::debug!(%peer, "TLS handshake not done within the header deadline");
-                return;
-            }
-        };
-        let peer_cert = tls
-            .get_ref()
-            .1
-            .peer_certificates()
-            .and_then(|c| c.first())
-            .and_then(|c| PeerCert::of(c));
         // Resolves when the watch (if any) says the connection must end.
         let mut ended = watch.map_or_else(
             || -> futures_util::future::BoxFuture<'static, ()> { Box::pin(std::future::pending()) },

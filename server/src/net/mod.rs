@@ -1,5 +1,6 @@
-//! HTTPS serving: TLS 1.2+ configuration and an accept loop that hands each
-//! connection to its own task. One mechanism keeps any client from holding
+//! Serving TLS: TLS 1.2+ configuration and an accept loop (`serve_tls`,
+//! shared by the HTTPS and MQTT listeners) that hands each connection to
+//! its own task. One mechanism keeps any client from holding
 //! the listener: a deadline for the handshake and first request head, an
 //! idle timeout, a deadline for request bodies, a cut-off for clients that
 //! stop reading, a cap per client address and a cap per listener (its share
@@ -72,13 +73,22 @@ pub trait ConnectionWatch: Send + Sync + 'static {
     fn ended(&self, peer: Option<&PeerCert>) -> BoxFuture<'static, ()>;
 }
 
-/// Server configuration, TLS 1.2+ with h2 and HTTP/1.1: without client
-/// authentication for the north listener; for the south, requiring a device
-/// certificate that `verifier` accepts.
+/// Server configuration, TLS 1.2+ with h2 and HTTP/1.1 (or `alpn`):
+/// without client authentication for the north listeners; for the device
+/// listeners, requiring a device certificate that `verifier` accepts.
 pub fn server_config(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
     verifier: Option<Arc<dyn ClientCertVerifier>>,
+) -> anyhow::Result<ServerConfig> {
+    server_config_for(chain, key, verifier, &[b"h2", b"http/1.1"])
+}
+
+pub fn server_config_for(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    verifier: Option<Arc<dyn ClientCertVerifier>>,
+    alpn: &[&[u8]],
 ) -> anyhow::Result<ServerConfig> {
     let builder = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
@@ -88,7 +98,7 @@ pub fn server_config(
         None => builder.with_no_client_auth(),
     }
     .with_single_cert(chain, key)?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     if with_clients {
         // A resumed session would skip the verifier and its revocation
         // check: every device connection makes a full handshake.
@@ -119,38 +129,31 @@ pub struct Limits {
     pub send_buffer: Option<usize>,
 }
 
-/// Serves HTTPS on `listener` with `service`, within `limits`. With a
-/// `watch`, each connection is ended (after any request in flight) when the
-/// watch says so.
-pub async fn serve<S, B>(
+/// A connection whose TLS handshake completed within the header deadline.
+pub struct Accepted {
+    pub tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+    pub peer: SocketAddr,
+    /// The client certificate, on a mutual-TLS listener.
+    pub peer_cert: Option<PeerCert>,
+    /// When the TCP connection was accepted: deadlines count from here.
+    pub accepted: tokio::time::Instant,
+}
+
+/// The accept loop every listener shares (HTTPS and MQTT): the caps per
+/// client address and per listener, the TLS handshake within the header
+/// deadline, then `handle` in the connection's own task.
+pub async fn serve_tls<H, F>(
     listener: TcpListener,
     config: Arc<ServerConfig>,
-    service: S,
-    watch: Option<Arc<dyn ConnectionWatch>>,
     limits: Limits,
+    handle: H,
 ) where
-    S: Service<Request<Body>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-    B: hyper::body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    H: Fn(Accepted) -> F + Clone + Send + Sync + 'static,
+    F: std::future::Future<Output = ()> + Send + 'static,
 {
     let acceptor = TlsAcceptor::from(config);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let per_address = PerAddress::new(limits.max_per_address);
-    let mut http = auto::Builder::new(TokioExecutor::new());
-    http.http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout);
-    http.http2()
-        .timer(TokioTimer::new())
-        .keep_alive_interval(Some(Duration::from_secs(30)))
-        .keep_alive_timeout(Duration::from_secs(10));
-    let http = Arc::new(http);
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(conn) => conn,
@@ -173,21 +176,79 @@ pub async fn serve<S, B>(
             refused(peer, "this listener's connections at their cap");
             continue;
         };
+        let (acceptor, handle) = (acceptor.clone(), handle.clone());
+        tokio::spawn(async move {
+            let _slots = (slot, address_slot);
+            let _ = tcp.set_nodelay(true);
+            let deadline = accepted + limits.header_timeout;
+            let tls = match tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    refused_handshake(peer, &e);
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake not done within the header deadline");
+                    return;
+                }
+            };
+            let peer_cert = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .and_then(|c| PeerCert::of(c));
+            handle(Accepted {
+                tls,
+                peer,
+                peer_cert,
+                accepted,
+            })
+            .await;
+        });
+    }
+}
+
+/// Serves HTTPS on `listener` with `service`, within `limits`. With a
+/// `watch`, each connection is ended (after any request in flight) when the
+/// watch says so.
+pub async fn serve<S, B>(
+    listener: TcpListener,
+    config: Arc<ServerConfig>,
+    service: S,
+    watch: Option<Arc<dyn ConnectionWatch>>,
+    limits: Limits,
+) where
+    S: Service<Request<Body>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut http = auto::Builder::new(TokioExecutor::new());
+    http.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    http.http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(10));
+    let http = Arc::new(http);
+    serve_tls(listener, config, limits, move |accepted| {
         let conn = conn::Conn {
-            tcp,
-            peer,
             accepted,
-            acceptor: acceptor.clone(),
             http: http.clone(),
             service: service.clone(),
             watch: watch.clone(),
             limits,
         };
-        tokio::spawn(async move {
-            let _slots = (slot, address_slot);
-            conn.run().await;
-        });
-    }
+        conn.run()
+    })
+    .await
 }
 
 /// A connection closed at once, logged at most once a second.
