@@ -26,16 +26,18 @@ echo "server RSS after: $(rss)"
 
 echo "== $LISTENERS devices holding a long-poll (idle)"
 echo "server RSS before: $(rss)"
-"$BIN/vigil-device" simulate --devices "$LISTENERS" --batch 0 --commands --duration 40 --prefix idle \
+"$BIN/vigil-device" simulate --devices "$LISTENERS" --batch 0 --commands --duration 300 --prefix idle \
   >/dev/null 2>&1 &
 SIM=$!
-# Enrolment takes a while; then every device holds a poll.
-for _ in $(seq 60); do
+# Enrolment takes a while; then every device holds a poll (one connection
+# each, beside the enrolment's).
+fds() { ls "/proc/$SERVER/fd" | wc -l; }
+base=$(fds)
+for _ in $(seq 120); do
   sleep 1
-  n=$(ss -tn state established "( sport = :$SOUTH )" | tail -n +2 | wc -l)
-  [[ $n -ge $LISTENERS ]] && break
+  [[ $(( $(fds) - base )) -ge $LISTENERS ]] && break
 done
 sleep 3
-echo "south connections held: $(ss -tn state established "( sport = :$SOUTH )" | tail -n +2 | wc -l)   server RSS: $(rss)"
+echo "server connections: $(( $(fds) - base )) more than before   server RSS: $(rss)"
 kill $SIM 2>/dev/null || true
 wait $SIM 2>/dev/null || true

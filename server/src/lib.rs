@@ -14,8 +14,8 @@
 //! Each capability owns its module — its routes, its SQL (`store.rs`) and
 //! its error type: `tokens` (the registry: issuing and checking every
 //! token), `audit`, `users`, `auth` (login and the gateway), `devices`,
-//! `ingest`, `readings`, `live`, `commands`. A module uses only those
-//! before it in that list. Around them: `net` (TLS and the accept loop), `pki`, `db`,
+//! `ingest`, `readings`, `live`, `commands`, `mqtt` (the device listener
+//! over MQTT). A module uses only those before it in that list. Around them: `net` (TLS and the accept loop), `pki`, `db`,
 //! `clock`, `settings`, `extract` and `error` (the HTTP layer's extractors
 //! and its one error type), and `api`, `state`, `web` and `startup`, which
 //! assemble the application.
@@ -32,6 +32,7 @@ pub mod error;
 pub mod extract;
 pub mod ingest;
 pub mod live;
+pub mod mqtt;
 pub mod net;
 pub mod openapi;
 pub mod pki;

@@ -14,6 +14,9 @@ pub struct Settings {
     /// South listener: device API over mutual TLS.
     #[arg(long, env = "VIGIL_DEVICE_ADDR", default_value = "127.0.0.1:8444")]
     pub device_addr: SocketAddr,
+    /// MQTT listener for devices (TLS, device certificate required).
+    #[arg(long, env = "VIGIL_MQTT_ADDR", default_value = "127.0.0.1:8883")]
+    pub mqtt_addr: SocketAddr,
     /// SQLite database and generated PKI live here.
     #[arg(long, env = "VIGIL_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,

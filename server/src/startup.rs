@@ -16,8 +16,9 @@ use crate::{
     commands::{self, Commands},
     db,
     devices::{certs::DeviceCa, verifier::DeviceVerifier, Devices, RevocationWatch},
-    ingest::{quota::Quotas, writer::Writer},
+    ingest::{quota::Quotas, writer::Writer, Pipeline},
     live::LiveHub,
+    mqtt::{self, Mqtt, Sessions},
     net,
     pki::Pki,
     settings::Settings,
@@ -34,6 +35,7 @@ const NORTH_SEND_BUFFER: usize = 256 * 1024;
 pub struct Application {
     north_addr: SocketAddr,
     device_addr: SocketAddr,
+    mqtt_addr: SocketAddr,
     state: AppState,
     settings: Arc<Settings>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -88,6 +90,13 @@ impl Application {
             live.clone(),
             i64::from(settings.device_max_open_commands),
         );
+        let ingest = Pipeline {
+            writer: writer.clone(),
+            live: live.clone(),
+            devices: devices.clone(),
+            quotas: quotas.clone(),
+            clock: clock.clone(),
+        };
         let state = AppState::new(Shared {
             audit: Audit::new(db.clone()),
             db,
@@ -104,6 +113,8 @@ impl Application {
             quotas,
             live,
             commands: commands.clone(),
+            ingest: ingest.clone(),
+            mqtt_sessions: Sessions::default(),
             leptos: leptos_options(&settings),
         });
         let north = TcpListener::bind(settings.https_addr)
@@ -114,6 +125,10 @@ impl Application {
             .await
             .with_context(|| format!("binding VIGIL_DEVICE_ADDR {}", settings.device_addr))?;
         let device_addr = south.local_addr()?;
+        let mqtt_devices = TcpListener::bind(settings.mqtt_addr)
+            .await
+            .with_context(|| format!("binding VIGIL_MQTT_ADDR {}", settings.mqtt_addr))?;
+        let mqtt_addr = mqtt_devices.local_addr()?;
         let north_tls = Arc::new(net::server_config(
             pki.server_chain.clone(),
             pki.server_key.clone_key(),
@@ -123,6 +138,12 @@ impl Application {
             device_ca_der,
             devices.index().clone(),
             net::provider(),
+        )?);
+        let mqtt_tls = Arc::new(net::server_config_for(
+            pki.server_chain.clone(),
+            pki.server_key.clone_key(),
+            Some(verifier.clone()),
+            &[b"mqtt"],
         )?);
         let south_tls = Arc::new(net::server_config(
             pki.server_chain,
@@ -136,7 +157,7 @@ impl Application {
         let apis = api::build(&state);
         // Each listener gets its own share of the open files, so a flood on
         // one cannot starve the other or the database.
-        let share = net::nofile::share(net::nofile::raise(), 2);
+        let share = net::nofile::share(net::nofile::raise(), 3);
         let limits = |per_address: u32, send_buffer| net::Limits {
             header_timeout: settings.header_timeout,
             idle_timeout: settings.idle_timeout,
@@ -159,6 +180,21 @@ impl Application {
                 Some(watch),
                 limits(settings.device_max_connections_per_ip, None),
             )),
+            tokio::spawn(mqtt::serve_devices(
+                mqtt_devices,
+                mqtt_tls,
+                limits(settings.device_max_connections_per_ip, None),
+                Arc::new(Mqtt {
+                    devices: devices.clone(),
+                    tokens: tokens.clone(),
+                    ingest,
+                    commands: commands.clone(),
+                    sessions: state.mqtt_sessions.clone(),
+                    connect_within: settings.header_timeout,
+                    max_packet: mqtt::MAX_PACKET,
+                    max_in_flight: mqtt::MAX_IN_FLIGHT,
+                }),
+            )),
             tokens::sweeper::spawn(tokens, settings.sweep_interval, settings.token_retention),
             writer_task,
             state
@@ -171,6 +207,7 @@ impl Application {
         Ok(Application {
             north_addr,
             device_addr,
+            mqtt_addr,
             state,
             settings: Arc::new(settings),
             tasks,
@@ -183,6 +220,11 @@ impl Application {
 
     pub fn device_addr(&self) -> SocketAddr {
         self.device_addr
+    }
+
+    /// The device MQTT listener.
+    pub fn mqtt_addr(&self) -> SocketAddr {
+        self.mqtt_addr
     }
 
     pub fn state(&self) -> &AppState {

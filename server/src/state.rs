@@ -15,8 +15,9 @@ use crate::{
     commands::Commands,
     db::{Db, Engine},
     devices::Devices,
-    ingest::{quota::Quotas, writer::Writer},
+    ingest::{quota::Quotas, writer::Writer, Pipeline},
     live::LiveHub,
+    mqtt::Sessions,
     tokens::Tokens,
 };
 
@@ -36,6 +37,9 @@ pub struct Shared {
     pub quotas: Quotas,
     pub live: LiveHub,
     pub commands: Commands,
+    pub ingest: Pipeline,
+    /// Open MQTT sessions.
+    pub mqtt_sessions: Sessions,
     pub leptos: LeptosOptions,
 }
 
@@ -72,4 +76,5 @@ part!(Writer, writer);
 part!(Quotas, quotas);
 part!(LiveHub, live);
 part!(Commands, commands);
+part!(Pipeline, ingest);
 part!(LeptosOptions, leptos);

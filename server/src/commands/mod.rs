@@ -227,6 +227,22 @@ impl Commands {
         Ok(out)
     }
 
+    /// The device's queued commands, left queued (oldest first): for a
+    /// transport that marks each delivered when the device acknowledges it.
+    pub async fn queued(&self, device_id: i64) -> Result<Vec<Command>, CommandError> {
+        let now = self.0.clock.now();
+        Ok(store::queued(&self.0.db, device_id, now, DELIVER_AT_ONCE).await?)
+    }
+
+    /// The device acknowledged a command: `delivered` (if still queued).
+    pub async fn mark_delivered(&self, device_id: i64, id: i64) -> Result<(), CommandError> {
+        let now = self.0.clock.now();
+        if let Some(c) = store::mark_delivered(&self.0.db, device_id, id, now).await? {
+            self.publish(c);
+        }
+        Ok(())
+    }
+
     /// The device answers one of its commands.
     pub async fn answer(
         &self,

@@ -72,21 +72,19 @@ async fn poll(
     };
     let device_id = caller.device.id;
     let deadline = tokio::time::Instant::now() + wait;
-    let waiter = commands.waiter(device_id);
+    let mut waiter = commands.waiter(device_id);
     let mut check = tokio::time::interval(CHECK_EVERY);
     check.tick().await;
     loop {
-        // Armed before looking, so a command queued in between wakes us.
-        let woken = waiter.notified();
-        tokio::pin!(woken);
-        woken.as_mut().enable();
+        // Before looking: a command queued meanwhile wakes the wait below.
+        waiter.mark_seen();
         let queued = commands.deliver(device_id).await?;
         if !queued.is_empty() || tokio::time::Instant::now() >= deadline {
             return Ok(Json(queued));
         }
         loop {
             tokio::select! {
-                () = &mut woken => break,
+                () = waiter.changed() => break,
                 () = tokio::time::sleep_until(deadline) => return Ok(Json(Vec::new())),
                 _ = check.tick() => {
                     match tokens.still_valid(&caller.token_id, caller.expires_at) {

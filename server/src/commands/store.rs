@@ -164,6 +164,41 @@ pub async fn deliver(db: &Db, device_id: i64, now: i64, limit: i64) -> sqlx::Res
     Ok(out)
 }
 
+/// Up to `limit` of the device's queued, unexpired commands, oldest first,
+/// left queued (a transport that marks them delivered on acknowledgement).
+pub async fn queued(db: &Db, device_id: i64, now: i64, limit: i64) -> sqlx::Result<Vec<Command>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM commands WHERE device_id = $1 AND status = 'queued' \
+         AND expires_at > $2 ORDER BY id LIMIT $3"
+    ))
+    .bind(device_id)
+    .bind(now)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    rows.iter().map(row).collect()
+}
+
+/// A queued command of the device becomes `delivered`; `None` if it was
+/// not queued any more.
+pub async fn mark_delivered(
+    db: &Db,
+    device_id: i64,
+    id: i64,
+    now: i64,
+) -> sqlx::Result<Option<Command>> {
+    let r = sqlx::query(&format!(
+        "UPDATE commands SET status = 'delivered', delivered_at = $3 \
+         WHERE id = $1 AND device_id = $2 AND status = 'queued' RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(device_id)
+    .bind(now)
+    .fetch_optional(db)
+    .await?;
+    r.as_ref().map(row).transpose()
+}
+
 /// The change from an open state to a final one.
 pub struct Finish<'a> {
     pub id: i64,

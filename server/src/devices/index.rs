@@ -12,6 +12,7 @@ use tokio::sync::watch;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub id: i64,
+    pub registration_id: String,
     pub active: bool,
     pub ca_issued: bool,
     pub serial: Option<String>,
@@ -111,6 +112,7 @@ mod tests {
             "aa".into(),
             Entry {
                 id: 7,
+                registration_id: "seven".into(),
                 active: true,
                 ca_issued: true,
                 serial: Some("01".into()),

@@ -103,6 +103,7 @@ impl Devices {
 fn entry(row: &store::DeviceRow) -> Entry {
     Entry {
         id: row.device.id,
+        registration_id: row.device.registration_id.clone(),
         active: row.device.status == DeviceStatus::Active,
         ca_issued: row.device.enrollment == Enrollment::CaIssued,
         serial: row.serial.clone(),

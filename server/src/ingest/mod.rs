@@ -9,7 +9,14 @@ pub mod writer;
 
 use app::types::ReadingIn;
 
-use crate::readings::{valid_sensor, Reading};
+use crate::{
+    clock::Clock,
+    devices::Devices,
+    live::LiveHub,
+    readings::{valid_sensor, Reading},
+};
+use quota::Quotas;
+use writer::Writer;
 
 pub use routes::router;
 
@@ -21,6 +28,42 @@ pub enum IngestError {
     RateLimited { retry_after: u64 },
     #[error("storing readings: {0}")]
     Store(anyhow::Error),
+}
+
+/// The path every batch takes, whatever carried it (HTTP or MQTT):
+/// validated whole, admitted by the device's quotas, committed by the
+/// group-commit writer, then published live. Cheap to clone.
+#[derive(Clone)]
+pub struct Pipeline {
+    pub writer: Writer,
+    pub live: LiveHub,
+    pub devices: Devices,
+    pub quotas: Quotas,
+    pub clock: Clock,
+}
+
+impl Pipeline {
+    /// How many readings were stored, once committed; nothing of a refused
+    /// batch is.
+    pub async fn store(
+        &self,
+        device_id: i64,
+        readings: Vec<ReadingIn>,
+    ) -> Result<usize, IngestError> {
+        let now_ms = self.clock.now_ms();
+        let rows = validate(device_id, readings, now_ms)?;
+        self.quotas
+            .admit(device_id, &rows, std::time::Instant::now())
+            .await?;
+        let accepted = rows.len();
+        let published = self.live.has_subscribers().then(|| rows.clone());
+        self.writer.write(rows).await.map_err(IngestError::Store)?;
+        if let Some(rows) = published {
+            self.live.publish(&rows);
+        }
+        self.devices.mark_seen(device_id, now_ms / 1000);
+        Ok(accepted)
+    }
 }
 
 pub const MAX_READINGS: usize = 1000;

@@ -209,6 +209,13 @@ impl Tokens {
         }
     }
 
+    /// Changes whenever tokens join the revocation list (from this instance
+    /// or, through the sweeper, another): long-lived sessions look at their
+    /// own token again.
+    pub fn revocations(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.0.revoked.subscribe()
+    }
+
     /// Revokes in the database, then in memory, so that a 204 that follows
     /// means the token is already refused. `false` for an unknown token.
     pub async fn revoke(

@@ -3,6 +3,8 @@
 
 use std::{collections::HashMap, sync::RwLock};
 
+use tokio::sync::watch;
+
 use super::jwt::LEEWAY_SECS;
 
 /// A token on the revocation list, as the registry returns it: its id, and
@@ -13,9 +15,19 @@ pub struct RevokedToken {
     pub expires_at: i64,
 }
 
-#[derive(Default)]
 pub struct RevokedSet {
     ids: RwLock<HashMap<String, i64>>,
+    /// Bumped at each addition: open sessions look at their token again.
+    added: watch::Sender<u64>,
+}
+
+impl Default for RevokedSet {
+    fn default() -> Self {
+        RevokedSet {
+            ids: RwLock::default(),
+            added: watch::channel(0).0,
+        }
+    }
 }
 
 impl RevokedSet {
@@ -31,6 +43,12 @@ impl RevokedSet {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .extend(tokens.into_iter().map(|t| (t.token_id, t.expires_at)));
+        self.added.send_modify(|n| *n += 1);
+    }
+
+    /// Changes each time tokens are added.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.added.subscribe()
     }
 
     /// Tokens past `exp` and its leeway are refused by their `exp`; they

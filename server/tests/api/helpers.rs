@@ -37,6 +37,7 @@ pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     s.data_dir = data.path().to_path_buf();
     s.https_addr = "127.0.0.1:0".parse().unwrap();
     s.device_addr = "127.0.0.1:0".parse().unwrap();
+    s.mqtt_addr = "127.0.0.1:0".parse().unwrap();
     s.admin_password = Some(SecretString::from(format!(
         "pw-{}",
         uuid::Uuid::new_v4().simple()

@@ -13,6 +13,7 @@ mod errors;
 mod gateway;
 mod helpers;
 mod live;
+mod mqtt;
 mod tls;
 mod tokens;
 mod users;

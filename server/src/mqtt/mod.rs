@@ -1,0 +1,61 @@
+//! MQTT (3.1.1 and 5.0) for devices, on its own TLS listener
+//! (`VIGIL_MQTT_ADDR`). Not a general broker: each client may use only its
+//! own topics, there are no retained messages and no persistent sessions
+//! (commands wait in Vigil's store, not in an MQTT session). Connections
+//! go through the same accept loop as HTTPS (`net::serve_tls`: caps per
+//! address and per listener, the handshake within the header deadline);
+//! the CONNECT must follow within that same deadline, and no packet may
+//! exceed 256 KiB.
+//!
+//! - `wire`: packets of either version, in Vigil's terms.
+//! - `device`: a device's session.
+//! - `sessions`: the registry of open sessions.
+
+mod device;
+pub mod sessions;
+mod wire;
+
+use std::{sync::Arc, time::Duration};
+
+use tokio::net::TcpListener;
+
+use crate::{
+    commands::Commands,
+    devices::Devices,
+    ingest::Pipeline,
+    net::{self, Limits},
+    tokens::Tokens,
+};
+pub use sessions::Sessions;
+
+/// The largest packet taken or sent.
+pub const MAX_PACKET: u32 = 256 * 1024;
+/// QoS 1 messages of one connection being stored at once; past it the
+/// connection is not read until one is done (back-pressure).
+pub const MAX_IN_FLIGHT: usize = 16;
+
+/// What the sessions use. Cheap to share.
+pub struct Mqtt {
+    pub devices: Devices,
+    pub tokens: Tokens,
+    pub ingest: Pipeline,
+    pub commands: Commands,
+    pub sessions: Sessions,
+    /// From accept to CONNECT, TLS handshake included.
+    pub connect_within: Duration,
+    pub max_packet: u32,
+    pub max_in_flight: usize,
+}
+
+/// Serves the device listener.
+pub async fn serve_devices(
+    listener: TcpListener,
+    config: Arc<rustls::ServerConfig>,
+    limits: Limits,
+    mqtt: Arc<Mqtt>,
+) {
+    net::serve_tls(listener, config, limits, move |accepted| {
+        device::session(mqtt.clone(), accepted)
+    })
+    .await
+}

@@ -1,0 +1,656 @@
+//! The device MQTT listener, with real MQTT clients (rumqttc, 3.1.1 and
+//! 5.0) over real mutual TLS, and raw packets where a client library would
+//! not misbehave on purpose.
+
+use std::{sync::Arc, time::Duration};
+
+use app::types::{Command, CommandStatus, Reading, TokenInfo};
+use rumqttc::{TlsConfiguration, Transport};
+use rustls_pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::{device_helpers::*, helpers::*};
+
+/// A client TLS configuration trusting the platform CA and presenting
+/// `cert`.
+fn client_tls(app: &TestApp, cert: &DeviceCert) -> Arc<rustls::ClientConfig> {
+    let ca = std::fs::read(app.data_path().join("pki/platform-ca.pem")).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(&ca).unwrap())
+        .unwrap();
+    let chain = vec![CertificateDer::from_pem_slice(cert.cert_pem.as_bytes()).unwrap()];
+    let key = PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).unwrap();
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .unwrap(),
+    )
+}
+
+fn transport(app: &TestApp, cert: &DeviceCert) -> Transport {
+    Transport::tls_with_config(TlsConfiguration::Rustls(client_tls(app, cert)))
+}
+
+fn port(app: &TestApp) -> u16 {
+    app.app.mqtt_addr().port()
+}
+
+/// An enrolled device, its certificate and a device token.
+async fn device(app: &TestApp, admin: &str, rid: &str) -> (i64, DeviceCert, String) {
+    let (d, cert, client) = app.enrolled_device(admin, rid).await;
+    let token = device_token(app, &client).await.token;
+    (d.id, cert, token)
+}
+
+mod v4 {
+    pub use rumqttc::{
+        AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, MqttOptions, Packet,
+        QoS, SubscribeReasonCode,
+    };
+}
+
+mod v5 {
+    pub use rumqttc::v5::{
+        mqttbytes::{
+            v5::{
+                ConnectReturnCode, DisconnectReasonCode, Packet, PubAckReason, SubscribeReasonCode,
+            },
+            QoS,
+        },
+        AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, StateError,
+    };
+}
+
+fn v4_client(
+    app: &TestApp,
+    cert: &DeviceCert,
+    user: &str,
+    token: &str,
+) -> (v4::AsyncClient, v4::EventLoop) {
+    let mut o = v4::MqttOptions::new(
+        format!("c-{}", uuid::Uuid::new_v4().simple()),
+        "127.0.0.1",
+        port(app),
+    );
+    o.set_credentials(user, token);
+    o.set_keep_alive(Duration::from_secs(30));
+    o.set_transport(transport(app, cert));
+    v4::AsyncClient::new(o, 16)
+}
+
+fn v5_client(
+    app: &TestApp,
+    cert: &DeviceCert,
+    user: &str,
+    token: &str,
+) -> (v5::AsyncClient, v5::EventLoop) {
+    let mut o = v5::MqttOptions::new(
+        format!("c-{}", uuid::Uuid::new_v4().simple()),
+        "127.0.0.1",
+        port(app),
+    );
+    o.set_credentials(user, token);
+    o.set_keep_alive(Duration::from_secs(30));
+    o.set_transport(transport(app, cert));
+    v5::AsyncClient::new(o, 16)
+}
+
+/// Polls until an incoming packet matches, or an error, or 5 s pass.
+async fn until_v4(
+    el: &mut v4::EventLoop,
+    mut want: impl FnMut(&v4::Packet) -> bool,
+) -> Result<v4::Packet, v4::ConnectionError> {
+    tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let v4::Event::Incoming(p) = el.poll().await? {
+                if want(&p) {
+                    return Ok(p);
+                }
+            }
+        }
+    })
+    .await
+    .expect("an answer within 5 s")
+}
+
+async fn until_v5(
+    el: &mut v5::EventLoop,
+    mut want: impl FnMut(&v5::Packet) -> bool,
+) -> Result<v5::Packet, v5::ConnectionError> {
+    tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let v5::Event::Incoming(p) = el.poll().await? {
+                if want(&p) {
+                    return Ok(p);
+                }
+            }
+        }
+    })
+    .await
+    .expect("an answer within 5 s")
+}
+
+async fn stored(app: &TestApp, admin: &str, id: i64) -> Vec<Reading> {
+    app.get(&format!("/api/v1/devices/{id}/readings"), admin)
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_device_publishes_readings_over_mqtt_3_1_1_and_5_acknowledged_once_stored() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (id, cert, token) = device(&app, &admin, "mqtt-meter").await;
+    let topic = "vigil/devices/mqtt-meter/readings";
+
+    let (client, mut el) = v4_client(&app, &cert, "mqtt-meter", &token);
+    until_v4(&mut el, |p| matches!(p, v4::Packet::ConnAck(_)))
+        .await
+        .unwrap();
+    let body = json!({"readings": [{"sensor": "power", "value": 1.5, "unit": "kW"}]});
+    client
+        .publish(topic, v4::QoS::AtLeastOnce, false, body.to_string())
+        .await
+        .unwrap();
+    until_v4(&mut el, |p| matches!(p, v4::Packet::PubAck(_)))
+        .await
+        .unwrap();
+    // The PUBACK came after the commit: the reading is there at once.
+    assert_eq!(stored(&app, &admin, id).await.len(), 1);
+
+    let (client, mut el) = v5_client(&app, &cert, "mqtt-meter", &token);
+    until_v5(&mut el, |p| matches!(p, v5::Packet::ConnAck(_)))
+        .await
+        .unwrap();
+    let body =
+        json!({"readings": [{"sensor": "power", "value": 2.5}, {"sensor": "volts", "value": 230}]});
+    client
+        .publish(topic, v5::QoS::AtLeastOnce, false, body.to_string())
+        .await
+        .unwrap();
+    let ack = until_v5(&mut el, |p| matches!(p, v5::Packet::PubAck(_)))
+        .await
+        .unwrap();
+    let v5::Packet::PubAck(ack) = ack else {
+        unreachable!()
+    };
+    assert_eq!(ack.reason, v5::PubAckReason::Success);
+    assert_eq!(stored(&app, &admin, id).await.len(), 3);
+    // QoS 0: stored the same way, without an acknowledgement.
+    client
+        .publish(
+            topic,
+            v5::QoS::AtMostOnce,
+            false,
+            json!({"readings": [{"sensor": "q0", "value": 0}]}).to_string(),
+        )
+        .await
+        .unwrap();
+    for _ in 0..50 {
+        if stored(&app, &admin, id).await.len() == 4 {
+            break;
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(100), el.poll()).await;
+    }
+    assert_eq!(stored(&app, &admin, id).await.len(), 4);
+}
+
+#[tokio::test]
+async fn a_connect_without_the_right_credentials_is_refused() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (_, cert, token) = device(&app, &admin, "mqtt-a").await;
+    let (_, other_cert, other_token) = device(&app, &admin, "mqtt-b").await;
+
+    for (user, password) in [
+        ("mqtt-a", "not-a-token"),
+        ("mqtt-b", token.as_str()),       // another device's name
+        ("mqtt-a", other_token.as_str()), // a token bound to another certificate
+        ("mqtt-a", ""),
+    ] {
+        let (_c, mut el) = v4_client(&app, &cert, user, password);
+        match until_v4(&mut el, |p| matches!(p, v4::Packet::ConnAck(_))).await {
+            Err(v4::ConnectionError::ConnectionRefused(code)) => {
+                assert_eq!(code, v4::ConnectReturnCode::NotAuthorized, "{user}")
+            }
+            other => panic!("{user}/{password}: {other:?}"),
+        }
+        let (_c, mut el) = v5_client(&app, &cert, user, password);
+        match until_v5(&mut el, |p| matches!(p, v5::Packet::ConnAck(_))).await {
+            Err(v5::ConnectionError::ConnectionRefused(code)) => {
+                assert_eq!(code, v5::ConnectReturnCode::NotAuthorized, "{user}")
+            }
+            other => panic!("{user}/{password}: {other:?}"),
+        }
+    }
+    // A user token is no device token.
+    let (_c, mut el) = v5_client(&app, &other_cert, "mqtt-b", &admin);
+    assert!(matches!(
+        until_v5(&mut el, |p| matches!(p, v5::Packet::ConnAck(_))).await,
+        Err(v5::ConnectionError::ConnectionRefused(
+            v5::ConnectReturnCode::NotAuthorized
+        ))
+    ));
+}
+
+#[tokio::test]
+async fn other_topics_and_bad_payloads_are_refused_and_nothing_is_stored() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (id, cert, token) = device(&app, &admin, "mqtt-c").await;
+    device(&app, &admin, "mqtt-d").await;
+
+    let (client, mut el) = v5_client(&app, &cert, "mqtt-c", &token);
+    until_v5(&mut el, |p| matches!(p, v5::Packet::ConnAck(_)))
+        .await
+        .unwrap();
+    client
+        .subscribe("vigil/devices/mqtt-d/commands", v5::QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    let v5::Packet::SubAck(ack) = until_v5(&mut el, |p| matches!(p, v5::Packet::SubAck(_)))
+        .await
+        .unwrap()
+    else {
+        unreachable!()
+    };
+    assert_eq!(ack.return_codes, [v5::SubscribeReasonCode::NotAuthorized]);
+    for (topic, payload, want) in [
+        (
+            "vigil/devices/mqtt-d/readings",
+            json!({"readings": [{"sensor": "s", "value": 1}]}).to_string(),
+            v5::PubAckReason::NotAuthorized,
+        ),
+        (
+            "vigil/other",
+            "{}".to_owned(),
+            v5::PubAckReason::NotAuthorized,
+        ),
+        (
+            "vigil/devices/mqtt-c/readings",
+            "not json".to_owned(),
+            v5::PubAckReason::PayloadFormatInvalid,
+        ),
+        (
+            "vigil/devices/mqtt-c/readings",
+            json!({"readings": [{"sensor": "bad sensor", "value": 1}]}).to_string(),
+            v5::PubAckReason::PayloadFormatInvalid,
+        ),
+        (
+            "vigil/devices/mqtt-c/readings",
+            json!({"readings": []}).to_string(),
+            v5::PubAckReason::PayloadFormatInvalid,
+        ),
+    ] {
+        client
+            .publish(topic, v5::QoS::AtLeastOnce, false, payload)
+            .await
+            .unwrap();
+        let v5::Packet::PubAck(ack) = until_v5(&mut el, |p| matches!(p, v5::Packet::PubAck(_)))
+            .await
+            .unwrap()
+        else {
+            unreachable!()
+        };
+        assert_eq!(ack.reason, want, "{topic}");
+    }
+    assert!(stored(&app, &admin, id).await.is_empty());
+
+    // 3.1.1 cannot say no in a PUBACK: the connection is closed.
+    let (client, mut el) = v4_client(&app, &cert, "mqtt-c", &token);
+    until_v4(&mut el, |p| matches!(p, v4::Packet::ConnAck(_)))
+        .await
+        .unwrap();
+    client
+        .subscribe("vigil/devices/mqtt-d/commands", v4::QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    let v4::Packet::SubAck(ack) = until_v4(&mut el, |p| matches!(p, v4::Packet::SubAck(_)))
+        .await
+        .unwrap()
+    else {
+        unreachable!()
+    };
+    assert_eq!(ack.return_codes, [v4::SubscribeReasonCode::Failure]);
+    client
+        .publish(
+            "vigil/devices/mqtt-d/readings",
+            v4::QoS::AtLeastOnce,
+            false,
+            "{}",
+        )
+        .await
+        .unwrap();
+    assert!(until_v4(&mut el, |p| matches!(p, v4::Packet::PubAck(_)))
+        .await
+        .is_err());
+    assert!(stored(&app, &admin, id).await.is_empty());
+}
+
+#[tokio::test]
+async fn revoking_the_token_or_the_device_closes_the_session_within_a_second() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (id, cert, token) = device(&app, &admin, "mqtt-e").await;
+    let (_c5, mut el5) = v5_client(&app, &cert, "mqtt-e", &token);
+    until_v5(&mut el5, |p| matches!(p, v5::Packet::ConnAck(_)))
+        .await
+        .unwrap();
+    let (_c4, mut el4) = v4_client(&app, &cert, "mqtt-e", &token);
+    until_v4(&mut el4, |p| matches!(p, v4::Packet::ConnAck(_)))
+        .await
+        .unwrap();
+    assert_eq!(app.app.state().mqtt_sessions.list(Some(id)).len(), 2);
+
+    let tokens: Vec<TokenInfo> = app
+        .get(&format!("/api/v1/tokens?device_id={id}"), &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let revoked_at = std::time::Instant::now();
+    let res = app
+        .post(
+            &format!("/api/v1/tokens/{}/revoke", tokens[0].token_id),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+    match until_v5(&mut el5, |_| false).await {
+        Err(v5::ConnectionError::MqttState(v5::StateError::ServerDisconnect {
+            reason_code,
+            ..
+        })) => {
+            assert_eq!(reason_code, v5::DisconnectReasonCode::AdministrativeAction)
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(until_v4(&mut el4, |_| false).await.is_err(), "3.1.1 closed");
+    assert!(
+        revoked_at.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        revoked_at.elapsed()
+    );
+    for _ in 0..20 {
+        if app.app.state().mqtt_sessions.list(Some(id)).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(app.app.state().mqtt_sessions.list(Some(id)).is_empty());
+
+    // A new token: the session works again, until the device is revoked.
+    let client = app.device_client(&cert.cert_pem, &cert.key_pem);
+    let token = device_token(&app, &client).await.token;
+    let (_c5, mut el5) = v5_client(&app, &cert, "mqtt-e", &token);
+    until_v5(&mut el5, |p| matches!(p, v5::Packet::ConnAck(_)))
+        .await
+        .unwrap();
+    let revoked_at = std::time::Instant::now();
+    app.post(&format!("/api/v1/devices/{id}/revoke"), &admin, None)
+        .await;
+    match until_v5(&mut el5, |_| false).await {
+        Err(v5::ConnectionError::MqttState(v5::StateError::ServerDisconnect {
+            reason_code,
+            ..
+        })) => {
+            assert_eq!(reason_code, v5::DisconnectReasonCode::AdministrativeAction)
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        revoked_at.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        revoked_at.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn an_expired_token_ends_the_session_at_once() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (_, cert, token) = device(&app, &admin, "mqtt-f").await;
+    let (_c, mut el) = v5_client(&app, &cert, "mqtt-f", &token);
+    until_v5(&mut el, |p| matches!(p, v5::Packet::ConnAck(_)))
+        .await
+        .unwrap();
+    // A day passes on the platform's clock: the device token's lifetime.
+    app.app
+        .state()
+        .clock
+        .advance(Duration::from_secs(24 * 3600 + 3));
+    match until_v5(&mut el, |_| false).await {
+        Err(v5::ConnectionError::MqttState(v5::StateError::ServerDisconnect {
+            reason_code,
+            ..
+        })) => {
+            assert_eq!(reason_code, v5::DisconnectReasonCode::MaximumConnectTime)
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn commands_reach_a_subscribed_device_and_its_answer_is_stored() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (id, cert, token) = device(&app, &admin, "mqtt-g").await;
+    let (client, mut el) = v5_client(&app, &cert, "mqtt-g", &token);
+    until_v5(&mut el, |p| matches!(p, v5::Packet::ConnAck(_)))
+        .await
+        .unwrap();
+    // Queued before the subscription: sent when it comes.
+    let res = app
+        .post(
+            &format!("/api/v1/devices/{id}/commands"),
+            &admin,
+            Some(json!({"name": "early"})),
+        )
+        .await;
+    let early: Command = res.json().await.unwrap();
+    client
+        .subscribe("vigil/devices/mqtt-g/commands", v5::QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    let v5::Packet::SubAck(ack) = until_v5(&mut el, |p| matches!(p, v5::Packet::SubAck(_)))
+        .await
+        .unwrap()
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        ack.return_codes,
+        [v5::SubscribeReasonCode::Success(v5::QoS::AtLeastOnce)]
+    );
+    let v5::Packet::Publish(p) = until_v5(&mut el, |p| matches!(p, v5::Packet::Publish(_)))
+        .await
+        .unwrap()
+    else {
+        unreachable!()
+    };
+    assert_eq!(&p.topic[..], b"vigil/devices/mqtt-g/commands");
+    let got: serde_json::Value = serde_json::from_slice(&p.payload).unwrap();
+    assert_eq!(got["id"], early.id);
+    assert_eq!(got["name"], "early");
+
+    // Queued while subscribed: sent at once.
+    let res = app
+        .post(
+            &format!("/api/v1/devices/{id}/commands"),
+            &admin,
+            Some(json!({"name": "now", "payload": {"x": 1}})),
+        )
+        .await;
+    let now: Command = res.json().await.unwrap();
+    let v5::Packet::Publish(p) = until_v5(&mut el, |p| matches!(p, v5::Packet::Publish(_)))
+        .await
+        .unwrap()
+    else {
+        unreachable!()
+    };
+    let got: serde_json::Value = serde_json::from_slice(&p.payload).unwrap();
+    assert_eq!(
+        (got["id"].as_i64(), &got["payload"]),
+        (Some(now.id), &json!({"x": 1}))
+    );
+    // The client acknowledged it: delivered.
+    let mut delivered = false;
+    for _ in 0..40 {
+        let c: Command = app
+            .get(&format!("/api/v1/commands/{}", now.id), &admin)
+            .await
+            .json()
+            .await
+            .unwrap();
+        if c.status == CommandStatus::Delivered {
+            delivered = true;
+            break;
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(50), el.poll()).await;
+    }
+    assert!(delivered);
+
+    client
+        .publish(
+            format!("vigil/devices/mqtt-g/commands/{}/result", now.id),
+            v5::QoS::AtLeastOnce,
+            false,
+            json!({"status": "succeeded", "result": {"done": true}}).to_string(),
+        )
+        .await
+        .unwrap();
+    let v5::Packet::PubAck(ack) = until_v5(&mut el, |p| matches!(p, v5::Packet::PubAck(_)))
+        .await
+        .unwrap()
+    else {
+        unreachable!()
+    };
+    assert_eq!(ack.reason, v5::PubAckReason::Success);
+    let c: Command = app
+        .get(&format!("/api/v1/commands/{}", now.id), &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (c.status, c.result),
+        (CommandStatus::Succeeded, Some(json!({"done": true})))
+    );
+}
+
+/// A 3.1.1 CONNECT with a username and password, by hand.
+fn raw_connect(user: &str, password: &str, keep_alive: u16) -> Vec<u8> {
+    let mut body = vec![0, 4, b'M', b'Q', b'T', b'T', 4, 0b1100_0010];
+    body.extend(keep_alive.to_be_bytes());
+    for field in ["raw-client", user, password] {
+        body.extend((field.len() as u16).to_be_bytes());
+        body.extend(field.as_bytes());
+    }
+    let mut packet = vec![0x10];
+    let mut len = body.len();
+    loop {
+        let mut byte = (len % 128) as u8;
+        len /= 128;
+        if len > 0 {
+            byte |= 0x80;
+        }
+        packet.push(byte);
+        if len == 0 {
+            break;
+        }
+    }
+    packet.extend(body);
+    packet
+}
+
+async fn raw_tls(
+    app: &TestApp,
+    cert: &DeviceCert,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let tcp = tokio::net::TcpStream::connect(app.app.mqtt_addr())
+        .await
+        .unwrap();
+    let connector = tokio_rustls::TlsConnector::from(client_tls(app, cert));
+    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    connector.connect(name, tcp).await.unwrap()
+}
+
+/// Reads until the server closes the connection; how long that took.
+async fn closed_within(
+    tls: &mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    within: Duration,
+) -> Option<Duration> {
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 64];
+    tokio::time::timeout(within, async {
+        loop {
+            match tls.read(&mut buf).await {
+                Ok(0) | Err(_) => return started.elapsed(),
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .ok()
+}
+
+#[tokio::test]
+async fn silent_or_oversized_clients_are_cut_off() {
+    let app = spawn_with(|s| s.header_timeout = Duration::from_secs(1)).await;
+    let admin = app.admin_token().await;
+    let (_, cert, token) = device(&app, &admin, "mqtt-h").await;
+
+    // No CONNECT within the deadline.
+    let mut tls = raw_tls(&app, &cert).await;
+    let took = closed_within(&mut tls, Duration::from_secs(5))
+        .await
+        .expect("closed");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+
+    // A keep-alive of 1 s, then silence: gone after 1.5 s.
+    let mut tls = raw_tls(&app, &cert).await;
+    tls.write_all(&raw_connect("mqtt-h", &token, 1))
+        .await
+        .unwrap();
+    let mut connack = [0u8; 4];
+    tls.read_exact(&mut connack).await.unwrap();
+    assert_eq!(connack, [0x20, 2, 0, 0], "accepted");
+    let took = closed_within(&mut tls, Duration::from_secs(5))
+        .await
+        .expect("closed");
+    assert!(
+        took >= Duration::from_millis(1200) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+
+    // A packet announced above 256 KiB is refused unread.
+    let mut tls = raw_tls(&app, &cert).await;
+    tls.write_all(&raw_connect("mqtt-h", &token, 30))
+        .await
+        .unwrap();
+    tls.read_exact(&mut connack).await.unwrap();
+    assert_eq!(connack, [0x20, 2, 0, 0]);
+    // PUBLISH QoS 0, remaining length 300 KiB.
+    let len = 300 * 1024u32;
+    let header = [
+        0x30,
+        (len % 128) as u8 | 0x80,
+        ((len / 128) % 128) as u8 | 0x80,
+        (len / 16384) as u8,
+    ];
+    tls.write_all(&header).await.unwrap();
+    tls.write_all(&[0u8; 1024]).await.unwrap();
+    assert!(closed_within(&mut tls, Duration::from_secs(3))
+        .await
+        .is_some());
+}
