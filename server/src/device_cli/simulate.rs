@@ -88,14 +88,14 @@ pub async fn run(ep: &Endpoints, operator_token: &str, o: Options) -> anyhow::Re
                     return;
                 }
             };
-            if commands {
+            let answering = commands.then(|| {
                 tokio::spawn(answer_commands(
                     device.clone(),
                     token.clone(),
                     end,
                     stats.clone(),
-                ));
-            }
+                ))
+            });
             let mut next = Instant::now();
             let mut n = 0u64;
             while batch > 0 && Instant::now() < end {
@@ -130,6 +130,10 @@ pub async fn run(ep: &Endpoints, operator_token: &str, o: Options) -> anyhow::Re
                     next += p;
                     tokio::time::sleep_until(next.into()).await;
                 }
+            }
+            // A fleet that only answers commands runs until the end too.
+            if let Some(answering) = answering {
+                let _ = answering.await;
             }
         }));
     }

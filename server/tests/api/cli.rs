@@ -292,3 +292,61 @@ async fn simulated_devices_answer_commands() {
         .unwrap_or(0);
     assert!(answered >= 10, "{report}");
 }
+
+#[tokio::test]
+async fn a_simulated_fleet_that_only_listens_answers_for_its_whole_run() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let mut sim = tokio::process::Command::new(env!("CARGO_BIN_EXE_vigil-device"))
+        .arg("--north")
+        .arg(app.url(""))
+        .arg("--south")
+        .arg(app.south_url(""))
+        .arg("--ca")
+        .arg(app.data_path().join("pki/platform-ca.pem"))
+        .args([
+            "simulate",
+            "--devices",
+            "2",
+            "--batch",
+            "0",
+            "--commands",
+            "--duration",
+            "6",
+        ])
+        .env("VIGIL_TOKEN", &admin)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut devices: Vec<Device> = Vec::new();
+    for _ in 0..50 {
+        devices = app
+            .get("/api/v1/devices", &admin)
+            .await
+            .json()
+            .await
+            .unwrap();
+        if devices.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(devices.len(), 2);
+    // Well after the devices started, they still answer.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    for d in &devices {
+        let res = app
+            .post(
+                &format!("/api/v1/devices/{}/commands?wait=3", d.id),
+                &admin,
+                Some(serde_json::json!({"name": "ping", "payload": 1})),
+            )
+            .await;
+        let c: app::types::Command = res.json().await.unwrap();
+        assert_eq!(c.status, app::types::CommandStatus::Succeeded, "{c:?}");
+        assert_eq!(c.result, Some(serde_json::json!({"echo": 1})));
+    }
+    assert!(sim.wait().await.unwrap().success());
+}
