@@ -17,6 +17,9 @@ pub struct Settings {
     /// MQTT listener for devices (TLS, device certificate required).
     #[arg(long, env = "VIGIL_MQTT_ADDR", default_value = "127.0.0.1:8883")]
     pub mqtt_addr: SocketAddr,
+    /// MQTT listener for client applications (TLS, user tokens).
+    #[arg(long, env = "VIGIL_MQTT_NORTH_ADDR", default_value = "127.0.0.1:8884")]
+    pub mqtt_north_addr: SocketAddr,
     /// SQLite database and generated PKI live here.
     #[arg(long, env = "VIGIL_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,

@@ -36,6 +36,7 @@ pub struct Application {
     north_addr: SocketAddr,
     device_addr: SocketAddr,
     mqtt_addr: SocketAddr,
+    mqtt_north_addr: SocketAddr,
     state: AppState,
     settings: Arc<Settings>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -129,6 +130,18 @@ impl Application {
             .await
             .with_context(|| format!("binding VIGIL_MQTT_ADDR {}", settings.mqtt_addr))?;
         let mqtt_addr = mqtt_devices.local_addr()?;
+        let mqtt_clients = TcpListener::bind(settings.mqtt_north_addr)
+            .await
+            .with_context(|| {
+                format!("binding VIGIL_MQTT_NORTH_ADDR {}", settings.mqtt_north_addr)
+            })?;
+        let mqtt_north_addr = mqtt_clients.local_addr()?;
+        let mqtt_north_tls = Arc::new(net::server_config_for(
+            pki.server_chain.clone(),
+            pki.server_key.clone_key(),
+            None,
+            &[b"mqtt"],
+        )?);
         let north_tls = Arc::new(net::server_config(
             pki.server_chain.clone(),
             pki.server_key.clone_key(),
@@ -155,9 +168,21 @@ impl Application {
             state.clock.clone(),
         ));
         let apis = api::build(&state);
+        let mqtt = Arc::new(Mqtt {
+            db: state.db.clone(),
+            live: state.live.clone(),
+            devices: devices.clone(),
+            tokens: tokens.clone(),
+            ingest,
+            commands: commands.clone(),
+            sessions: state.mqtt_sessions.clone(),
+            connect_within: settings.header_timeout,
+            max_packet: mqtt::MAX_PACKET,
+            max_in_flight: mqtt::MAX_IN_FLIGHT,
+        });
         // Each listener gets its own share of the open files, so a flood on
         // one cannot starve the other or the database.
-        let share = net::nofile::share(net::nofile::raise(), 3);
+        let share = net::nofile::share(net::nofile::raise(), 4);
         let limits = |per_address: u32, send_buffer| net::Limits {
             header_timeout: settings.header_timeout,
             idle_timeout: settings.idle_timeout,
@@ -180,20 +205,17 @@ impl Application {
                 Some(watch),
                 limits(settings.device_max_connections_per_ip, None),
             )),
+            tokio::spawn(mqtt::serve_clients(
+                mqtt_clients,
+                mqtt_north_tls,
+                limits(settings.max_connections_per_ip, Some(NORTH_SEND_BUFFER)),
+                mqtt.clone(),
+            )),
             tokio::spawn(mqtt::serve_devices(
                 mqtt_devices,
                 mqtt_tls,
                 limits(settings.device_max_connections_per_ip, None),
-                Arc::new(Mqtt {
-                    devices: devices.clone(),
-                    tokens: tokens.clone(),
-                    ingest,
-                    commands: commands.clone(),
-                    sessions: state.mqtt_sessions.clone(),
-                    connect_within: settings.header_timeout,
-                    max_packet: mqtt::MAX_PACKET,
-                    max_in_flight: mqtt::MAX_IN_FLIGHT,
-                }),
+                mqtt,
             )),
             tokens::sweeper::spawn(tokens, settings.sweep_interval, settings.token_retention),
             writer_task,
@@ -208,6 +230,7 @@ impl Application {
             north_addr,
             device_addr,
             mqtt_addr,
+            mqtt_north_addr,
             state,
             settings: Arc::new(settings),
             tasks,
@@ -225,6 +248,11 @@ impl Application {
     /// The device MQTT listener.
     pub fn mqtt_addr(&self) -> SocketAddr {
         self.mqtt_addr
+    }
+
+    /// The client applications' MQTT listener.
+    pub fn mqtt_north_addr(&self) -> SocketAddr {
+        self.mqtt_north_addr
     }
 
     pub fn state(&self) -> &AppState {

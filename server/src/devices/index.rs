@@ -20,6 +20,8 @@ pub struct Entry {
 
 pub struct DeviceIndex {
     by_thumbprint: RwLock<HashMap<String, Entry>>,
+    /// Device id → registration id.
+    names: RwLock<HashMap<i64, String>>,
     revoked_serials: RwLock<HashSet<String>>,
     /// Bumped at each revocation: open device connections re-check themselves.
     revocations: watch::Sender<u64>,
@@ -35,6 +37,7 @@ impl Default for DeviceIndex {
     fn default() -> Self {
         DeviceIndex {
             by_thumbprint: RwLock::default(),
+            names: RwLock::default(),
             revoked_serials: RwLock::default(),
             revocations: watch::channel(0).0,
         }
@@ -61,7 +64,30 @@ impl DeviceIndex {
             .contains(serial)
     }
 
+    pub fn registration_id(&self, id: i64) -> Option<String> {
+        self.names
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .cloned()
+    }
+
+    /// The id of the device with this registration id (a scan: for rare
+    /// lookups, such as a subscription).
+    pub fn id_of(&self, registration_id: &str) -> Option<i64> {
+        self.names
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|(_, rid)| rid.as_str() == registration_id)
+            .map(|(id, _)| *id)
+    }
+
     pub fn insert(&self, thumbprint: String, entry: Entry) {
+        self.names
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(entry.id, entry.registration_id.clone());
         if !entry.active {
             if let Some(s) = &entry.serial {
                 self.revoked_serials

@@ -62,6 +62,13 @@ impl LiveBatch {
         self.spans.is_empty()
     }
 
+    /// Each reading's device and JSON object (`{"device_id":N,...}`).
+    pub fn readings(&self) -> impl Iterator<Item = (i64, &[u8])> {
+        self.spans
+            .iter()
+            .map(|(id, span)| (*id, &self.json[span.clone()]))
+    }
+
     /// The whole batch, shared (no copy).
     pub fn json(&self) -> &Bytes {
         &self.json

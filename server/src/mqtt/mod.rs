@@ -1,5 +1,6 @@
-//! MQTT (3.1.1 and 5.0) for devices, on its own TLS listener
-//! (`VIGIL_MQTT_ADDR`). Not a general broker: each client may use only its
+//! MQTT (3.1.1 and 5.0) on two TLS listeners: devices
+//! (`VIGIL_MQTT_ADDR`, mutual TLS) and client applications
+//! (`VIGIL_MQTT_NORTH_ADDR`, user tokens). Not a general broker: each client may use only its
 //! own topics, there are no retained messages and no persistent sessions
 //! (commands wait in Vigil's store, not in an MQTT session). Connections
 //! go through the same accept loop as HTTPS (`net::serve_tls`: caps per
@@ -9,8 +10,10 @@
 //!
 //! - `wire`: packets of either version, in Vigil's terms.
 //! - `device`: a device's session.
+//! - `client`: a client application's session.
 //! - `sessions`: the registry of open sessions.
 
+mod client;
 mod device;
 pub mod sessions;
 mod wire;
@@ -21,8 +24,10 @@ use tokio::net::TcpListener;
 
 use crate::{
     commands::Commands,
+    db::Db,
     devices::Devices,
     ingest::Pipeline,
+    live::LiveHub,
     net::{self, Limits},
     tokens::Tokens,
 };
@@ -36,6 +41,8 @@ pub const MAX_IN_FLIGHT: usize = 16;
 
 /// What the sessions use. Cheap to share.
 pub struct Mqtt {
+    pub db: Db,
+    pub live: LiveHub,
     pub devices: Devices,
     pub tokens: Tokens,
     pub ingest: Pipeline,
@@ -45,6 +52,19 @@ pub struct Mqtt {
     pub connect_within: Duration,
     pub max_packet: u32,
     pub max_in_flight: usize,
+}
+
+/// Serves the client applications' listener.
+pub async fn serve_clients(
+    listener: TcpListener,
+    config: Arc<rustls::ServerConfig>,
+    limits: Limits,
+    mqtt: Arc<Mqtt>,
+) {
+    net::serve_tls(listener, config, limits, move |accepted| {
+        client::session(mqtt.clone(), accepted)
+    })
+    .await
 }
 
 /// Serves the device listener.

@@ -240,6 +240,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
         packet_id: NonZeroU16,
         granted: &[bool],
     ) -> Result<(), WireError> {
+        let granted: Vec<Option<QoS>> = granted
+            .iter()
+            .map(|&g| g.then_some(QoS::AtLeastOnce))
+            .collect();
+        self.suback_qos(packet_id, &granted).await
+    }
+
+    /// Grants each filter of a SUBSCRIBE at a QoS, or refuses it (`None`).
+    pub async fn suback_qos(
+        &mut self,
+        packet_id: NonZeroU16,
+        granted: &[Option<QoS>],
+    ) -> Result<(), WireError> {
         let p = if self.v5 {
             MqttPacket::V5(v5::Packet::SubscribeAck(v5::SubscribeAck {
                 packet_id,
@@ -247,12 +260,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
                 reason_string: None,
                 status: granted
                     .iter()
-                    .map(|&g| {
-                        if g {
-                            v5::SubscribeAckReason::GrantedQos1
-                        } else {
-                            v5::SubscribeAckReason::NotAuthorized
-                        }
+                    .map(|g| match g {
+                        Some(QoS::AtMostOnce) => v5::SubscribeAckReason::GrantedQos0,
+                        Some(_) => v5::SubscribeAckReason::GrantedQos1,
+                        None => v5::SubscribeAckReason::NotAuthorized,
                     })
                     .collect(),
             }))
@@ -261,12 +272,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
                 packet_id,
                 status: granted
                     .iter()
-                    .map(|&g| {
-                        if g {
-                            v3::SubscribeReturnCode::Success(QoS::AtLeastOnce)
-                        } else {
-                            v3::SubscribeReturnCode::Failure
-                        }
+                    .map(|g| match g {
+                        Some(qos) => v3::SubscribeReturnCode::Success(*qos),
+                        None => v3::SubscribeReturnCode::Failure,
                     })
                     .collect(),
             })

@@ -40,6 +40,7 @@ impl Running {
             .env("VIGIL_HTTPS_ADDR", format!("127.0.0.1:{north}"))
             .env("VIGIL_DEVICE_ADDR", format!("127.0.0.1:{south}"))
             .env("VIGIL_MQTT_ADDR", "127.0.0.1:0")
+            .env("VIGIL_MQTT_NORTH_ADDR", "127.0.0.1:0")
             .env("VIGIL_ADMIN_PASSWORD", password)
             .env("VIGIL_LOG", "warn")
             .stdout(Stdio::null())

@@ -38,6 +38,7 @@ pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     s.https_addr = "127.0.0.1:0".parse().unwrap();
     s.device_addr = "127.0.0.1:0".parse().unwrap();
     s.mqtt_addr = "127.0.0.1:0".parse().unwrap();
+    s.mqtt_north_addr = "127.0.0.1:0".parse().unwrap();
     s.admin_password = Some(SecretString::from(format!(
         "pw-{}",
         uuid::Uuid::new_v4().simple()

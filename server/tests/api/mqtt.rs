@@ -654,3 +654,429 @@ async fn silent_or_oversized_clients_are_cut_off() {
         .await
         .is_some());
 }
+
+/// The client applications' listener: server authentication only.
+fn north_tls(app: &TestApp) -> Transport {
+    let ca = std::fs::read(app.data_path().join("pki/platform-ca.pem")).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(&ca).unwrap())
+        .unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Transport::tls_with_config(TlsConfiguration::Rustls(Arc::new(config)))
+}
+
+fn app_v5(app: &TestApp, user: &str, token: &str) -> (v5::AsyncClient, v5::EventLoop) {
+    let port = app.app.mqtt_north_addr().port();
+    let mut o = v5::MqttOptions::new(
+        format!("app-{}", uuid::Uuid::new_v4().simple()),
+        "127.0.0.1",
+        port,
+    );
+    o.set_credentials(user, token);
+    o.set_keep_alive(Duration::from_secs(30));
+    o.set_transport(north_tls(app));
+    v5::AsyncClient::new(o, 16)
+}
+
+fn app_v4(app: &TestApp, user: &str, token: &str) -> (v4::AsyncClient, v4::EventLoop) {
+    let port = app.app.mqtt_north_addr().port();
+    let mut o = v4::MqttOptions::new(
+        format!("app-{}", uuid::Uuid::new_v4().simple()),
+        "127.0.0.1",
+        port,
+    );
+    o.set_credentials(user, token);
+    o.set_keep_alive(Duration::from_secs(30));
+    o.set_transport(north_tls(app));
+    v4::AsyncClient::new(o, 16)
+}
+
+#[tokio::test]
+async fn an_app_follows_readings_and_command_statuses() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (_, viewer) = app
+        .user_with_role(&admin, "watcher", app::types::Role::Viewer)
+        .await;
+    let (pump, _, client) = app.enrolled_device(&admin, "app-pump").await;
+    let id = pump.id;
+    let (_, _, other) = app.enrolled_device(&admin, "app-other").await;
+    let token = device_token(&app, &client).await.token;
+    let other_token = device_token(&app, &other).await.token;
+
+    let (sub, mut el) = app_v5(&app, "Watcher", &viewer);
+    until_v5(&mut el, |p| matches!(p, v5::Packet::ConnAck(_)))
+        .await
+        .unwrap();
+    sub.subscribe("vigil/devices/app-pump/readings", v5::QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    sub.subscribe("vigil/devices/+/commands/status", v5::QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    sub.subscribe("#", v5::QoS::AtLeastOnce).await.unwrap();
+    let mut acks = Vec::new();
+    for _ in 0..3 {
+        let v5::Packet::SubAck(a) = until_v5(&mut el, |p| matches!(p, v5::Packet::SubAck(_)))
+            .await
+            .unwrap()
+        else {
+            unreachable!()
+        };
+        acks.extend(a.return_codes);
+    }
+    assert_eq!(
+        acks,
+        [
+            v5::SubscribeReasonCode::Success(v5::QoS::AtMostOnce),
+            v5::SubscribeReasonCode::Success(v5::QoS::AtMostOnce),
+            v5::SubscribeReasonCode::NotAuthorized,
+        ]
+    );
+
+    // Another device's reading is not followed; this one's is.
+    send_readings(
+        &app,
+        &other,
+        &other_token,
+        json!({"readings": [{"sensor": "x", "value": 9}]}),
+    )
+    .await
+    .unwrap();
+    send_readings(
+        &app,
+        &client,
+        &token,
+        json!({"readings": [{"sensor": "flow", "value": 3.5, "unit": "l/s"}]}),
+    )
+    .await
+    .unwrap();
+    let v5::Packet::Publish(p) = until_v5(&mut el, |p| matches!(p, v5::Packet::Publish(_)))
+        .await
+        .unwrap()
+    else {
+        unreachable!()
+    };
+    assert_eq!(&p.topic[..], b"vigil/devices/app-pump/readings");
+    let r: serde_json::Value = serde_json::from_slice(&p.payload).unwrap();
+    assert_eq!(
+        (
+            r["device_id"].as_i64(),
+            r["registration_id"].as_str(),
+            r["sensor"].as_str(),
+            r["value"].as_f64(),
+            r["unit"].as_str()
+        ),
+        (
+            Some(id),
+            Some("app-pump"),
+            Some("flow"),
+            Some(3.5),
+            Some("l/s")
+        )
+    );
+    assert!(r["ts"].is_string());
+
+    let res = app
+        .post(
+            &format!("/api/v1/devices/{id}/commands"),
+            &admin,
+            Some(json!({"name": "prime"})),
+        )
+        .await;
+    let sent: Command = res.json().await.unwrap();
+    let v5::Packet::Publish(p) = until_v5(&mut el, |p| matches!(p, v5::Packet::Publish(_)))
+        .await
+        .unwrap()
+    else {
+        unreachable!()
+    };
+    assert_eq!(&p.topic[..], b"vigil/devices/app-pump/commands/status");
+    let c: Command = serde_json::from_slice(&p.payload).unwrap();
+    assert_eq!((c.id, c.status), (sent.id, CommandStatus::Queued));
+}
+
+#[tokio::test]
+async fn operators_send_commands_over_mqtt_and_viewers_cannot() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (_, viewer) = app
+        .user_with_role(&admin, "vera", app::types::Role::Viewer)
+        .await;
+    let (_, operator) = app
+        .user_with_role(&admin, "otto", app::types::Role::Operator)
+        .await;
+    let id = app.enrolled_device(&admin, "app-valve").await.0.id;
+    let topic = "vigil/devices/app-valve/commands/send";
+
+    let (c, mut el) = app_v5(&app, "vera", &viewer);
+    until_v5(&mut el, |p| matches!(p, v5::Packet::ConnAck(_)))
+        .await
+        .unwrap();
+    c.publish(
+        topic,
+        v5::QoS::AtLeastOnce,
+        false,
+        json!({"name": "open"}).to_string(),
+    )
+    .await
+    .unwrap();
+    let v5::Packet::PubAck(a) = until_v5(&mut el, |p| matches!(p, v5::Packet::PubAck(_)))
+        .await
+        .unwrap()
+    else {
+        unreachable!()
+    };
+    assert_eq!(a.reason, v5::PubAckReason::NotAuthorized);
+
+    let (c, mut el) = app_v5(&app, "otto", &operator);
+    until_v5(&mut el, |p| matches!(p, v5::Packet::ConnAck(_)))
+        .await
+        .unwrap();
+    for (payload, want) in [
+        (
+            "{not json".to_owned(),
+            v5::PubAckReason::PayloadFormatInvalid,
+        ),
+        (
+            json!({"name": "bad name"}).to_string(),
+            v5::PubAckReason::PayloadFormatInvalid,
+        ),
+        (
+            json!({"name": "open", "payload": {"percent": 40}, "ttl_s": 30}).to_string(),
+            v5::PubAckReason::Success,
+        ),
+    ] {
+        c.publish(topic, v5::QoS::AtLeastOnce, false, payload)
+            .await
+            .unwrap();
+        let v5::Packet::PubAck(a) = until_v5(&mut el, |p| matches!(p, v5::Packet::PubAck(_)))
+            .await
+            .unwrap()
+        else {
+            unreachable!()
+        };
+        assert_eq!(a.reason, want);
+    }
+    let listed: Vec<Command> = app
+        .get(&format!("/api/v1/devices/{id}/commands"), &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].name.as_str(), &listed[0].payload),
+        ("open", &json!({"percent": 40}))
+    );
+
+    // 3.1.1: a viewer's attempt closes the connection, and nothing is sent.
+    let (c, mut el) = app_v4(&app, "vera", &viewer);
+    until_v4(&mut el, |p| matches!(p, v4::Packet::ConnAck(_)))
+        .await
+        .unwrap();
+    c.publish(
+        topic,
+        v4::QoS::AtLeastOnce,
+        false,
+        json!({"name": "open"}).to_string(),
+    )
+    .await
+    .unwrap();
+    assert!(until_v4(&mut el, |p| matches!(p, v4::Packet::PubAck(_)))
+        .await
+        .is_err());
+    let listed: Vec<Command> = app
+        .get(&format!("/api/v1/devices/{id}/commands"), &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+}
+
+#[tokio::test]
+async fn an_app_session_needs_its_users_token_and_ends_at_logout_within_a_second() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (_, viewer) = app
+        .user_with_role(&admin, "lena", app::types::Role::Viewer)
+        .await;
+    let (_, _, client) = app.enrolled_device(&admin, "app-dev").await;
+    let device = device_token(&app, &client).await.token;
+    for (user, token) in [
+        ("admin", viewer.as_str()),
+        ("lena", "nope"),
+        ("lena", device.as_str()),
+    ] {
+        let (_c, mut el) = app_v5(&app, user, token);
+        assert!(
+            matches!(
+                until_v5(&mut el, |p| matches!(p, v5::Packet::ConnAck(_))).await,
+                Err(v5::ConnectionError::ConnectionRefused(
+                    v5::ConnectReturnCode::NotAuthorized
+                ))
+            ),
+            "{user}"
+        );
+    }
+    let (_c, mut el) = app_v5(&app, "lena", &viewer);
+    until_v5(&mut el, |p| matches!(p, v5::Packet::ConnAck(_)))
+        .await
+        .unwrap();
+    let (_c4, mut el4) = app_v4(&app, "lena", &viewer);
+    until_v4(&mut el4, |p| matches!(p, v4::Packet::ConnAck(_)))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(
+        app.post("/api/v1/auth/logout", &viewer, None)
+            .await
+            .status(),
+        204
+    );
+    match until_v5(&mut el, |_| false).await {
+        Err(v5::ConnectionError::MqttState(v5::StateError::ServerDisconnect {
+            reason_code,
+            ..
+        })) => {
+            assert_eq!(reason_code, v5::DisconnectReasonCode::AdministrativeAction)
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(until_v4(&mut el4, |_| false).await.is_err());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn every_kind_of_revocation_closes_app_and_device_sessions() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    // Role changed, user deleted: the user's sessions end.
+    for change in ["role", "delete"] {
+        let name = format!("u-{change}");
+        let (uid, token) = app
+            .user_with_role(&admin, &name, app::types::Role::Operator)
+            .await;
+        let (_c, mut el) = app_v5(&app, &name, &token);
+        until_v5(&mut el, |p| matches!(p, v5::Packet::ConnAck(_)))
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        let res = if change == "role" {
+            app.client
+                .patch(app.url(&format!("/api/v1/users/{uid}")))
+                .header("x-access-token", &admin)
+                .json(&json!({"role": "viewer"}))
+                .send()
+                .await
+                .unwrap()
+        } else {
+            app.delete(&format!("/api/v1/users/{uid}"), &admin).await
+        };
+        assert!(res.status().is_success(), "{change}: {}", res.status());
+        match until_v5(&mut el, |_| false).await {
+            Err(v5::ConnectionError::MqttState(v5::StateError::ServerDisconnect {
+                reason_code,
+                ..
+            })) => {
+                assert_eq!(
+                    reason_code,
+                    v5::DisconnectReasonCode::AdministrativeAction,
+                    "{change}"
+                )
+            }
+            other => panic!("{change}: {other:?}"),
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{change}: {:?}",
+            started.elapsed()
+        );
+    }
+    // A device's tokens revoked (its certificate still good).
+    let (id, cert, token) = device(&app, &admin, "mqtt-rt").await;
+    let (_c, mut el) = v5_client(&app, &cert, "mqtt-rt", &token);
+    until_v5(&mut el, |p| matches!(p, v5::Packet::ConnAck(_)))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let res = app
+        .post(&format!("/api/v1/devices/{id}/revoke-tokens"), &admin, None)
+        .await;
+    assert_eq!(res.status(), 204);
+    assert!(matches!(
+        until_v5(&mut el, |_| false).await,
+        Err(v5::ConnectionError::MqttState(
+            v5::StateError::ServerDisconnect {
+                reason_code: v5::DisconnectReasonCode::AdministrativeAction,
+                ..
+            }
+        ))
+    ));
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn the_device_listener_takes_no_wildcards_and_no_connection_without_a_certificate() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (_, cert, token) = device(&app, &admin, "mqtt-w").await;
+    let (c, mut el) = v5_client(&app, &cert, "mqtt-w", &token);
+    until_v5(&mut el, |p| matches!(p, v5::Packet::ConnAck(_)))
+        .await
+        .unwrap();
+    for filter in [
+        "#",
+        "vigil/devices/+/commands",
+        "vigil/devices/mqtt-w/#",
+        "vigil/devices/mqtt-w/readings",
+    ] {
+        c.subscribe(filter, v5::QoS::AtLeastOnce).await.unwrap();
+        let v5::Packet::SubAck(a) = until_v5(&mut el, |p| matches!(p, v5::Packet::SubAck(_)))
+            .await
+            .unwrap()
+        else {
+            unreachable!()
+        };
+        assert_eq!(
+            a.return_codes,
+            [v5::SubscribeReasonCode::NotAuthorized],
+            "{filter}"
+        );
+    }
+    // Without a client certificate the handshake itself fails.
+    let tcp = tokio::net::TcpStream::connect(app.app.mqtt_addr())
+        .await
+        .unwrap();
+    let connector = tokio_rustls::TlsConnector::from(match north_tls(&app) {
+        Transport::Tls(TlsConfiguration::Rustls(config)) => config,
+        _ => unreachable!(),
+    });
+    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let refused = match connector.connect(name, tcp).await {
+        Err(_) => true,
+        // TLS 1.3: the refusal arrives with the first read.
+        Ok(mut tls) => {
+            let _ = tls.write_all(&raw_connect("mqtt-w", &token, 30)).await;
+            let mut buf = [0u8; 4];
+            !matches!(tls.read_exact(&mut buf).await, Ok(_) if buf == [0x20, 2, 0, 0])
+        }
+    };
+    assert!(refused);
+}
