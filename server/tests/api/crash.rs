@@ -11,16 +11,13 @@ use sqlx::Row;
 
 use crate::{device_helpers::*, helpers::*};
 
-/// Two distinct free ports (both held until both are chosen).
-fn free_ports() -> (u16, u16) {
-    let (a, b) = (
-        TcpListener::bind("127.0.0.1:0").unwrap(),
-        TcpListener::bind("127.0.0.1:0").unwrap(),
-    );
-    (
-        a.local_addr().unwrap().port(),
-        b.local_addr().unwrap().port(),
-    )
+/// Three distinct free ports (all held until all are chosen).
+fn free_ports() -> (u16, u16, u16) {
+    let bound: Vec<TcpListener> = (0..3)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let port = |i: usize| bound[i].local_addr().unwrap().port();
+    (port(0), port(1), port(2))
 }
 
 /// The `vigil` binary, running on a data dir (and database).
@@ -28,18 +25,19 @@ struct Running {
     child: tokio::process::Child,
     north: u16,
     south: u16,
+    mqtt: u16,
     ca_pem: Vec<u8>,
     client: Client,
 }
 
 impl Running {
     async fn start(data: &Path, db_url: Option<&str>, password: &str) -> Running {
-        let (north, south) = free_ports();
+        let (north, south, mqtt) = free_ports();
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_vigil"));
         cmd.env("VIGIL_DATA_DIR", data)
             .env("VIGIL_HTTPS_ADDR", format!("127.0.0.1:{north}"))
             .env("VIGIL_DEVICE_ADDR", format!("127.0.0.1:{south}"))
-            .env("VIGIL_MQTT_ADDR", "127.0.0.1:0")
+            .env("VIGIL_MQTT_ADDR", format!("127.0.0.1:{mqtt}"))
             .env("VIGIL_MQTT_NORTH_ADDR", "127.0.0.1:0")
             .env("VIGIL_ADMIN_PASSWORD", password)
             .env("VIGIL_LOG", "warn")
@@ -67,6 +65,7 @@ impl Running {
                         child,
                         north,
                         south,
+                        mqtt,
                         ca_pem: pem,
                         client,
                     };
@@ -101,6 +100,15 @@ impl Running {
 
     /// Enrolls a self-signed device; returns its id and mutual-TLS client.
     async fn device(&self, admin: &str, registration_id: &str) -> (i64, Client) {
+        let (id, client, _) = self.device_with_cert(admin, registration_id).await;
+        (id, client)
+    }
+
+    async fn device_with_cert(
+        &self,
+        admin: &str,
+        registration_id: &str,
+    ) -> (i64, Client, DeviceCert) {
         let cert = self_signed(registration_id, CertSpec::default());
         let res = self
             .client
@@ -114,7 +122,8 @@ impl Running {
         let id = res.json::<Value>().await.unwrap()["device"]["id"]
             .as_i64()
             .unwrap();
-        (id, self.device_client(&cert))
+        let client = self.device_client(&cert);
+        (id, client, cert)
     }
 
     fn device_client(&self, cert: &DeviceCert) -> Client {
@@ -272,4 +281,70 @@ async fn commands_survive_sigkill_queued_or_final() {
         .unwrap();
     assert_eq!(taken.iter().map(|c| c.id).collect::<Vec<_>>(), queued);
     vigil.kill().await;
+}
+
+#[tokio::test]
+async fn readings_acknowledged_over_mqtt_survive_sigkill() {
+    use rumqttc::v5::{mqttbytes::v5::Packet, mqttbytes::QoS, AsyncClient, Event, MqttOptions};
+    use rustls_pki_types::pem::PemObject;
+    let data = tempfile::tempdir().unwrap();
+    let password = format!("pw-{}", uuid::Uuid::new_v4().simple());
+    let db_url = fresh_database().await;
+    let vigil = Running::start(data.path(), db_url.as_deref(), &password).await;
+    let admin = vigil.admin_token(&password).await;
+    let (_, device, cert) = vigil.device_with_cert(&admin, "crash-mqtt").await;
+    let token = vigil.device_token(&device).await;
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls_pki_types::CertificateDer::from_pem_slice(&vigil.ca_pem).unwrap())
+        .unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_client_auth_cert(
+        vec![rustls_pki_types::CertificateDer::from_pem_slice(cert.cert_pem.as_bytes()).unwrap()],
+        rustls_pki_types::PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let mut o = MqttOptions::new("crash", "127.0.0.1", vigil.mqtt);
+    o.set_credentials("crash-mqtt", token);
+    o.set_transport(rumqttc::Transport::tls_with_config(
+        rumqttc::TlsConfiguration::Rustls(std::sync::Arc::new(config)),
+    ));
+    let (client, mut el) = AsyncClient::new(o, 16);
+    let readings: Vec<Value> = (0..250)
+        .map(|i| json!({"sensor": "m", "value": i}))
+        .collect();
+    client
+        .publish(
+            "vigil/devices/crash-mqtt/readings",
+            QoS::AtLeastOnce,
+            false,
+            json!({ "readings": readings }).to_string(),
+        )
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Event::Incoming(Packet::PubAck(_)) = el.poll().await.unwrap() {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("a PUBACK");
+    vigil.kill().await;
+
+    let url = db_url.unwrap_or_else(|| format!("sqlite://{}/vigil.db", data.path().display()));
+    let db = vigil::db::connect(&url).await.unwrap();
+    let n: i64 = sqlx::query("SELECT COUNT(*) FROM readings")
+        .fetch_one(&db)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 250);
 }
