@@ -36,6 +36,14 @@ pub struct Endpoints {
         global = true
     )]
     pub ca: PathBuf,
+    /// Vigil's MQTT listener for devices (`--mqtt`), HOST:PORT.
+    #[arg(
+        long = "mqtt-addr",
+        env = "VIGIL_MQTT_ADDR",
+        default_value = "127.0.0.1:8883",
+        global = true
+    )]
+    pub mqtt_addr: String,
 }
 
 impl Endpoints {

@@ -78,25 +78,34 @@ pub async fn run(device: &Device, dir: &Path, handler: &Handler) -> anyhow::Resu
 /// Carries out one command and answers it; prints one line.
 pub async fn handle(device: &Device, token: &str, handler: &Handler, c: DeviceCommand) {
     let started = Instant::now();
-    let answer = match handler {
-        Handler::Echo => CommandResult {
-            status: CommandStatus::Succeeded,
-            result: Some(json!({ "echo": c.payload })),
-        },
-        Handler::Exec(program) => exec(program, &c).await,
-    };
-    let outcome = match device.answer(token, c.id, &answer).await {
+    let (id, name) = (c.id, c.name.clone());
+    let answer = carry_out(handler, c).await;
+    let outcome = match device.answer(token, id, &answer).await {
         Ok(()) => answer.status.to_string(),
         Err(e) => match e.downcast_ref::<Refused>() {
             Some(r) => format!("{} (answer refused: {r})", answer.status),
             None => format!("{} (answer not delivered: {e:#})", answer.status),
         },
     };
+    print_line(id, &name, &outcome, started);
+}
+
+/// Carries out one command with the handler; the answer to give.
+pub async fn carry_out(handler: &Handler, c: DeviceCommand) -> CommandResult {
+    match handler {
+        Handler::Echo => CommandResult {
+            status: CommandStatus::Succeeded,
+            result: Some(json!({ "echo": c.payload })),
+        },
+        Handler::Exec(program) => exec(program, &c).await,
+    }
+}
+
+/// The one line printed per command.
+pub fn print_line(id: i64, name: &str, outcome: &str, started: Instant) {
     println!(
-        "{} command {} {}: {outcome} in {} ms",
+        "{} command {id} {name}: {outcome} in {} ms",
         chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        c.id,
-        c.name,
         started.elapsed().as_millis()
     );
 }

@@ -3,6 +3,7 @@
 
 mod client;
 mod listen;
+mod mqtt;
 mod simulate;
 mod token_cache;
 
@@ -57,6 +58,9 @@ pub enum Command {
     Send {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
+        /// Over MQTT (QoS 1, acknowledged after the commit) instead of HTTPS.
+        #[arg(long)]
+        mqtt: bool,
         readings: Vec<String>,
     },
     /// Wait for the device's commands and answer each, printing a line per
@@ -67,6 +71,9 @@ pub enum Command {
     Listen {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
+        /// Subscribe over MQTT instead of long-polling over HTTPS.
+        #[arg(long)]
+        mqtt: bool,
         #[arg(long, value_name = "PROGRAM")]
         exec: Option<PathBuf>,
     },
@@ -99,23 +106,36 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let device = ep.device_client(&dir)?;
             println!("{}", serde_json::to_string_pretty(&device.token().await?)?);
         }
-        Command::Send { dir, readings } => {
+        Command::Send {
+            dir,
+            mqtt,
+            readings,
+        } => {
             let readings = if readings.is_empty() {
                 from_stdin()?
             } else {
                 parse_args(&readings)?
             };
-            let device = ep.device_client(&dir)?;
-            let n = token_cache::send(&device, &dir, &ReadingsBatch { readings }).await?;
+            let batch = ReadingsBatch { readings };
+            let n = if mqtt {
+                mqtt::send(&ep, &dir, &batch).await?
+            } else {
+                let device = ep.device_client(&dir)?;
+                token_cache::send(&device, &dir, &batch).await?
+            };
             println!("{n} readings stored");
         }
-        Command::Listen { dir, exec } => {
-            let device = ep.device_client(&dir)?;
+        Command::Listen { dir, mqtt, exec } => {
             let handler = match exec {
                 Some(p) => listen::Handler::Exec(p),
                 None => listen::Handler::Echo,
             };
-            listen::run(&device, &dir, &handler).await?;
+            if mqtt {
+                mqtt::listen(&ep, &dir, &handler).await?;
+            } else {
+                let device = ep.device_client(&dir)?;
+                listen::run(&device, &dir, &handler).await?;
+            }
         }
         Command::Simulate(opts) => simulate::run(&ep, &operator_token()?, opts).await?,
     }

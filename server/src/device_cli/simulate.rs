@@ -38,6 +38,10 @@ pub struct Options {
     /// Prefix of the registration ids (a run number keeps them unique).
     #[arg(long, default_value = "sim")]
     pub prefix: String,
+    /// Send readings over MQTT (QoS 1, one batch in flight per device)
+    /// instead of HTTPS.
+    #[arg(long)]
+    pub mqtt: bool,
     /// Each device also long-polls for commands and answers them.
     #[arg(long)]
     pub commands: bool,
@@ -65,7 +69,11 @@ pub async fn run(ep: &Endpoints, operator_token: &str, o: Options) -> anyhow::Re
     for i in 0..o.devices {
         let reg = format!("{}-{}-{i}", o.prefix, &run_id[..8]);
         let (cert, key, res) = enroll(ep, operator_token, &reg, None, false).await?;
-        devices.push(ep.device_client_from_pem(&cert, &key, !o.new_connections)?);
+        devices.push((
+            ep.device_client_from_pem(&cert, &key, !o.new_connections)?,
+            cert,
+            key,
+        ));
         ids.push(res.device.id);
     }
     eprintln!(
@@ -76,8 +84,9 @@ pub async fn run(ep: &Endpoints, operator_token: &str, o: Options) -> anyhow::Re
     let start = Instant::now();
     let end = start + Duration::from_secs(o.duration);
     let mut tasks = Vec::new();
-    for (i, device) in devices.into_iter().enumerate() {
+    for (i, (device, cert, key)) in devices.into_iter().enumerate() {
         let (stats, batch, commands) = (stats.clone(), o.batch, o.commands);
+        let (ep, use_mqtt) = (ep.clone(), o.mqtt);
         let period = (o.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / o.rate));
         tasks.push(tokio::spawn(async move {
             let token = match device.token().await {
@@ -88,6 +97,17 @@ pub async fn run(ep: &Endpoints, operator_token: &str, o: Options) -> anyhow::Re
                     return;
                 }
             };
+            let mut mqtt = None;
+            if use_mqtt && batch > 0 {
+                match super::mqtt::connect(&ep, &cert, &key, &token).await {
+                    Ok(session) => mqtt = Some(session),
+                    Err(e) => {
+                        eprintln!("device {i}: {e:#}");
+                        stats.errors.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                }
+            }
             let answering = commands.then(|| {
                 tokio::spawn(answer_commands(
                     device.clone(),
@@ -108,7 +128,12 @@ pub async fn run(ep: &Endpoints, operator_token: &str, o: Options) -> anyhow::Re
                     })
                     .collect();
                 let t0 = Instant::now();
-                match device.send(&token, &ReadingsBatch { readings }).await {
+                let batch_body = ReadingsBatch { readings };
+                let sent = match mqtt.as_mut() {
+                    Some(session) => session.send(&batch_body).await,
+                    None => device.send(&token, &batch_body).await,
+                };
+                match sent {
                     Ok(accepted) => {
                         stats.batches.fetch_add(1, Ordering::Relaxed);
                         stats.readings.fetch_add(accepted as u64, Ordering::Relaxed);
@@ -194,7 +219,13 @@ pub async fn run(ep: &Endpoints, operator_token: &str, o: Options) -> anyhow::Re
         pct(0.50) as f64 / 1000.0,
         pct(0.99) as f64 / 1000.0,
         stats.errors.load(Ordering::Relaxed),
-        if o.new_connections { "  (a new TLS connection per request)" } else { "" },
+        if o.new_connections {
+            "  (a new TLS connection per request)"
+        } else if o.mqtt {
+            "  (over MQTT, QoS 1)"
+        } else {
+            ""
+        },
     );
     if o.commands || o.send_commands > 0.0 {
         let mut rt = std::mem::take(

@@ -14,6 +14,8 @@ async fn vigil_device(app: &TestApp, token: &str, args: &[&str]) -> Output {
         .arg(app.south_url(""))
         .arg("--ca")
         .arg(app.data_path().join("pki/platform-ca.pem"))
+        .arg("--mqtt-addr")
+        .arg(app.app.mqtt_addr().to_string())
         .args(args)
         .env("VIGIL_TOKEN", token);
     cmd.output().await.unwrap()
@@ -349,4 +351,124 @@ async fn a_simulated_fleet_that_only_listens_answers_for_its_whole_run() {
         assert_eq!(c.result, Some(serde_json::json!({"echo": 1})));
     }
     assert!(sim.wait().await.unwrap().success());
+}
+
+#[tokio::test]
+async fn a_device_sends_and_listens_over_mqtt_with_the_cli() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().to_str().unwrap();
+    let out = vigil_device(
+        &app,
+        &admin,
+        &["enroll", "--registration-id", "mqtt-cli", "--out", out_dir],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let id = serde_json::from_slice::<Device>(&out.stdout).unwrap().id;
+    let out = vigil_device(
+        &app,
+        "",
+        &["send", "--mqtt", "--dir", out_dir, "level=4", "flow=2l"],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("2 readings stored"), "{}", text(&out));
+    let stored: Vec<Reading> = app
+        .get(&format!("/api/v1/devices/{id}/readings"), &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 2);
+
+    let mut listener = tokio::process::Command::new(env!("CARGO_BIN_EXE_vigil-device"))
+        .arg("--south")
+        .arg(app.south_url(""))
+        .arg("--ca")
+        .arg(app.data_path().join("pki/platform-ca.pem"))
+        .arg("--mqtt-addr")
+        .arg(app.app.mqtt_addr().to_string())
+        .args(["listen", "--mqtt", "--dir", out_dir])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut answered = None;
+    // The listener subscribes after its CONNECT: retry until it answers.
+    for _ in 0..10 {
+        let res = app
+            .post(
+                &format!("/api/v1/devices/{id}/commands?wait=2"),
+                &admin,
+                Some(serde_json::json!({"name": "mqtt-ping", "payload": {"n": 1}})),
+            )
+            .await;
+        let c: app::types::Command = res.json().await.unwrap();
+        if c.status == app::types::CommandStatus::Succeeded {
+            answered = Some(c);
+            break;
+        }
+    }
+    let c = answered.expect("a command answered over MQTT");
+    assert_eq!(c.result, Some(serde_json::json!({"echo": {"n": 1}})));
+    listener.start_kill().unwrap();
+    let out = listener.wait_with_output().await.unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains(&format!("command {} mqtt-ping: succeeded", c.id)),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[tokio::test]
+async fn simulate_sends_over_mqtt() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let out = vigil_device(
+        &app,
+        &admin,
+        &[
+            "simulate",
+            "--devices",
+            "3",
+            "--rate",
+            "5",
+            "--batch",
+            "4",
+            "--duration",
+            "2",
+            "--mqtt",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        report.contains("errors 0") && report.contains("over MQTT"),
+        "{report}"
+    );
+    let devices: Vec<Device> = app
+        .get("/api/v1/devices", &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut stored = 0;
+    for d in &devices {
+        let r: Vec<Reading> = app
+            .get(
+                &format!("/api/v1/devices/{}/readings?limit=1000", d.id),
+                &admin,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        stored += r.len();
+    }
+    assert!(stored >= 3 * 4 * 5, "{stored} readings stored: {report}");
 }
