@@ -110,6 +110,24 @@ impl North {
         json(res).await
     }
 
+    /// Revokes a device's tokens (operator or admin).
+    pub async fn revoke_device_tokens(&self, token: &str, device_id: i64) -> anyhow::Result<()> {
+        let res = self
+            .http
+            .post(format!(
+                "{}/api/v1/devices/{device_id}/revoke-tokens",
+                self.base
+            ))
+            .header("x-access-token", token)
+            .send()
+            .await
+            .context("reaching Vigil's north API")?;
+        if res.status().is_success() {
+            return Ok(());
+        }
+        json::<serde_json::Value>(res).await.map(|_| ())
+    }
+
     /// Sends a command; with `wait_s`, the answer comes once it is final.
     pub async fn send_command(
         &self,

@@ -80,6 +80,23 @@ pub enum Command {
     /// Enroll N devices (needs VIGIL_TOKEN) and have each send batches at a
     /// rate, printing progress and a latency summary.
     Simulate(simulate::Options),
+    /// Benchmark: enroll N devices (needs VIGIL_TOKEN) and hold one silent
+    /// MQTT session for each.
+    #[command(hide = true)]
+    MqttIdle {
+        #[arg(long, default_value_t = 1000)]
+        devices: usize,
+        /// Seconds to hold them once all are open.
+        #[arg(long, default_value_t = 60)]
+        hold: u64,
+    },
+    /// Benchmark: enroll N devices, connect each over MQTT, revoke their
+    /// tokens one at a time and report how long each session took to end.
+    #[command(hide = true)]
+    RevocationBench {
+        #[arg(long, default_value_t = 100)]
+        devices: usize,
+    },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -136,6 +153,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 let device = ep.device_client(&dir)?;
                 listen::run(&device, &dir, &handler).await?;
             }
+        }
+        Command::MqttIdle { devices, hold } => {
+            mqtt::hold_idle(&ep, &operator_token()?, devices, hold).await?
+        }
+        Command::RevocationBench { devices } => {
+            mqtt::revocation_bench(&ep, &operator_token()?, devices).await?
         }
         Command::Simulate(opts) => simulate::run(&ep, &operator_token()?, opts).await?,
     }

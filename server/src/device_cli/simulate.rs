@@ -39,7 +39,7 @@ pub struct Options {
     #[arg(long, default_value = "sim")]
     pub prefix: String,
     /// Send readings over MQTT (QoS 1, one batch in flight per device)
-    /// instead of HTTPS.
+    /// instead of HTTPS; with `--batch 0`, only hold the MQTT sessions.
     #[arg(long)]
     pub mqtt: bool,
     /// Each device also long-polls for commands and answers them.
@@ -98,7 +98,7 @@ pub async fn run(ep: &Endpoints, operator_token: &str, o: Options) -> anyhow::Re
                 }
             };
             let mut mqtt = None;
-            if use_mqtt && batch > 0 {
+            if use_mqtt {
                 match super::mqtt::connect(&ep, &cert, &key, &token).await {
                     Ok(session) => mqtt = Some(session),
                     Err(e) => {
@@ -159,6 +159,13 @@ pub async fn run(ep: &Endpoints, operator_token: &str, o: Options) -> anyhow::Re
             // A fleet that only answers commands runs until the end too.
             if let Some(answering) = answering {
                 let _ = answering.await;
+            }
+            // One that only holds its MQTT session keeps it (pings) until the end.
+            if let (Some(session), true) = (mqtt.as_mut(), batch == 0) {
+                let _ = tokio::time::timeout_at(end.into(), async {
+                    while session.events.poll().await.is_ok() {}
+                })
+                .await;
             }
         }));
     }
