@@ -86,6 +86,9 @@ struct Inner {
     clock: Clock,
     live: LiveHub,
     waiters: Waiters,
+    /// Devices with a transport that pushes commands (an MQTT
+    /// subscription), and how many: the HTTP long-poll leaves them alone.
+    pushed: std::sync::Mutex<std::collections::HashMap<i64, usize>>,
     changes: broadcast::Sender<Arc<Change>>,
     /// Earliest expiry of an open command (seconds); `i64::MAX` for none.
     next_due: AtomicI64,
@@ -100,6 +103,7 @@ impl Commands {
             clock,
             live,
             waiters: Waiters::default(),
+            pushed: Default::default(),
             changes: broadcast::channel(1024).0,
             // Unknown until the sweeper reads it: look at once.
             next_due: AtomicI64::new(i64::MIN),
@@ -210,6 +214,10 @@ impl Commands {
 
     /// The device's queued commands, now `delivered` (oldest first).
     pub async fn deliver(&self, device_id: i64) -> Result<Vec<DeviceCommand>, CommandError> {
+        if self.is_pushed(device_id) {
+            // Its MQTT session takes them; one transport per command.
+            return Ok(Vec::new());
+        }
         let now = self.0.clock.now();
         let taken = store::deliver(&self.0.db, device_id, now, DELIVER_AT_ONCE).await?;
         let out = taken
@@ -225,6 +233,31 @@ impl Commands {
             self.publish(c);
         }
         Ok(out)
+    }
+
+    /// A transport that pushes the device's commands (an MQTT
+    /// subscription) from now until the guard is dropped; meanwhile the HTTP
+    /// long-poll hands it none.
+    pub fn push_to(&self, device_id: i64) -> Pushed {
+        *self
+            .0
+            .pushed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(device_id)
+            .or_insert(0) += 1;
+        Pushed {
+            commands: self.clone(),
+            device_id,
+        }
+    }
+
+    fn is_pushed(&self, device_id: i64) -> bool {
+        self.0
+            .pushed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&device_id)
     }
 
     /// The device's queued commands, left queued (oldest first): for a
@@ -361,6 +394,29 @@ impl Commands {
     /// Whether the sweeper has work: an open command's time is up.
     fn due(&self) -> bool {
         self.0.clock.now() >= self.0.next_due.load(Ordering::Relaxed)
+    }
+}
+
+/// A pushing transport's hold on its device (`Commands::push_to`).
+pub struct Pushed {
+    commands: Commands,
+    device_id: i64,
+}
+
+impl Drop for Pushed {
+    fn drop(&mut self) {
+        let mut pushed = self
+            .commands
+            .0
+            .pushed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = pushed.get_mut(&self.device_id) {
+            *n -= 1;
+            if *n == 0 {
+                pushed.remove(&self.device_id);
+            }
+        }
     }
 }
 

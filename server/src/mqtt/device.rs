@@ -136,6 +136,7 @@ where
     let mut pending: FuturesOrdered<Pending> = FuturesOrdered::new();
     // Commands: published (packet id → command id) and not yet acknowledged.
     let mut waiter = None;
+    let mut _pushing = None;
     let mut sent: HashMap<NonZeroU16, i64> = HashMap::new();
     let mut sent_ids: HashSet<i64> = HashSet::new();
     let mut next_packet_id: u16 = 0;
@@ -221,6 +222,7 @@ where
                         }
                         if granted.contains(&true) && waiter.is_none() {
                             waiter = Some(mqtt.commands.waiter(device.id));
+                            _pushing = Some(mqtt.commands.push_to(device.id));
                             if publish_commands(mqtt, wire, &commands_topic, device.id, &mut sent, &mut sent_ids, &mut next_packet_id).await.is_err() {
                                 return None;
                             }
@@ -228,6 +230,7 @@ where
                     }
                     In::Unsubscribe { packet_id, count } => {
                         waiter = None;
+                        _pushing = None;
                         if wire.unsuback(packet_id, count).await.is_err() {
                             return None;
                         }

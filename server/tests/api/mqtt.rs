@@ -483,6 +483,24 @@ async fn commands_reach_a_subscribed_device_and_its_answer_is_stored() {
     assert_eq!(got["id"], early.id);
     assert_eq!(got["name"], "early");
 
+    // While it is subscribed over MQTT, its HTTP long-poll gets none: one
+    // transport per command.
+    let http = app.device_client(&cert.cert_pem, &cert.key_pem);
+    let url = app.south_url("/device/v1/commands?wait=2");
+    let polling = tokio::spawn({
+        let token = token.clone();
+        async move {
+            http.get(url)
+                .header("x-access-token", token)
+                .send()
+                .await
+                .unwrap()
+                .json::<Vec<serde_json::Value>>()
+                .await
+                .unwrap()
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
     // Queued while subscribed: sent at once.
     let res = app
         .post(
@@ -502,6 +520,10 @@ async fn commands_reach_a_subscribed_device_and_its_answer_is_stored() {
     assert_eq!(
         (got["id"].as_i64(), &got["payload"]),
         (Some(now.id), &json!({"x": 1}))
+    );
+    assert!(
+        polling.await.unwrap().is_empty(),
+        "the long-poll took nothing"
     );
     // The client acknowledged it: delivered.
     let mut delivered = false;
