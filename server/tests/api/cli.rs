@@ -247,10 +247,22 @@ async fn listen_runs_the_program_on_each_command_and_answers_with_its_output() {
         Some(serde_json::json!({"exit_code": 3, "stderr": "broken"}))
     );
 
-    // One line per command on its output.
+    // One line per command on its output, printed once each answer is
+    // stored (so read until both are there, then stop the listener).
+    use tokio::io::AsyncBufReadExt;
+    let mut out = tokio::io::BufReader::new(listener.stdout.take().unwrap()).lines();
+    let mut lines = String::new();
+    while lines.lines().count() < 2 {
+        match tokio::time::timeout(std::time::Duration::from_secs(5), out.next_line()).await {
+            Ok(Ok(Some(line))) => {
+                lines.push_str(&line);
+                lines.push('\n');
+            }
+            _ => break,
+        }
+    }
     listener.start_kill().unwrap();
-    let out = listener.wait_with_output().await.unwrap();
-    let lines = String::from_utf8_lossy(&out.stdout).into_owned();
+    let _ = listener.wait().await;
     assert_eq!(lines.lines().count(), 2, "{lines}");
     assert!(
         lines.contains(&format!("command {} fill: succeeded", ok.id)),
@@ -414,14 +426,23 @@ async fn a_device_sends_and_listens_over_mqtt_with_the_cli() {
     }
     let c = answered.expect("a command answered over MQTT");
     assert_eq!(c.result, Some(serde_json::json!({"echo": {"n": 1}})));
+    // Its line is printed once the answer is sent: read until it comes.
+    use tokio::io::AsyncBufReadExt;
+    let want = format!("command {} mqtt-ping: succeeded", c.id);
+    let mut out = tokio::io::BufReader::new(listener.stdout.take().unwrap()).lines();
+    let mut seen = String::new();
+    while !seen.contains(&want) {
+        match tokio::time::timeout(std::time::Duration::from_secs(5), out.next_line()).await {
+            Ok(Ok(Some(line))) => {
+                seen.push_str(&line);
+                seen.push('\n');
+            }
+            _ => break,
+        }
+    }
     listener.start_kill().unwrap();
-    let out = listener.wait_with_output().await.unwrap();
-    assert!(
-        String::from_utf8_lossy(&out.stdout)
-            .contains(&format!("command {} mqtt-ping: succeeded", c.id)),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let _ = listener.wait().await;
+    assert!(seen.contains(&want), "{seen}");
 }
 
 #[tokio::test]
