@@ -125,7 +125,6 @@ where
 {
     let mut revocations = mqtt.tokens.revocations();
     let mut check = tokio::time::interval(CHECK_EVERY);
-    let silence = (keep_alive > 0).then(|| Duration::from_millis(u64::from(keep_alive) * 1500));
     let mut heard = Instant::now();
     let mut pending: FuturesOrdered<Pending> = FuturesOrdered::new();
     // What the client follows, and the feeds it reads them from.
@@ -134,28 +133,17 @@ where
     let mut batches: Option<broadcast::Receiver<Arc<LiveBatch>>> = None;
     let mut changes: Option<broadcast::Receiver<Arc<Change>>> = None;
     loop {
-        let silent_until = silence.map(|s| heard + s);
         tokio::select! {
             _ = revocations.changed() => {}
             _ = check.tick() => {}
             done = pending.next(), if !pending.is_empty() => {
                 let Some((packet_id, taken)) = done else { continue };
-                if !wire.is_v5() && matches!(taken, Taken::NotAuthorized | Taken::BadPayload) {
-                    return Some(Bye::NotAuthorized);
-                }
-                if let Some(id) = packet_id {
-                    if wire.puback(id, taken).await.is_err() {
-                        return None;
-                    }
+                if let Err(why) = wire.settle(packet_id, taken).await {
+                    return why;
                 }
                 continue;
             }
-            () = async {
-                match silent_until {
-                    Some(t) => tokio::time::sleep_until(t).await,
-                    None => std::future::pending().await,
-                }
-            } => return Some(Bye::KeepAliveTimeout),
+            () = super::silence_over(keep_alive, heard) => return Some(Bye::KeepAliveTimeout),
             batch = async {
                 match batches.as_mut() {
                     Some(rx) => rx.recv().await,

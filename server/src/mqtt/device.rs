@@ -130,8 +130,6 @@ where
     let mut revocations = mqtt.tokens.revocations();
     let mut device_revocations = mqtt.devices.index().subscribe();
     let mut check = tokio::time::interval(CHECK_EVERY);
-    // A client silent for 1.5 times its keep-alive is gone.
-    let silence = (keep_alive > 0).then(|| Duration::from_millis(u64::from(keep_alive) * 1500));
     let mut heard = Instant::now();
     let mut pending: FuturesOrdered<Pending> = FuturesOrdered::new();
     // Commands: published (packet id → command id) and not yet acknowledged.
@@ -141,7 +139,6 @@ where
     let mut sent_ids: HashSet<i64> = HashSet::new();
     let mut next_packet_id: u16 = 0;
     loop {
-        let silent_until = silence.map(|s| heard + s);
         let command_queued = async {
             match waiter.as_mut() {
                 Some(w) => crate::commands::Waiter::changed(w).await,
@@ -154,23 +151,12 @@ where
             _ = check.tick() => {}
             done = pending.next(), if !pending.is_empty() => {
                 let Some((packet_id, taken)) = done else { continue };
-                // 3.1.1 has no way to refuse a message but to close.
-                if !wire.is_v5() && matches!(taken, Taken::NotAuthorized | Taken::BadPayload) {
-                    return Some(Bye::NotAuthorized);
-                }
-                if let Some(id) = packet_id {
-                    if wire.puback(id, taken).await.is_err() {
-                        return None;
-                    }
+                if let Err(why) = wire.settle(packet_id, taken).await {
+                    return why;
                 }
                 continue;
             }
-            () = async {
-                match silent_until {
-                    Some(t) => tokio::time::sleep_until(t).await,
-                    None => std::future::pending().await,
-                }
-            } => return Some(Bye::KeepAliveTimeout),
+            () = super::silence_over(keep_alive, heard) => return Some(Bye::KeepAliveTimeout),
             () = command_queued => {
                 if let Err(e) = publish_commands(mqtt, wire, &commands_topic, device.id, &mut sent, &mut sent_ids, &mut next_packet_id).await {
                     tracing::debug!(error = %e, "publishing commands over MQTT failed");

@@ -54,6 +54,15 @@ pub struct Mqtt {
     pub max_in_flight: usize,
 }
 
+/// Resolves when a client silent since `heard` has outlived 1.5 times its
+/// keep-alive (never, when it has none).
+async fn silence_over(keep_alive: u16, heard: tokio::time::Instant) {
+    if keep_alive == 0 {
+        return std::future::pending().await;
+    }
+    tokio::time::sleep_until(heard + Duration::from_millis(u64::from(keep_alive) * 1500)).await
+}
+
 /// Serves the client applications' listener.
 pub async fn serve_clients(
     listener: TcpListener,

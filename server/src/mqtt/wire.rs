@@ -128,10 +128,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
         Ok((Wire { io, v5 }, connect))
     }
 
-    pub fn is_v5(&self) -> bool {
-        self.v5
-    }
-
     async fn send(&mut self, p: MqttPacket) -> Result<(), WireError> {
         Ok(self.io.send(p).await?)
     }
@@ -232,6 +228,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
             MqttPacket::V3(v3::Packet::PublishAck { packet_id })
         };
         self.send(p).await
+    }
+
+    /// Answers a PUBLISH once it has been taken (or not): a PUBACK for QoS 1;
+    /// a 3.1.1 client, which cannot be told no, is disconnected instead.
+    /// `Err` ends the session (with a reason to give, if any).
+    pub async fn settle(
+        &mut self,
+        packet_id: Option<NonZeroU16>,
+        taken: Taken,
+    ) -> Result<(), Option<Bye>> {
+        if !self.v5 && matches!(taken, Taken::NotAuthorized | Taken::BadPayload) {
+            return Err(Some(Bye::NotAuthorized));
+        }
+        match packet_id {
+            Some(id) => self.puback(id, taken).await.map_err(|_| None),
+            None => Ok(()),
+        }
     }
 
     /// Grants (QoS 1) or refuses each filter of a SUBSCRIBE, in order.
