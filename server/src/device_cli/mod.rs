@@ -1,6 +1,7 @@
 //! The device command line: what a device does, for people and tests.
 //! Secrets (the operator token) come from the environment, never arguments.
 
+mod bench;
 mod client;
 mod listen;
 mod mqtt;
@@ -155,10 +156,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::MqttIdle { devices, hold } => {
-            mqtt::hold_idle(&ep, &operator_token()?, devices, hold).await?
+            bench::hold_idle(&ep, &operator_token()?, devices, hold).await?
         }
         Command::RevocationBench { devices } => {
-            mqtt::revocation_bench(&ep, &operator_token()?, devices).await?
+            bench::revocation_bench(&ep, &operator_token()?, devices).await?
         }
         Command::Simulate(opts) => simulate::run(&ep, &operator_token()?, opts).await?,
     }

@@ -1,0 +1,127 @@
+//! Benchmarks of the MQTT listener that need a client of their own:
+//! `revocation-bench` (from a revocation's answer to the session's close)
+//! and `mqtt-idle` (thousands of silent sessions held, without a client
+//! library's buffers for each).
+
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use super::{
+    client::Endpoints,
+    mqtt::{connect, tls},
+};
+
+/// `vigil-device revocation-bench`: the time from each revocation's 204 to
+/// the MQTT session's end, over N devices.
+pub async fn revocation_bench(
+    ep: &Endpoints,
+    operator_token: &str,
+    n: usize,
+) -> anyhow::Result<()> {
+    let north = ep.north_client()?;
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let mut sessions = Vec::with_capacity(n);
+    for i in 0..n {
+        let rid = format!("revbench-{}-{i}", &run[..8]);
+        let (cert, key, res) = super::enroll(ep, operator_token, &rid, None, false).await?;
+        let device = ep.device_client_from_pem(&cert, &key, true)?;
+        let token = device.token().await?;
+        sessions.push((res.device.id, connect(ep, &cert, &key, &token.token).await?));
+    }
+    eprintln!("{n} MQTT sessions open; revoking one at a time");
+    let mut took = Vec::with_capacity(n);
+    for (id, mut session) in sessions {
+        // Drain what is pending (pings), then revoke.
+        while let Ok(Ok(_)) =
+            tokio::time::timeout(Duration::from_millis(5), session.events.poll()).await
+        {}
+        north.revoke_device_tokens(operator_token, id).await?;
+        let revoked = std::time::Instant::now();
+        let ended = tokio::time::timeout(Duration::from_secs(5), async {
+            while session.events.poll().await.is_ok() {}
+        })
+        .await;
+        if ended.is_err() {
+            bail!("device {id}: the session was still open 5 s after its revocation");
+        }
+        took.push(revoked.elapsed().as_secs_f64() * 1000.0);
+    }
+    took.sort_by(f64::total_cmp);
+    let at = |p: f64| took[((took.len() as f64 * p) as usize).min(took.len() - 1)];
+    println!(
+        "revocations {}  revocation answered → session closed: p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
+        took.len(),
+        at(0.5),
+        at(0.99),
+        at(1.0)
+    );
+    Ok(())
+}
+
+/// A 3.1.1 CONNECT (clean session, no keep-alive) with a username and a
+/// password, by hand: the idle benchmark holds thousands of these
+/// connections, and needs no client library's buffers for them.
+fn connect_packet(username: &str, password: &str) -> Vec<u8> {
+    let mut body = vec![0, 4, b'M', b'Q', b'T', b'T', 4, 0b1100_0010, 0, 0];
+    for field in ["idle", username, password] {
+        body.extend((field.len() as u16).to_be_bytes());
+        body.extend(field.as_bytes());
+    }
+    let mut packet = vec![0x10];
+    let mut len = body.len();
+    loop {
+        let mut byte = (len % 128) as u8;
+        len /= 128;
+        if len > 0 {
+            byte |= 0x80;
+        }
+        packet.push(byte);
+        if len == 0 {
+            break;
+        }
+    }
+    packet.extend(body);
+    packet
+}
+
+/// `vigil-device mqtt-idle`: enrolls N devices and holds one accepted MQTT
+/// session for each, silent, for `hold` seconds.
+pub async fn hold_idle(
+    ep: &Endpoints,
+    operator_token: &str,
+    n: usize,
+    hold: u64,
+) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let addr: std::net::SocketAddr = ep.mqtt_addr.parse().context("--mqtt-addr")?;
+    let name = rustls_pki_types::ServerName::try_from(addr.ip().to_string())?;
+    let mut held = Vec::with_capacity(n);
+    for i in 0..n {
+        let rid = format!("idle-{}-{i}", &run[..8]);
+        let (cert, key, _) = super::enroll(ep, operator_token, &rid, None, false).await?;
+        let token = ep
+            .device_client_from_pem(&cert, &key, false)?
+            .token()
+            .await?;
+        let tcp = tokio::net::TcpStream::connect(addr).await?;
+        let connector = tokio_rustls::TlsConnector::from(tls(ep, &cert, &key)?);
+        let mut stream = connector.connect(name.clone(), tcp).await?;
+        stream
+            .write_all(&connect_packet(&rid, &token.token))
+            .await?;
+        let mut connack = [0u8; 4];
+        stream.read_exact(&mut connack).await?;
+        if connack != [0x20, 2, 0, 0] {
+            bail!("device {i}: CONNACK {connack:?}");
+        }
+        held.push(stream);
+        if (i + 1) % 1000 == 0 {
+            eprintln!("{} sessions held", i + 1);
+        }
+    }
+    println!("held {} MQTT sessions", held.len());
+    tokio::time::sleep(Duration::from_secs(hold)).await;
+    Ok(())
+}
