@@ -408,3 +408,37 @@ async fn wait_holds_the_answer_until_the_command_is_final_or_time_is_up() {
     assert_eq!(c.result, Some(json!({"why": "jammed"})));
     device.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_device_takes_no_more_open_commands_than_allowed() {
+    let app = spawn_with(|s| s.device_max_open_commands = 2).await;
+    let admin = app.admin_token().await;
+    let (device, _, _) = app.enrolled_device(&admin, "busy").await;
+    let path = format!("/api/v1/devices/{}/commands", device.id);
+    let mut sent = Vec::new();
+    for name in ["one", "two"] {
+        let res = app.post(&path, &admin, Some(json!({ "name": name }))).await;
+        assert_eq!(res.status(), 201);
+        sent.push(res.json::<Command>().await.unwrap());
+    }
+    let res = app
+        .post(&path, &admin, Some(json!({"name": "three"})))
+        .await;
+    assert!(res.headers().contains_key("retry-after"));
+    assert_eq!(error_code(res).await, (429, ErrorCode::RateLimited));
+    let listed: Vec<Command> = app.get(&path, &admin).await.json().await.unwrap();
+    assert_eq!(listed.len(), 2, "nothing was written");
+    // A final command no longer counts.
+    let res = app
+        .post(
+            &format!("/api/v1/commands/{}/cancel", sent[0].id),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+    let res = app
+        .post(&path, &admin, Some(json!({"name": "three"})))
+        .await;
+    assert_eq!(res.status(), 201);
+}
