@@ -65,6 +65,10 @@ if $with_test_tools; then
   if [[ ! -x /usr/bin/chromium ]]; then
     apt_install chromium
   fi
+  # MQTT clients no one here wrote, for the MQTT journeys.
+  if ! command -v mosquitto_pub >/dev/null || ! command -v mosquitto_sub >/dev/null; then
+    apt_install mosquitto-clients
+  fi
   if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
     if command -v pg_ctlcluster >/dev/null && ls /etc/postgresql >/dev/null 2>&1; then
       say "starting PostgreSQL"

@@ -5,6 +5,7 @@
 
 pub mod clients;
 pub mod devices;
+pub mod mosquitto;
 
 use std::{sync::Arc, time::Duration};
 
@@ -156,7 +157,32 @@ pub fn raw_connect(user: &str, password: &str, keep_alive: u16) -> Vec<u8> {
         body.extend((field.len() as u16).to_be_bytes());
         body.extend(field.as_bytes());
     }
-    let mut packet = vec![0x10];
+    raw_packet(0x10, body)
+}
+
+/// A 3.1.1 PUBLISH: QoS 1 with a packet id, QoS 0 without.
+pub fn raw_publish(topic: &str, packet_id: Option<u16>, payload: &[u8]) -> Vec<u8> {
+    let mut body = (topic.len() as u16).to_be_bytes().to_vec();
+    body.extend(topic.as_bytes());
+    if let Some(id) = packet_id {
+        body.extend(id.to_be_bytes());
+    }
+    body.extend(payload);
+    raw_packet(if packet_id.is_some() { 0x32 } else { 0x30 }, body)
+}
+
+/// A 3.1.1 SUBSCRIBE of one filter at QoS 0.
+pub fn raw_subscribe(packet_id: u16, filter: &str) -> Vec<u8> {
+    let mut body = packet_id.to_be_bytes().to_vec();
+    body.extend((filter.len() as u16).to_be_bytes());
+    body.extend(filter.as_bytes());
+    body.push(0);
+    raw_packet(0x82, body)
+}
+
+/// A fixed header (type and flags, remaining length) before `body`.
+fn raw_packet(first: u8, body: Vec<u8>) -> Vec<u8> {
+    let mut packet = vec![first];
     let mut len = body.len();
     loop {
         let mut byte = (len % 128) as u8;
