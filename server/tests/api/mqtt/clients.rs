@@ -341,3 +341,124 @@ async fn every_kind_of_revocation_closes_app_and_device_sessions() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn an_app_that_stops_reading_is_cut_off_and_the_others_go_on() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (_, viewer) = app
+        .user_with_role(&admin, "sleepy", app::types::Role::Viewer)
+        .await;
+    let (_, _, client) = app.enrolled_device(&admin, "app-flood").await;
+    let token = device_token(&app, &client).await.token;
+
+    // An app that keeps up, polled all along.
+    let (awake, mut el) = app_v5(&app, "sleepy", &viewer);
+    until_v5(&mut el, |p| matches!(p, v5::Packet::ConnAck(_)))
+        .await
+        .unwrap();
+    awake
+        .subscribe("vigil/devices/+/readings", v5::QoS::AtMostOnce)
+        .await
+        .unwrap();
+    until_v5(&mut el, |p| matches!(p, v5::Packet::SubAck(_)))
+        .await
+        .unwrap();
+    let received = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let polling = tokio::spawn({
+        let received = received.clone();
+        async move {
+            loop {
+                match el.poll().await {
+                    Ok(v5::Event::Incoming(v5::Packet::Publish(_))) => {
+                        received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    Ok(_) => {}
+                    Err(e) => return e,
+                }
+            }
+        }
+    });
+
+    // An app that subscribes and then never reads, with a small receive
+    // buffer so that the server's sends back up sooner.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(app.app.mqtt_north_addr()).await.unwrap();
+    let connector = tokio_rustls::TlsConnector::from(match north_tls(&app) {
+        Transport::Tls(TlsConfiguration::Rustls(config)) => config,
+        _ => unreachable!(),
+    });
+    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let mut asleep = connector.connect(name, tcp).await.unwrap();
+    // Keep-alive 0: only the send deadline can end it.
+    asleep
+        .write_all(&raw_connect("sleepy", &viewer, 0))
+        .await
+        .unwrap();
+    let mut connack = [0u8; 4];
+    asleep.read_exact(&mut connack).await.unwrap();
+    assert_eq!(connack, [0x20, 2, 0, 0]);
+    asleep
+        .write_all(&raw_subscribe(1, "vigil/devices/+/readings"))
+        .await
+        .unwrap();
+    let mut suback = [0u8; 5];
+    asleep.read_exact(&mut suback).await.unwrap();
+    assert_eq!(suback, [0x90, 3, 0, 1, 0]);
+    let sessions = &app.app.state().mqtt_sessions;
+    assert_eq!(sessions.len(), 2);
+
+    // Readings until the sleeper's sends have waited 5 s and it is gone.
+    let started = std::time::Instant::now();
+    let batch = json!({"readings": (0..1000)
+        .map(|i| json!({"sensor": "flood", "value": i, "unit": "u"}))
+        .collect::<Vec<_>>()});
+    let mut sent = 0;
+    while sessions.len() == 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the sleeper is still connected after {sent} readings"
+        );
+        let res = send_readings(&app, &client, &token, &batch).await.unwrap();
+        assert_eq!(res.status(), 202);
+        sent += 1000;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The server closed it: what was buffered drains, then the end.
+    let mut sink = vec![0u8; 64 * 1024];
+    let drained = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match asleep.read(&mut sink).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(drained.is_ok(), "the sleeper's connection was closed");
+
+    // The other app is still there, and still served.
+    assert_eq!(sessions.len(), 1);
+    let count = || received.load(std::sync::atomic::Ordering::Relaxed);
+    let mut settled = usize::MAX;
+    while settled != count() {
+        settled = count();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(settled > 0);
+    let res = send_readings(&app, &client, &token, &batch).await.unwrap();
+    assert_eq!(res.status(), 202);
+    for _ in 0..100 {
+        if count() == settled + 1000 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(count(), settled + 1000);
+    assert!(!polling.is_finished());
+    polling.abort();
+    drop(awake);
+}

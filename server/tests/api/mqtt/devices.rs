@@ -534,3 +534,98 @@ async fn the_device_listener_takes_no_wildcards_and_no_connection_without_a_cert
     };
     assert!(refused);
 }
+
+/// Holds the database's write lock (SQLite) or the readings table
+/// (PostgreSQL) until the transaction is dropped: no reading can commit.
+async fn block_readings(app: &TestApp) -> sqlx::Transaction<'static, sqlx::Any> {
+    let mut tx = app.app.state().db.begin().await.unwrap();
+    let sql = if app.settings.database_url.is_some() {
+        "LOCK TABLE readings IN EXCLUSIVE MODE"
+    } else {
+        "INSERT INTO audit_log (ts, event, subject) VALUES (0, 'test_lock', 'lock')"
+    };
+    sqlx::query(sql).execute(&mut *tx).await.unwrap();
+    tx
+}
+
+/// Reads what arrives within `within` (nothing is an empty answer).
+async fn arrived(
+    tls: &mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    within: Duration,
+) -> Vec<u8> {
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + within;
+    let mut buf = [0u8; 1024];
+    while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, tls.read(&mut buf)).await {
+        if n == 0 {
+            break;
+        }
+        got.extend(&buf[..n]);
+    }
+    got
+}
+
+#[tokio::test]
+async fn sixteen_readings_in_flight_stop_the_reading_of_the_connection_until_one_is_stored() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (id, cert, token) = device(&app, &admin, "mqtt-bp").await;
+    let topic = "vigil/devices/mqtt-bp/readings";
+    let body = json!({"readings": [{"sensor": "s", "value": 1}]}).to_string();
+    let mut tls = raw_tls(&app, &cert).await;
+    tls.write_all(&raw_connect("mqtt-bp", &token, 60))
+        .await
+        .unwrap();
+    let mut connack = [0u8; 4];
+    tls.read_exact(&mut connack).await.unwrap();
+    assert_eq!(connack, [0x20, 2, 0, 0]);
+
+    let lock = block_readings(&app).await;
+    // 15 in flight: the connection is still read, so a PINGREQ is answered.
+    for packet_id in 1..=15 {
+        tls.write_all(&raw_publish(topic, Some(packet_id), body.as_bytes()))
+            .await
+            .unwrap();
+    }
+    tls.write_all(&[0xC0, 0]).await.unwrap();
+    assert_eq!(
+        arrived(&mut tls, Duration::from_millis(700)).await,
+        [0xD0, 0],
+        "a PINGRESP, and no PUBACK while nothing can commit"
+    );
+    // The 16th: the connection is no longer read, the next PINGREQ waits.
+    tls.write_all(&raw_publish(topic, Some(16), body.as_bytes()))
+        .await
+        .unwrap();
+    tls.write_all(&[0xC0, 0]).await.unwrap();
+    assert_eq!(
+        arrived(&mut tls, Duration::from_millis(700)).await,
+        [] as [u8; 0],
+        "nothing is read past 16 in flight"
+    );
+    assert!(stored(&app, &admin, id).await.is_empty());
+
+    // Once the readings can commit: 16 PUBACKs in order, and the PINGRESP
+    // once the first is out (the connection is read again).
+    drop(lock);
+    let mut got = vec![0u8; 16 * 4 + 2];
+    tokio::time::timeout(Duration::from_secs(10), tls.read_exact(&mut got))
+        .await
+        .expect("the answers within 10 s")
+        .unwrap();
+    // Every packet before it is a 4-byte PUBACK.
+    let pong = (0..got.len())
+        .step_by(4)
+        .find(|&at| got[at..].starts_with(&[0xD0, 0]))
+        .expect("a PINGRESP");
+    assert!(pong >= 4, "not before the first PUBACK: {got:?}");
+    got.drain(pong..pong + 2);
+    let want: Vec<u8> = (1..=16u16)
+        .flat_map(|id| {
+            let [hi, lo] = id.to_be_bytes();
+            [0x40, 2, hi, lo]
+        })
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(stored(&app, &admin, id).await.len(), 16);
+}
