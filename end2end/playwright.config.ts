@@ -7,6 +7,8 @@ import path from "node:path";
 process.env.VIGIL_E2E_ADMIN_PASSWORD ??= randomBytes(18).toString("base64url");
 const port = process.env.VIGIL_E2E_PORT ?? "18443";
 const southPort = process.env.VIGIL_E2E_SOUTH_PORT ?? "18444";
+const mqttPort = process.env.VIGIL_E2E_MQTT_PORT ?? "18445";
+const mqttNorthPort = process.env.VIGIL_E2E_MQTT_NORTH_PORT ?? "18446";
 const root = path.resolve(__dirname, "..");
 const dataDir = path.join(root, "target", "e2e-data");
 
@@ -52,6 +54,8 @@ export default defineConfig({
       VIGIL_DATA_DIR: dataDir,
       VIGIL_HTTPS_ADDR: `127.0.0.1:${port}`,
       VIGIL_DEVICE_ADDR: `127.0.0.1:${southPort}`,
+      VIGIL_MQTT_ADDR: `127.0.0.1:${mqttPort}`,
+      VIGIL_MQTT_NORTH_ADDR: `127.0.0.1:${mqttNorthPort}`,
       VIGIL_ADMIN_USER: "admin",
       VIGIL_ADMIN_PASSWORD: process.env.VIGIL_E2E_ADMIN_PASSWORD,
       VIGIL_SITE_ROOT: path.join(root, "target", "site"),
