@@ -85,19 +85,22 @@ fn connect_packet(username: &str, password: &str) -> Vec<u8> {
     packet
 }
 
-/// `vigil-device mqtt-idle`: enrolls N devices and holds one accepted MQTT
-/// session for each, silent, for `hold` seconds.
+/// `vigil-device mqtt-idle`: enrolls N devices (and prints `enrolled N`
+/// when done), waits 5 s so that the server's memory can be read without
+/// sessions, then holds one accepted MQTT session for each, silent, for
+/// `hold` seconds (`held N` once all are open).
 pub async fn hold_idle(
     ep: &Endpoints,
     operator_token: &str,
     n: usize,
     hold: u64,
 ) -> anyhow::Result<()> {
+    use std::io::Write;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let run = uuid::Uuid::new_v4().simple().to_string();
     let addr: std::net::SocketAddr = ep.mqtt_addr.parse().context("--mqtt-addr")?;
     let name = rustls_pki_types::ServerName::try_from(addr.ip().to_string())?;
-    let mut held = Vec::with_capacity(n);
+    let mut devices = Vec::with_capacity(n);
     for i in 0..n {
         let rid = format!("idle-{}-{i}", &run[..8]);
         let (cert, key, _) = super::enroll(ep, operator_token, &rid, None, false).await?;
@@ -105,12 +108,21 @@ pub async fn hold_idle(
             .device_client_from_pem(&cert, &key, false)?
             .token()
             .await?;
+        devices.push((rid, tls(ep, &cert, &key)?, token.token));
+        if (i + 1) % 1000 == 0 {
+            eprintln!("{} devices enrolled", i + 1);
+        }
+    }
+    println!("enrolled {n}");
+    std::io::stdout().flush()?;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let mut held = Vec::with_capacity(n);
+    for (i, (rid, config, token)) in devices.into_iter().enumerate() {
         let tcp = tokio::net::TcpStream::connect(addr).await?;
-        let connector = tokio_rustls::TlsConnector::from(tls(ep, &cert, &key)?);
-        let mut stream = connector.connect(name.clone(), tcp).await?;
-        stream
-            .write_all(&connect_packet(&rid, &token.token))
+        let mut stream = tokio_rustls::TlsConnector::from(config)
+            .connect(name.clone(), tcp)
             .await?;
+        stream.write_all(&connect_packet(&rid, &token)).await?;
         let mut connack = [0u8; 4];
         stream.read_exact(&mut connack).await?;
         if connack != [0x20, 2, 0, 0] {
@@ -122,6 +134,7 @@ pub async fn hold_idle(
         }
     }
     println!("held {} MQTT sessions", held.len());
+    std::io::stdout().flush()?;
     tokio::time::sleep(Duration::from_secs(hold)).await;
     Ok(())
 }

@@ -129,6 +129,52 @@ impl Session {
             }
         }
     }
+
+    /// Publishes batches made by `next` at QoS 1, keeping up to `window`
+    /// of them unacknowledged (Vigil acknowledges in order, each after its
+    /// commit), until `end`; `done` hears each acknowledgement with the
+    /// batch's readings (or the refusal) and its round trip.
+    pub async fn send_window(
+        &mut self,
+        window: usize,
+        end: std::time::Instant,
+        mut next: impl FnMut() -> ReadingsBatch,
+        mut done: impl FnMut(anyhow::Result<usize>, Duration),
+    ) -> anyhow::Result<()> {
+        let topic = format!("vigil/devices/{}/readings", self.registration_id);
+        let mut in_flight = std::collections::VecDeque::with_capacity(window);
+        loop {
+            while in_flight.len() < window && std::time::Instant::now() < end {
+                let batch = next();
+                self.client.try_publish(
+                    topic.clone(),
+                    QoS::AtLeastOnce,
+                    false,
+                    serde_json::to_vec(&batch)?,
+                )?;
+                in_flight.push_back((std::time::Instant::now(), batch.readings.len()));
+            }
+            if in_flight.is_empty() {
+                return Ok(());
+            }
+            match self.events.poll().await? {
+                Event::Incoming(Packet::PubAck(ack)) => {
+                    let Some((sent, n)) = in_flight.pop_front() else {
+                        bail!("a PUBACK for nothing sent")
+                    };
+                    let taken = match ack.reason {
+                        PubAckReason::Success => Ok(n),
+                        r => Err(anyhow::anyhow!("Vigil refused the batch ({r:?})")),
+                    };
+                    done(taken, sent.elapsed());
+                }
+                Event::Incoming(Packet::Disconnect(d)) => {
+                    bail!("Vigil ended the session ({:?})", d.reason_code)
+                }
+                _ => {}
+            }
+        }
+    }
 }
 
 /// `vigil-device send --mqtt`.

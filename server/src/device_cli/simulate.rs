@@ -38,10 +38,14 @@ pub struct Options {
     /// Prefix of the registration ids (a run number keeps them unique).
     #[arg(long, default_value = "sim")]
     pub prefix: String,
-    /// Send readings over MQTT (QoS 1, one batch in flight per device)
-    /// instead of HTTPS; with `--batch 0`, only hold the MQTT sessions.
+    /// Send readings over MQTT (QoS 1) instead of HTTPS; with `--batch 0`,
+    /// only hold the MQTT sessions.
     #[arg(long)]
     pub mqtt: bool,
+    /// With `--mqtt` and `--rate 0`: batches each device keeps
+    /// unacknowledged (Vigil takes up to 16 per connection).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub in_flight: u16,
     /// Each device also long-polls for commands and answers them.
     #[arg(long)]
     pub commands: bool,
@@ -60,6 +64,27 @@ struct Stats {
     commands_answered: AtomicU64,
     round_trips_us: Mutex<Vec<u64>>,
     commands_failed: AtomicU64,
+}
+
+impl Stats {
+    /// One batch's answer: stored (how many) or refused, and its round trip.
+    fn record(&self, device: usize, taken: anyhow::Result<usize>, took: Duration) {
+        match taken {
+            Ok(accepted) => {
+                self.batches.fetch_add(1, Ordering::Relaxed);
+                self.readings.fetch_add(accepted as u64, Ordering::Relaxed);
+                self.latencies_us
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(took.as_micros() as u64);
+            }
+            Err(e) => {
+                if self.errors.fetch_add(1, Ordering::Relaxed) < 3 {
+                    eprintln!("device {device}: {e:#}");
+                }
+            }
+        }
+    }
 }
 
 pub async fn run(ep: &Endpoints, operator_token: &str, o: Options) -> anyhow::Result<()> {
@@ -86,7 +111,7 @@ pub async fn run(ep: &Endpoints, operator_token: &str, o: Options) -> anyhow::Re
     let mut tasks = Vec::new();
     for (i, (device, cert, key)) in devices.into_iter().enumerate() {
         let (stats, batch, commands) = (stats.clone(), o.batch, o.commands);
-        let (ep, use_mqtt) = (ep.clone(), o.mqtt);
+        let (ep, use_mqtt, in_flight) = (ep.clone(), o.mqtt, o.in_flight);
         let period = (o.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / o.rate));
         tasks.push(tokio::spawn(async move {
             let token = match device.token().await {
@@ -118,39 +143,42 @@ pub async fn run(ep: &Endpoints, operator_token: &str, o: Options) -> anyhow::Re
             });
             let mut next = Instant::now();
             let mut n = 0u64;
-            while batch > 0 && Instant::now() < end {
+            let make = move |n: &mut u64| {
                 let readings = (0..batch)
                     .map(|k| ReadingIn {
                         sensor: format!("s{}", k % 4),
-                        value: (n + k as u64) as f64,
+                        value: (*n + k as u64) as f64,
                         unit: None,
                         ts: None,
                     })
                     .collect();
+                *n += batch as u64;
+                ReadingsBatch { readings }
+            };
+            // Unthrottled over MQTT: as fast as answers come back,
+            // `in_flight` batches at a time.
+            let windowed = batch > 0 && period.is_none() && mqtt.is_some();
+            if let (Some(session), true) = (mqtt.as_mut(), windowed) {
+                let sent = session
+                    .send_window(
+                        usize::from(in_flight),
+                        end,
+                        || make(&mut n),
+                        |taken, took| stats.record(i, taken, took),
+                    )
+                    .await;
+                if let Err(e) = sent {
+                    stats.record(i, Err(e), Duration::ZERO);
+                }
+            }
+            while batch > 0 && !windowed && Instant::now() < end {
+                let batch_body = make(&mut n);
                 let t0 = Instant::now();
-                let batch_body = ReadingsBatch { readings };
                 let sent = match mqtt.as_mut() {
                     Some(session) => session.send(&batch_body).await,
                     None => device.send(&token, &batch_body).await,
                 };
-                match sent {
-                    Ok(accepted) => {
-                        stats.batches.fetch_add(1, Ordering::Relaxed);
-                        stats.readings.fetch_add(accepted as u64, Ordering::Relaxed);
-                        let us = t0.elapsed().as_micros() as u64;
-                        stats
-                            .latencies_us
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .push(us);
-                    }
-                    Err(e) => {
-                        if stats.errors.fetch_add(1, Ordering::Relaxed) < 3 {
-                            eprintln!("device {i}: {e:#}");
-                        }
-                    }
-                }
-                n += batch as u64;
+                stats.record(i, sent, t0.elapsed());
                 if let Some(p) = period {
                     next += p;
                     tokio::time::sleep_until(next.into()).await;

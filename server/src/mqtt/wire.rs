@@ -15,7 +15,7 @@ use rmqtt_codec::{
     MqttCodec, MqttPacket,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_util::codec::Framed;
+use tokio_util::codec::{Framed, FramedParts};
 
 /// What a client sent, whatever its version.
 #[derive(Debug)]
@@ -86,6 +86,9 @@ pub enum WireError {
     NotConnect,
 }
 
+/// Bytes each way a connection's buffers start with.
+const START_BUFFER: usize = 512;
+
 pub struct Wire<S> {
     io: Framed<S, MqttCodec>,
     v5: bool,
@@ -94,7 +97,13 @@ pub struct Wire<S> {
 impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
     /// Reads the CONNECT (any packet above `max_packet` bytes is refused).
     pub async fn open(io: S, max_packet: u32) -> Result<(Wire<S>, Connect), WireError> {
-        let mut io = Framed::new(io, MqttCodec::Version(VersionCodec));
+        // Small buffers to start with (the codec's default is 8 KiB each
+        // way): most sessions are idle devices, and the buffers grow for
+        // the ones that are not.
+        let mut parts = FramedParts::new::<MqttPacket>(io, MqttCodec::Version(VersionCodec));
+        parts.read_buf = bytes::BytesMut::with_capacity(START_BUFFER);
+        parts.write_buf = bytes::BytesMut::with_capacity(START_BUFFER);
+        let mut io = Framed::from_parts(parts);
         let version = match io.next().await {
             Some(Ok((MqttPacket::Version(v), _))) => v,
             Some(Ok(_)) => return Err(WireError::NotConnect),
