@@ -34,6 +34,56 @@ impl Engine {
     }
 }
 
+/// SQLite is a single-instance engine. While an instance runs it holds an
+/// exclusive lock (`flock`) on `<database file>.lock`, beside the database;
+/// a second instance on the same file is refused at start. The lock goes
+/// with the process, however it ends, so a crash leaves nothing to clean.
+/// `None` for PostgreSQL (and an in-memory SQLite database).
+pub fn claim_sqlite(url: &str) -> anyhow::Result<Option<std::fs::File>> {
+    if Engine::of_url(url)? != Engine::Sqlite {
+        return Ok(None);
+    }
+    let options =
+        sqlx::sqlite::SqliteConnectOptions::from_str(url).context("parsing the database URL")?;
+    let db_file = options.get_filename();
+    if db_file == std::path::Path::new(":memory:") {
+        return Ok(None);
+    }
+    let mut name = db_file.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    let lock_path = db_file.with_file_name(name);
+    let file = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&lock_path)
+            .with_context(|| format!("opening {}", lock_path.display()))?
+    };
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another Vigil instance is running on the SQLite database {}: SQLite is a \
+             single-instance engine. Stop the other instance, or run several instances on \
+             PostgreSQL (VIGIL_DATABASE_URL=postgres://...)",
+            db_file.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", lock_path.display()))
+        }
+    }
+}
+
+/// Whether the database answers within `within`.
+pub async fn answers(db: &Db, within: std::time::Duration) -> bool {
+    matches!(
+        tokio::time::timeout(within, sqlx::query("SELECT 1").execute(db)).await,
+        Ok(Ok(_))
+    )
+}
+
 /// A PostgreSQL server off this machine reached without `sslmode=verify-full`
 /// can be impersonated or read on the way: say so at start.
 fn warn_unverified_tls(url: &str) {

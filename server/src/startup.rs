@@ -40,6 +40,8 @@ pub struct Application {
     state: AppState,
     settings: Arc<Settings>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// SQLite's single-instance lock, held while the application lives.
+    _single_instance: Option<std::fs::File>,
 }
 
 impl Application {
@@ -54,6 +56,7 @@ impl Application {
         let pki = Pki::load_or_create(&settings)?;
         let url = settings.database_url();
         let engine = db::Engine::of_url(&url)?;
+        let single_instance = db::claim_sqlite(&url)?;
         let db = db::connect(&url).await?;
         users::ensure_admin(&db, &settings).await?;
         let clock = Clock::default();
@@ -234,6 +237,7 @@ impl Application {
             state,
             settings: Arc::new(settings),
             tasks,
+            _single_instance: single_instance,
         })
     }
 

@@ -1,9 +1,10 @@
-//! The dashboard (Leptos SSR + hydration), `/healthz`, and the security
+//! The dashboard (Leptos SSR + hydration), `/healthz`, `/readyz`, and the security
 //! headers put on every north response (around the whole router, once).
 
 use app::{shell, App};
 use axum::{
-    http::{header, HeaderName, HeaderValue},
+    extract::State,
+    http::{header, HeaderName, HeaderValue, StatusCode},
     routing::get,
     Json, Router,
 };
@@ -37,10 +38,24 @@ fn router(state: AppState, api: Router<AppState>) -> Router {
             "/healthz",
             get(|| async { Json(serde_json::json!({ "status": "ok" })) }),
         )
+        .route("/readyz", get(ready))
         .nest("/api", api)
         .leptos_routes(&state, routes, move || shell(leptos_options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .with_state(state)
+}
+
+/// Readiness: 200 when the database answers within 2 s, 503 otherwise
+/// (`/healthz` says only that the process is alive).
+async fn ready(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
+    if crate::db::answers(&state.db, std::time::Duration::from_secs(2)).await {
+        (StatusCode::OK, Json(serde_json::json!({ "status": "ready" })))
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "status": "unavailable" })),
+        )
+    }
 }
 
 fn secured<S>(inner: S) -> Secured<S> {

@@ -12,6 +12,7 @@ mod devices;
 mod errors;
 mod gateway;
 mod helpers;
+mod instances;
 mod live;
 mod mqtt;
 mod tls;
