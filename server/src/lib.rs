@@ -15,7 +15,8 @@
 //! its error type: `tokens` (the registry: issuing and checking every
 //! token), `audit`, `users`, `auth` (login and the gateway), `devices`,
 //! `ingest`, `readings`, `live`, `commands`, `mqtt` (the device listener
-//! over MQTT). A module uses only those before it in that list. Around them: `net` (TLS and the accept loop), `pki`, `db`,
+//! over MQTT), `feed` (changes made by other instances on one PostgreSQL
+//! database). A module uses only those before it in that list. Around them: `net` (TLS and the accept loop), `pki`, `db`,
 //! `clock`, `settings`, `extract` and `error` (the HTTP layer's extractors
 //! and its one error type), and `api`, `state`, `web` and `startup`, which
 //! assemble the application.
@@ -30,6 +31,7 @@ pub mod device_cli;
 pub mod devices;
 pub mod error;
 pub mod extract;
+pub mod feed;
 pub mod ingest;
 pub mod live;
 pub mod mqtt;

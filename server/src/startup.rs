@@ -16,6 +16,7 @@ use crate::{
     commands::{self, Commands},
     db,
     devices::{certs::DeviceCa, verifier::DeviceVerifier, Devices, RevocationWatch},
+    feed,
     ingest::{quota::Quotas, writer::Writer, Pipeline},
     live::LiveHub,
     mqtt::{self, Mqtt, Sessions},
@@ -193,7 +194,20 @@ impl Application {
             max_connections: share,
             send_buffer,
         };
-        let tasks = vec![
+        // Other instances on the same PostgreSQL database: their changes.
+        let feed = match engine {
+            db::Engine::Postgres => {
+                let targets = feed::Targets {
+                    tokens: tokens.clone(),
+                    devices: devices.clone(),
+                };
+                feed::spawn(&url, state.db.clone(), targets)
+                    .await
+                    .context("following the change feed")?
+            }
+            db::Engine::Sqlite => Vec::new(),
+        };
+        let mut tasks = vec![
             tokio::spawn(net::serve(
                 north,
                 north_tls,
@@ -229,6 +243,7 @@ impl Application {
             commands::spawn_sweeper(commands, devices.index().subscribe()),
             spawn_last_seen_flusher(devices, settings.last_seen_flush),
         ];
+        tasks.extend(feed);
         Ok(Application {
             north_addr,
             device_addr,

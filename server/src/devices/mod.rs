@@ -89,6 +89,22 @@ impl Devices {
         &self.0.index
     }
 
+    /// Reads one device again into the index, after a change another
+    /// instance made (enrolled, revoked); a revocation also tells its open
+    /// connections here.
+    pub async fn reload(&self, id: i64) -> sqlx::Result<()> {
+        let Some(row) = store::get(&self.0.db, id).await? else {
+            return Ok(());
+        };
+        let e = entry(&row);
+        let active = e.active;
+        self.0.index.insert(row.device.cert_sha256.clone(), e);
+        if !active {
+            self.0.index.revoke(id);
+        }
+        Ok(())
+    }
+
     /// The device was heard from at `at` (seconds); written in batches.
     pub fn mark_seen(&self, device_id: i64, at: i64) {
         self.0.last_seen.mark(device_id, at);

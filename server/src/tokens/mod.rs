@@ -244,6 +244,15 @@ impl Tokens {
         self.0.revoked.extend(tokens);
     }
 
+    /// Reads one token's revocation from the database (made by another
+    /// instance) into the in-memory list.
+    pub async fn reload(&self, token_id: &str) -> Result<(), TokenError> {
+        if let Some(Some(revoked)) = store::revocation(&self.0.db, token_id).await? {
+            self.refuse([revoked]);
+        }
+        Ok(())
+    }
+
     /// How many tokens `owner` was issued in the last `secs` seconds, and
     /// when the oldest of those was issued.
     pub async fn issued_within(

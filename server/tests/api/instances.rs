@@ -15,7 +15,10 @@ async fn readyz_says_whether_the_database_answers_and_healthz_only_that_the_proc
             (status, res.json::<serde_json::Value>().await.unwrap())
         }
     };
-    assert_eq!(get("/readyz").await, (200, serde_json::json!({"status": "ready"})));
+    assert_eq!(
+        get("/readyz").await,
+        (200, serde_json::json!({"status": "ready"}))
+    );
     // No token needed (a load balancer has none), and none is looked at.
     app.app.state().db.close().await;
     assert_eq!(
@@ -48,4 +51,120 @@ async fn a_second_instance_on_the_same_sqlite_file_is_refused_and_on_postgresql_
     drop(app.app);
     let again = start(settings, data).await;
     assert_eq!(again.get("/api/v1/auth/me", &admin).await.status(), 200);
+}
+
+/// Another instance on the same PostgreSQL database, with the same PKI
+/// files (copied into a data dir of its own) and signing keys.
+async fn second_instance(a: &TestApp) -> TestApp {
+    let data = tempfile::tempdir().unwrap();
+    let pki = data.path().join("pki");
+    std::fs::create_dir(&pki).unwrap();
+    for f in std::fs::read_dir(a.data_path().join("pki")).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), pki.join(f.file_name())).unwrap();
+    }
+    let mut settings = a.settings.clone();
+    settings.data_dir = data.path().to_path_buf();
+    start(settings, data).await
+}
+
+/// Polls `holds` every 20 ms for up to 5 s; how long it took to hold.
+async fn held_within<F, Fut>(mut holds: F) -> std::time::Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(5) {
+        if holds().await {
+            return started.elapsed();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("still not so after 5 s");
+}
+
+async fn me(app: &TestApp, token: &str) -> u16 {
+    app.get("/api/v1/auth/me", token).await.status().as_u16()
+}
+
+async fn device_token_status(app: &TestApp, client: &reqwest::Client) -> Option<u16> {
+    client
+        .post(app.south_url("/device/v1/token"))
+        .send()
+        .await
+        .ok()
+        .map(|r| r.status().as_u16())
+}
+
+#[tokio::test]
+async fn changes_made_through_one_instance_hold_on_another_within_a_second() {
+    let a = spawn_app().await;
+    if a.settings.database_url.is_none() {
+        return; // SQLite: one instance only (see above).
+    }
+    let b = second_instance(&a).await;
+    let admin = a.admin_token().await;
+    let bound = std::time::Duration::from_secs(1);
+
+    // A logout on A: refused on B.
+    let session = a.session("admin", &a.admin_password).await.token;
+    assert_eq!(me(&b, &session).await, 200);
+    assert_eq!(
+        a.post("/api/v1/auth/logout", &session, None).await.status(),
+        204
+    );
+    let took = held_within(|| async { me(&b, &session).await == 401 }).await;
+    assert!(took < bound, "refused on B after {took:?}");
+
+    // A device enrolled on A: accepted by B.
+    let (device, cert, _) = a.enrolled_device(&admin, "cluster-meter").await;
+    let on_b = || b.device_client(&cert.cert_pem, &cert.key_pem);
+    let took = held_within(|| async { device_token_status(&b, &on_b()).await == Some(200) }).await;
+    assert!(took < bound, "accepted on B after {took:?}");
+
+    // Revoked on A: refused by B, whose connection was open.
+    let client = on_b();
+    assert_eq!(device_token_status(&b, &client).await, Some(200));
+    let res = a
+        .post(
+            &format!("/api/v1/devices/{}/revoke", device.id),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+    let took = held_within(|| async { device_token_status(&b, &client).await != Some(200) }).await;
+    assert!(took < bound, "refused on B after {took:?}");
+}
+
+#[tokio::test]
+async fn a_revocation_made_while_an_instance_lost_its_database_connection_still_holds_there() {
+    let a = spawn_app().await;
+    if a.settings.database_url.is_none() {
+        return;
+    }
+    let b = second_instance(&a).await;
+    let session = a.session("admin", &a.admin_password).await.token;
+    assert_eq!(me(&b, &session).await, 200);
+    // Every listening connection of this database is cut (B's among them),
+    // and the token is revoked through A before they are back.
+    let db = &a.app.state().db;
+    let cut: Vec<sqlx::any::AnyRow> = sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+    )
+    .fetch_all(db)
+    .await
+    .unwrap();
+    assert_eq!(cut.len(), 2, "A's and B's listening connections");
+    assert_eq!(
+        a.post("/api/v1/auth/logout", &session, None).await.status(),
+        204
+    );
+    let took = held_within(|| async { me(&b, &session).await == 401 }).await;
+    assert!(
+        took < std::time::Duration::from_secs(1),
+        "refused on B after {took:?}"
+    );
 }
