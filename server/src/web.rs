@@ -49,7 +49,10 @@ fn router(state: AppState, api: Router<AppState>) -> Router {
 /// (`/healthz` says only that the process is alive).
 async fn ready(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
     if crate::db::answers(&state.db, std::time::Duration::from_secs(2)).await {
-        (StatusCode::OK, Json(serde_json::json!({ "status": "ready" })))
+        (
+            StatusCode::OK,
+            Json(serde_json::json!({ "status": "ready" })),
+        )
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
