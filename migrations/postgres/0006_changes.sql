@@ -3,18 +3,22 @@
 -- inside the transaction that makes the change, with a NOTIFY on
 -- `vigil_changes` (delivered at commit: nothing is announced that did not
 -- commit). Rows carry ids, not data; instances read them by sequence
--- number, after every notification and after a reconnect.
+-- number, after every notification and after a reconnect. `origin` is the
+-- application_name of the connection that made the change (each instance
+-- sets its own), so that an instance skips its own changes.
 CREATE TABLE changes (
-    seq  BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    kind TEXT   NOT NULL,
-    ref  TEXT   NOT NULL,
-    at   BIGINT NOT NULL DEFAULT (EXTRACT(EPOCH FROM now())::BIGINT)
+    seq    BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    kind   TEXT   NOT NULL,
+    ref    TEXT   NOT NULL,
+    origin TEXT,
+    at     BIGINT NOT NULL DEFAULT (EXTRACT(EPOCH FROM now())::BIGINT)
 );
 
 CREATE FUNCTION vigil_announce(p_kind TEXT, p_ref TEXT) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO changes (kind, ref) VALUES (p_kind, p_ref);
+    INSERT INTO changes (kind, ref, origin)
+    VALUES (p_kind, p_ref, current_setting('application_name', true));
     -- Identical notifications of one transaction reach listeners once.
     PERFORM pg_notify('vigil_changes', '');
 END
@@ -49,3 +53,17 @@ END
 $$;
 CREATE TRIGGER devices_announce AFTER INSERT OR UPDATE ON devices
     FOR EACH ROW EXECUTE FUNCTION vigil_device_changed();
+
+-- A command created, or its status changed (delivered, answered, expired,
+-- cancelled).
+CREATE FUNCTION vigil_command_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' OR NEW.status IS DISTINCT FROM OLD.status THEN
+        PERFORM vigil_announce('command', NEW.id::TEXT);
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER commands_announce AFTER INSERT OR UPDATE ON commands
+    FOR EACH ROW EXECUTE FUNCTION vigil_command_changed();

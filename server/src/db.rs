@@ -2,7 +2,7 @@
 //! PostgreSQL (`$n` placeholders, BIGINT seconds for time, TEXT and BIGINT
 //! columns only), and the migrations of each engine.
 
-use std::str::FromStr;
+use std::{str::FromStr, sync::Arc};
 
 use anyhow::Context;
 use sqlx::{
@@ -136,7 +136,10 @@ mod tests {
 }
 
 /// Opens the pool (creating the SQLite file if needed) and runs migrations.
-pub async fn connect(url: &str) -> anyhow::Result<Db> {
+/// Connects and migrates. On PostgreSQL every connection is named
+/// `instance` (`application_name`): the change feed knows each change's
+/// origin by it.
+pub async fn connect(url: &str, instance: &str) -> anyhow::Result<Db> {
     sqlx::any::install_default_drivers();
     let engine = Engine::of_url(url)?;
     if engine == Engine::Postgres {
@@ -152,10 +155,22 @@ pub async fn connect(url: &str) -> anyhow::Result<Db> {
     let options = AnyConnectOptions::from_str(&url)
         .context("parsing the database URL")?
         .disable_statement_logging();
+    // An instance name is ours (letters, digits, `-`): safe to quote.
+    anyhow::ensure!(
+        instance
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-'),
+        "an instance name is letters, digits and -"
+    );
+    let set_name = Arc::new(format!("SET application_name = '{instance}'"));
     let pool = AnyPoolOptions::new()
         .max_connections(if engine == Engine::Sqlite { 8 } else { 16 })
         .after_connect(move |conn, _meta| {
+            let name = set_name.clone();
             Box::pin(async move {
+                if engine == Engine::Postgres {
+                    conn.execute(name.as_str()).await?;
+                }
                 if engine == Engine::Sqlite {
                     // WAL lets readers run beside the writer; FULL sync keeps
                     // every acknowledged commit across a crash.

@@ -1,12 +1,14 @@
 //! The change feed between instances sharing one PostgreSQL database
 //! (SQLite is single-instance and has none). Triggers write each change
 //! other instances must apply — a token revoked, a device enrolled or
-//! revoked — to the `changes` table inside the transaction that makes it,
+//! revoked, a command created or changed — to the `changes` table inside the transaction that makes it,
 //! and NOTIFY `vigil_changes` at its commit (migration 0006). Each instance
 //! LISTENs, and on every notification, after every reconnect of its
 //! listening connection, and every few seconds besides, reads the rows
 //! past the last one it applied and applies them: a missed notification
-//! is never a missed revocation.
+//! is never a missed revocation. Each row names the instance that made
+//! the change (the connections' `application_name`); an instance skips its
+//! own, which it applied as it made them.
 //!
 //! Sequence numbers are taken at insert, but transactions commit in any
 //! order: a number below the highest read that has not been seen yet may
@@ -21,7 +23,7 @@ use std::{
 use sqlx::{postgres::PgListener, Row};
 use tokio::sync::watch;
 
-use crate::{db::Db, devices::Devices, tokens::Tokens};
+use crate::{commands::Commands, db::Db, devices::Devices, tokens::Tokens};
 
 const CHANNEL: &str = "vigil_changes";
 /// A read even without a notification: the safety net.
@@ -38,12 +40,14 @@ const KEEP_SECS: i64 = 3600;
 pub struct Targets {
     pub tokens: Tokens,
     pub devices: Devices,
+    pub commands: Commands,
 }
 
 /// Starts following the feed (PostgreSQL only): one task listens, one
 /// reads and applies.
 pub async fn spawn(
     url: &str,
+    instance: &str,
     db: Db,
     targets: Targets,
 ) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
@@ -79,7 +83,11 @@ pub async fn spawn(
             poke.send_modify(|n| *n += 1);
         }
     });
-    let applying = tokio::spawn(apply_loop(db, targets, start, poked));
+    let me = Me {
+        instance: instance.to_owned(),
+        targets,
+    };
+    let applying = tokio::spawn(apply_loop(db, me, start, poked));
     Ok(vec![listening, applying])
 }
 
@@ -89,11 +97,17 @@ async fn listen(url: &str) -> sqlx::Result<PgListener> {
     Ok(listener)
 }
 
-async fn apply_loop(db: Db, targets: Targets, start: i64, mut poked: watch::Receiver<u64>) {
+/// This instance: its name, and what it applies changes to.
+struct Me {
+    instance: String,
+    targets: Targets,
+}
+
+async fn apply_loop(db: Db, me: Me, start: i64, mut poked: watch::Receiver<u64>) {
     let mut cursor = Cursor::new(start);
     let mut pruned = Instant::now();
     loop {
-        if let Err(e) = read_and_apply(&db, &targets, &mut cursor).await {
+        if let Err(e) = read_and_apply(&db, &me, &mut cursor).await {
             tracing::warn!(error = %format!("{e:#}"), "change feed: reading failed");
         }
         if pruned.elapsed() > Duration::from_secs(60) {
@@ -148,29 +162,30 @@ impl Cursor {
     }
 }
 
-async fn read_and_apply(db: &Db, targets: &Targets, cursor: &mut Cursor) -> anyhow::Result<()> {
+async fn read_and_apply(db: &Db, me: &Me, cursor: &mut Cursor) -> anyhow::Result<()> {
     // The gaps first: rows below the highest read that had not committed.
     let from = cursor.from(Instant::now());
     if from <= cursor.high {
         let rows = sqlx::query(
-            "SELECT seq, kind, ref FROM changes WHERE seq >= $1 AND seq <= $2 ORDER BY seq",
+            "SELECT seq, kind, ref, origin FROM changes WHERE seq >= $1 AND seq <= $2 ORDER BY seq",
         )
         .bind(from)
         .bind(cursor.high)
         .fetch_all(db)
         .await?;
-        apply_rows(targets, cursor, rows).await?;
+        apply_rows(me, cursor, rows).await?;
     }
     // Then what is new, a page at a time.
     loop {
-        let rows =
-            sqlx::query("SELECT seq, kind, ref FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2")
-                .bind(cursor.high)
-                .bind(PAGE)
-                .fetch_all(db)
-                .await?;
+        let rows = sqlx::query(
+            "SELECT seq, kind, ref, origin FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(cursor.high)
+        .bind(PAGE)
+        .fetch_all(db)
+        .await?;
         let full = rows.len() as i64 == PAGE;
-        apply_rows(targets, cursor, rows).await?;
+        apply_rows(me, cursor, rows).await?;
         if !full {
             return Ok(());
         }
@@ -178,7 +193,7 @@ async fn read_and_apply(db: &Db, targets: &Targets, cursor: &mut Cursor) -> anyh
 }
 
 async fn apply_rows(
-    targets: &Targets,
+    me: &Me,
     cursor: &mut Cursor,
     rows: Vec<sqlx::any::AnyRow>,
 ) -> anyhow::Result<()> {
@@ -189,8 +204,11 @@ async fn apply_rows(
         }
         let kind: String = row.try_get(1)?;
         let reference: String = row.try_get(2)?;
+        let origin: Option<String> = row.try_get(3)?;
         // Taken once applied: a failure is tried again at the next read.
-        apply(targets, &kind, &reference).await?;
+        if origin.as_deref() != Some(me.instance.as_str()) {
+            apply(&me.targets, &kind, &reference).await?;
+        }
         cursor.take(seq, Instant::now());
     }
     Ok(())
@@ -202,6 +220,11 @@ async fn apply(targets: &Targets, kind: &str, reference: &str) -> anyhow::Result
         "device" => {
             if let Ok(id) = reference.parse() {
                 targets.devices.reload(id).await?;
+            }
+        }
+        "command" => {
+            if let Ok(id) = reference.parse() {
+                targets.commands.changed_elsewhere(id).await?;
             }
         }
         other => tracing::debug!(kind = other, "change feed: unknown kind ignored"),

@@ -58,7 +58,9 @@ impl Application {
         let url = settings.database_url();
         let engine = db::Engine::of_url(&url)?;
         let single_instance = db::claim_sqlite(&url)?;
-        let db = db::connect(&url).await?;
+        // This instance's name among those sharing a database.
+        let instance = format!("vigil-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let db = db::connect(&url, &instance).await?;
         users::ensure_admin(&db, &settings).await?;
         let clock = Clock::default();
         let device_ca_der = CertificateDer::from_pem_slice(pki.device_ca_pem.as_bytes())?;
@@ -200,8 +202,9 @@ impl Application {
                 let targets = feed::Targets {
                     tokens: tokens.clone(),
                     devices: devices.clone(),
+                    commands: commands.clone(),
                 };
-                feed::spawn(&url, state.db.clone(), targets)
+                feed::spawn(&url, &instance, state.db.clone(), targets)
                     .await
                     .context("following the change feed")?
             }

@@ -363,6 +363,22 @@ impl Commands {
         Ok(())
     }
 
+    /// A command created or changed by another instance (the change
+    /// feed): told here as if it had changed here — to the live streams,
+    /// the waiting senders and MQTT subscribers, and, when it is queued, to
+    /// its device's long-polls and MQTT session on this instance.
+    pub async fn changed_elsewhere(&self, id: i64) -> Result<(), CommandError> {
+        let Some(command) = store::get(&self.0.db, id).await? else {
+            return Ok(());
+        };
+        let (device_id, queued) = (command.device_id, command.status == CommandStatus::Queued);
+        self.publish(command);
+        if queued {
+            self.0.waiters.wake(device_id);
+        }
+        Ok(())
+    }
+
     /// Holds until the command is final or `wait` passes; the command as
     /// it then is.
     pub async fn wait_final(&self, command: Command, wait: Duration) -> Command {

@@ -181,7 +181,7 @@ async fn acknowledged_readings_survive_sigkill() {
     vigil.kill().await;
 
     let url = db_url.unwrap_or_else(|| format!("sqlite://{}/vigil.db", data.path().display()));
-    let db = vigil::db::connect(&url).await.unwrap();
+    let db = vigil::db::connect(&url, "vigil-test").await.unwrap();
     let n: i64 = sqlx::query("SELECT COUNT(*) FROM readings")
         .fetch_one(&db)
         .await
@@ -340,7 +340,7 @@ async fn readings_acknowledged_over_mqtt_survive_sigkill() {
     vigil.kill().await;
 
     let url = db_url.unwrap_or_else(|| format!("sqlite://{}/vigil.db", data.path().display()));
-    let db = vigil::db::connect(&url).await.unwrap();
+    let db = vigil::db::connect(&url, "vigil-test").await.unwrap();
     let n: i64 = sqlx::query("SELECT COUNT(*) FROM readings")
         .fetch_one(&db)
         .await

@@ -168,3 +168,122 @@ async fn a_revocation_made_while_an_instance_lost_its_database_connection_still_
         "refused on B after {took:?}"
     );
 }
+
+#[tokio::test]
+async fn a_command_sent_through_one_instance_reaches_its_device_on_another_and_the_answer_comes_back(
+) {
+    use crate::{device_helpers::*, mqtt::*};
+    use app::types::{Command, CommandStatus};
+    use serde_json::json;
+
+    let a = spawn_app().await;
+    if a.settings.database_url.is_none() {
+        return;
+    }
+    let b = second_instance(&a).await;
+    let admin = a.admin_token().await;
+    let (device, cert, _) = a.enrolled_device(&admin, "cluster-pump").await;
+    let on_b = b.device_client(&cert.cert_pem, &cert.key_pem);
+    let token = held_within(|| async { device_token_status(&b, &on_b).await == Some(200) }).await;
+    assert!(token < std::time::Duration::from_secs(1));
+    let token = device_token(&b, &on_b).await.token;
+
+    // Over HTTP: the device long-polls B; the sender waits on A.
+    let poll = {
+        let (url, token, client) = (
+            b.south_url("/device/v1/commands?wait=10"),
+            token.clone(),
+            on_b.clone(),
+        );
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let got: Vec<serde_json::Value> = client
+                .get(url)
+                .header("x-access-token", token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            (got, started.elapsed())
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let sent_at = std::time::Instant::now();
+    let sending = {
+        let (client, url, admin) = (
+            a.client.clone(),
+            a.url(&format!("/api/v1/devices/{}/commands?wait=10", device.id)),
+            admin.clone(),
+        );
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .header("x-access-token", admin)
+                .json(&json!({"name": "start", "payload": {"rpm": 900}}))
+                .send()
+                .await
+                .unwrap()
+                .json::<Command>()
+                .await
+                .unwrap()
+        })
+    };
+    let (got, _) = poll.await.unwrap();
+    assert!(
+        sent_at.elapsed() < std::time::Duration::from_secs(1),
+        "reached the device on B after {:?}",
+        sent_at.elapsed()
+    );
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["payload"], json!({"rpm": 900}));
+    let id = got[0]["id"].as_i64().unwrap();
+    let res = on_b
+        .post(b.south_url(&format!("/device/v1/commands/{id}/result")))
+        .header("x-access-token", &token)
+        .json(&json!({"status": "succeeded", "result": {"rpm": 900}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let answered_at = std::time::Instant::now();
+    let done = sending.await.unwrap();
+    assert!(answered_at.elapsed() < std::time::Duration::from_secs(1));
+    assert_eq!(
+        (done.id, done.status, done.result),
+        (id, CommandStatus::Succeeded, Some(json!({"rpm": 900}))),
+        "the sender on A saw B's answer"
+    );
+
+    // Over MQTT: the device subscribed on B, the command sent through A.
+    let (client, mut el) = v5_client(&b, &cert, "cluster-pump", &token);
+    until_v5(&mut el, |p| matches!(p, v5::Packet::ConnAck(_)))
+        .await
+        .unwrap();
+    client
+        .subscribe("vigil/devices/cluster-pump/commands", v5::QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    until_v5(&mut el, |p| matches!(p, v5::Packet::SubAck(_)))
+        .await
+        .unwrap();
+    let res = a
+        .post(
+            &format!("/api/v1/devices/{}/commands", device.id),
+            &admin,
+            Some(json!({"name": "stop"})),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let sent_at = std::time::Instant::now();
+    let v5::Packet::Publish(p) = until_v5(&mut el, |p| matches!(p, v5::Packet::Publish(_)))
+        .await
+        .unwrap()
+    else {
+        unreachable!()
+    };
+    assert!(sent_at.elapsed() < std::time::Duration::from_secs(1));
+    let got: serde_json::Value = serde_json::from_slice(&p.payload).unwrap();
+    assert_eq!(got["name"], "stop");
+}
