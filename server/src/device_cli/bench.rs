@@ -59,6 +59,62 @@ pub async fn revocation_bench(
     Ok(())
 }
 
+/// `vigil-device spread-bench`: with two instances on one database, the
+/// time from each logout's 204 on this one (`VIGIL_NORTH_URL`) to the
+/// token's refusal on `other`, over N logouts of a user it creates
+/// (needs an admin's VIGIL_TOKEN).
+pub async fn spread_bench(
+    ep: &Endpoints,
+    admin_token: &str,
+    other: &str,
+    n: usize,
+) -> anyhow::Result<()> {
+    let (here, there) = (ep.north_client()?, ep.north_client_at(other)?);
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let username = format!("spread-{}", &run[..8]);
+    let password = format!("pw-{run}");
+    here.create_user(admin_token, &username, &password, "viewer")
+        .await?;
+    let mut took = Vec::with_capacity(n);
+    for i in 0..n {
+        let token = here.login(&username, &password).await?;
+        // Accepted there first (and in its cache of verified tokens).
+        let accepted = tokio::time::timeout(Duration::from_secs(5), async {
+            while there.me_status(&token).await? != 200 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            anyhow::Ok(())
+        })
+        .await;
+        if !matches!(accepted, Ok(Ok(()))) {
+            bail!("logout {i}: the token was not accepted by the other instance");
+        }
+        here.logout(&token).await?;
+        let answered = std::time::Instant::now();
+        let refused = tokio::time::timeout(Duration::from_secs(5), async {
+            while there.me_status(&token).await? != 401 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            anyhow::Ok(())
+        })
+        .await;
+        if !matches!(refused, Ok(Ok(()))) {
+            bail!("logout {i}: still accepted by the other instance after 5 s");
+        }
+        took.push(answered.elapsed().as_secs_f64() * 1000.0);
+    }
+    took.sort_by(f64::total_cmp);
+    let at = |p: f64| took[((took.len() as f64 * p) as usize).min(took.len() - 1)];
+    println!(
+        "logouts {}  answered here → refused there: p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
+        took.len(),
+        at(0.5),
+        at(0.99),
+        at(1.0)
+    );
+    Ok(())
+}
+
 /// A 3.1.1 CONNECT (clean session, no keep-alive) with a username and a
 /// password, by hand: the idle benchmark holds thousands of these
 /// connections, and needs no client library's buffers for them.

@@ -57,9 +57,14 @@ impl Endpoints {
     }
 
     pub fn north_client(&self) -> anyhow::Result<North> {
+        self.north_client_at(&self.north)
+    }
+
+    /// The north API of another instance (same CA).
+    pub fn north_client_at(&self, url: &str) -> anyhow::Result<North> {
         Ok(North {
             http: self.builder()?.build()?,
-            base: self.north.trim_end_matches('/').to_owned(),
+            base: url.trim_end_matches('/').to_owned(),
         })
     }
 
@@ -98,6 +103,66 @@ pub struct North {
 }
 
 impl North {
+    /// Logs in; the token.
+    pub async fn login(&self, username: &str, password: &str) -> anyhow::Result<String> {
+        let res = self
+            .http
+            .post(format!("{}/api/v1/auth/login", self.base))
+            .json(&serde_json::json!({"username": username, "password": password}))
+            .send()
+            .await
+            .context("reaching Vigil's north API")?;
+        let body: serde_json::Value = json(res).await?;
+        body["token"]
+            .as_str()
+            .map(str::to_owned)
+            .context("no token in the login answer")
+    }
+
+    /// Logs the token out (204).
+    pub async fn logout(&self, token: &str) -> anyhow::Result<()> {
+        let res = self
+            .http
+            .post(format!("{}/api/v1/auth/logout", self.base))
+            .header("x-access-token", token)
+            .send()
+            .await
+            .context("reaching Vigil's north API")?;
+        anyhow::ensure!(res.status() == 204, "logout answered {}", res.status());
+        Ok(())
+    }
+
+    /// The HTTP status of `GET /api/v1/auth/me` with this token.
+    pub async fn me_status(&self, token: &str) -> anyhow::Result<u16> {
+        let res = self
+            .http
+            .get(format!("{}/api/v1/auth/me", self.base))
+            .header("x-access-token", token)
+            .send()
+            .await
+            .context("reaching Vigil's north API")?;
+        Ok(res.status().as_u16())
+    }
+
+    /// Creates a user (admin token).
+    pub async fn create_user(
+        &self,
+        token: &str,
+        username: &str,
+        password: &str,
+        role: &str,
+    ) -> anyhow::Result<()> {
+        let res = self
+            .http
+            .post(format!("{}/api/v1/users", self.base))
+            .header("x-access-token", token)
+            .json(&serde_json::json!({"username": username, "password": password, "role": role}))
+            .send()
+            .await
+            .context("reaching Vigil's north API")?;
+        json::<serde_json::Value>(res).await.map(|_| ())
+    }
+
     pub async fn enroll(&self, token: &str, req: &EnrollRequest) -> anyhow::Result<EnrollResponse> {
         let res = self
             .http

@@ -98,6 +98,17 @@ pub enum Command {
         #[arg(long, default_value_t = 100)]
         devices: usize,
     },
+    /// Benchmark: two instances on one database; logs a user in and out
+    /// here N times and reports how long the other took to refuse each
+    /// token.
+    #[command(hide = true)]
+    SpreadBench {
+        /// The other instance's north URL.
+        #[arg(long)]
+        other: String,
+        #[arg(long, default_value_t = 200)]
+        logouts: usize,
+    },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -157,6 +168,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::MqttIdle { devices, hold } => {
             bench::hold_idle(&ep, &operator_token()?, devices, hold).await?
+        }
+        Command::SpreadBench { other, logouts } => {
+            bench::spread_bench(&ep, &operator_token()?, &other, logouts).await?
         }
         Command::RevocationBench { devices } => {
             bench::revocation_bench(&ep, &operator_token()?, devices).await?

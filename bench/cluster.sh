@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Two release instances of Vigil on loopback sharing one fresh PostgreSQL
+# database and the same PKI files: the time from a logout's answer on one
+# to the token's refusal on the other (the change feed), over N logouts.
+# Usage: bash bench/cluster.sh [logouts]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-200}
+PG=${VIGIL_BENCH_PG:-postgres://postgres@127.0.0.1:5432}
+DB=vigil_bench_$$
+BIN=./target/release
+LEPTOS_OUTPUT_NAME=vigil cargo build --release -p vigil --bins >&2
+psql "$PG/postgres" -qc "CREATE DATABASE $DB"
+A=$(mktemp -d)
+B=$(mktemp -d)
+SA="" SB=""
+cleanup() {
+  kill $SA $SB 2>/dev/null || true
+  wait $SA $SB 2>/dev/null || true
+  rm -rf "$A" "$B"
+  psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" || true
+}
+trap cleanup EXIT
+password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+export VIGIL_DATABASE_URL="$PG/$DB" VIGIL_ADMIN_PASSWORD="$password" VIGIL_ADMIN_USER=admin VIGIL_LOG=error
+
+# instance DATA_DIR FIRST_PORT: north, south, MQTT devices, MQTT apps.
+instance() {
+  VIGIL_DATA_DIR="$1" VIGIL_HTTPS_ADDR="127.0.0.1:$2" VIGIL_DEVICE_ADDR="127.0.0.1:$(($2 + 1))" \
+    VIGIL_MQTT_ADDR="127.0.0.1:$(($2 + 2))" VIGIL_MQTT_NORTH_ADDR="127.0.0.1:$(($2 + 3))" "$BIN/vigil" &
+}
+ready() {
+  for _ in $(seq 100); do
+    curl -sf --cacert "$A/pki/platform-ca.pem" "https://127.0.0.1:$1/readyz" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "instance on $1 did not become ready" >&2
+  return 1
+}
+instance "$A" 18960
+SA=$!
+for _ in $(seq 100); do [[ -f "$A/pki/platform-ca.pem" ]] && break; sleep 0.1; done
+ready 18960
+# The second instance gets the same PKI files (and so the same keys).
+cp -a "$A/pki" "$B/pki"
+instance "$B" 18964
+SB=$!
+ready 18964
+token=$(curl -sf --cacert "$A/pki/platform-ca.pem" -H 'content-type: application/json' \
+  -d "{\"username\":\"admin\",\"password\":\"$password\"}" "https://127.0.0.1:18960/api/v1/auth/login" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+echo "== $N logouts on instance A, each polled on instance B until refused ($(nproc) cores)"
+VIGIL_NORTH_URL="https://127.0.0.1:18960" VIGIL_CA="$A/pki/platform-ca.pem" VIGIL_TOKEN="$token" \
+  "$BIN/vigil-device" spread-bench --other "https://127.0.0.1:18964" --logouts "$N"
