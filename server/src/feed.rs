@@ -10,6 +10,14 @@
 //! the change (the connections' `application_name`); an instance skips its
 //! own, which it applied as it made them.
 //!
+//! Readings are too many for that table: each INSERT of readings sends a
+//! NOTIFY on `vigil_readings` naming its instance and the ids it stored
+//! (migration 0007), and the other instances read those rows back and
+//! publish them to their live streams and MQTT subscribers. Readings
+//! announced while an instance's listening connection is down are not
+//! shown live there (they are stored, and in the history); revocations
+//! and the rest never miss, as above.
+//!
 //! Sequence numbers are taken at insert, but transactions commit in any
 //! order: a number below the highest read that has not been seen yet may
 //! still commit. Such gaps are read again until they fill, or for
@@ -23,9 +31,15 @@ use std::{
 use sqlx::{postgres::PgListener, Row};
 use tokio::sync::watch;
 
-use crate::{commands::Commands, db::Db, devices::Devices, tokens::Tokens};
+use crate::{
+    commands::Commands, db::Db, devices::Devices, live::LiveHub, readings::Reading, tokens::Tokens,
+};
 
 const CHANNEL: &str = "vigil_changes";
+const READINGS: &str = "vigil_readings";
+/// Announcements of readings waiting to be read back; past it, dropped
+/// (live delivery is best-effort when an instance falls behind).
+const READINGS_QUEUE: usize = 1024;
 /// A read even without a notification: the safety net.
 const READ_EVERY: Duration = Duration::from_secs(5);
 /// How long a missing sequence number is waited for.
@@ -41,6 +55,7 @@ pub struct Targets {
     pub tokens: Tokens,
     pub devices: Devices,
     pub commands: Commands,
+    pub live: LiveHub,
 }
 
 /// Starts following the feed (PostgreSQL only): one task listens, one
@@ -58,9 +73,20 @@ pub async fn spawn(
         .try_get(0)?;
     let (poke, poked) = watch::channel(0u64);
     let url = url.to_owned();
+    let me_name = instance.to_owned();
+    let (readings_tx, readings_rx) = tokio::sync::mpsc::channel(READINGS_QUEUE);
+    let reading_back = tokio::spawn(read_back(db.clone(), targets.live.clone(), readings_rx));
     let listening = tokio::spawn(async move {
         loop {
             match listener.try_recv().await {
+                Ok(Some(n)) if n.channel() == READINGS => {
+                    if let Some(runs) = others_readings(n.payload(), &me_name) {
+                        if readings_tx.try_send(runs).is_err() {
+                            tracing::debug!("change feed: readings queue full; dropped");
+                        }
+                    }
+                    continue;
+                }
                 Ok(Some(_)) => {}
                 // Lost: listen again on a new connection, and only then
                 // read, so that nothing committed in between is missed.
@@ -88,13 +114,72 @@ pub async fn spawn(
         targets,
     };
     let applying = tokio::spawn(apply_loop(db, me, start, poked));
-    Ok(vec![listening, applying])
+    Ok(vec![listening, applying, reading_back])
 }
 
 async fn listen(url: &str) -> sqlx::Result<PgListener> {
     let mut listener = PgListener::connect(url).await?;
-    listener.listen(CHANNEL).await?;
+    listener.listen_all([CHANNEL, READINGS]).await?;
     Ok(listener)
+}
+
+/// The id runs of a readings announcement (`origin lo-hi,lo-hi`) made by
+/// another instance; `None` for this instance's own or a malformed one.
+fn others_readings(payload: &str, me: &str) -> Option<Vec<(i64, i64)>> {
+    let (origin, runs) = payload.split_once(' ')?;
+    if origin == me {
+        return None;
+    }
+    runs.split(',')
+        .map(|run| {
+            let (lo, hi) = run.split_once('-')?;
+            Some((lo.parse().ok()?, hi.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Reads back the readings other instances stored, and publishes them
+/// here (only while someone here follows readings).
+async fn read_back(
+    db: Db,
+    live: LiveHub,
+    mut announced: tokio::sync::mpsc::Receiver<Vec<(i64, i64)>>,
+) {
+    while let Some(runs) = announced.recv().await {
+        if !live.has_subscribers() {
+            continue;
+        }
+        for (lo, hi) in runs {
+            let rows = sqlx::query(
+                "SELECT device_id, sensor, value, unit, ts FROM readings \
+                 WHERE id >= $1 AND id <= $2 ORDER BY id",
+            )
+            .bind(lo)
+            .bind(hi)
+            .fetch_all(&db)
+            .await;
+            let rows = match rows {
+                Ok(rows) => rows,
+                Err(e) => {
+                    tracing::warn!(error = %e, "change feed: reading back readings failed");
+                    continue;
+                }
+            };
+            let readings: Vec<Reading> = rows
+                .iter()
+                .filter_map(|r| {
+                    Some(Reading {
+                        device_id: r.try_get(0).ok()?,
+                        sensor: r.try_get(1).ok()?,
+                        value: r.try_get(2).ok()?,
+                        unit: r.try_get(3).ok()?,
+                        ts: r.try_get(4).ok()?,
+                    })
+                })
+                .collect();
+            live.publish(&readings);
+        }
+    }
 }
 
 /// This instance: its name, and what it applies changes to.
@@ -235,6 +320,17 @@ async fn apply(targets: &Targets, kind: &str, reference: &str) -> anyhow::Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn readings_announcements_of_others_are_read_and_own_ones_skipped() {
+        assert_eq!(
+            others_readings("vigil-a 10-19,40-40", "vigil-b"),
+            Some(vec![(10, 19), (40, 40)])
+        );
+        assert_eq!(others_readings("vigil-b 10-19", "vigil-b"), None);
+        assert_eq!(others_readings("vigil-a 10-x", "vigil-b"), None);
+        assert_eq!(others_readings("garbage", "vigil-b"), None);
+    }
 
     #[test]
     fn gaps_are_read_again_until_filled_or_given_up() {

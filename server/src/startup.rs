@@ -203,6 +203,7 @@ impl Application {
                     tokens: tokens.clone(),
                     devices: devices.clone(),
                     commands: commands.clone(),
+                    live: state.live.clone(),
                 };
                 feed::spawn(&url, &instance, state.db.clone(), targets)
                     .await

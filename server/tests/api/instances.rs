@@ -287,3 +287,75 @@ async fn a_command_sent_through_one_instance_reaches_its_device_on_another_and_t
     let got: serde_json::Value = serde_json::from_slice(&p.payload).unwrap();
     assert_eq!(got["name"], "stop");
 }
+
+#[tokio::test]
+async fn readings_stored_through_one_instance_reach_the_subscribers_of_another_once() {
+    use crate::{device_helpers::*, mqtt::*};
+    use serde_json::json;
+
+    let a = spawn_app().await;
+    if a.settings.database_url.is_none() {
+        return;
+    }
+    let b = second_instance(&a).await;
+    let admin = a.admin_token().await;
+    let (_, _, client) = a.enrolled_device(&admin, "cluster-meter").await;
+    let token = device_token(&a, &client).await.token;
+
+    // An app follows readings on each instance.
+    let mut followers = Vec::new();
+    for app in [&a, &b] {
+        let (c, mut el) = app_v5(app, "admin", &admin);
+        until_v5(&mut el, |p| matches!(p, v5::Packet::ConnAck(_)))
+            .await
+            .unwrap();
+        c.subscribe("vigil/devices/+/readings", v5::QoS::AtMostOnce)
+            .await
+            .unwrap();
+        until_v5(&mut el, |p| matches!(p, v5::Packet::SubAck(_)))
+            .await
+            .unwrap();
+        followers.push((c, el));
+    }
+    let res = send_readings(
+        &a,
+        &client,
+        &token,
+        json!({"readings": [{"sensor": "flow", "value": 7.5, "unit": "l/min"}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 202);
+    let stored_at = std::time::Instant::now();
+    for (i, (_, el)) in followers.iter_mut().enumerate() {
+        let v5::Packet::Publish(p) = until_v5(el, |p| matches!(p, v5::Packet::Publish(_)))
+            .await
+            .unwrap()
+        else {
+            unreachable!()
+        };
+        let got: serde_json::Value = serde_json::from_slice(&p.payload).unwrap();
+        assert_eq!(
+            (&got["registration_id"], &got["sensor"], &got["value"]),
+            (&json!("cluster-meter"), &json!("flow"), &json!(7.5)),
+            "instance {i}"
+        );
+    }
+    assert!(
+        stored_at.elapsed() < std::time::Duration::from_secs(1),
+        "{:?}",
+        stored_at.elapsed()
+    );
+    // Once each: neither instance publishes it a second time.
+    for (i, (_, el)) in followers.iter_mut().enumerate() {
+        let again = tokio::time::timeout(std::time::Duration::from_millis(500), async {
+            loop {
+                if let Ok(v5::Event::Incoming(v5::Packet::Publish(_))) = el.poll().await {
+                    return;
+                }
+            }
+        })
+        .await;
+        assert!(again.is_err(), "instance {i} published it twice");
+    }
+}
