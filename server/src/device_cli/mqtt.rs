@@ -114,13 +114,20 @@ impl Session {
         self.client
             .publish(topic, QoS::AtLeastOnce, false, serde_json::to_vec(batch)?)
             .await?;
+        self.next_ack().await??;
+        Ok(batch.readings.len())
+    }
+
+    /// The next PUBACK: `Ok(Ok(()))` when the batch was taken, `Ok(Err)`
+    /// when Vigil refused it; `Err` when the session ended first.
+    async fn next_ack(&mut self) -> anyhow::Result<anyhow::Result<()>> {
         loop {
             match self.events.poll().await? {
                 Event::Incoming(Packet::PubAck(ack)) => {
-                    return match ack.reason {
-                        PubAckReason::Success => Ok(batch.readings.len()),
-                        r => bail!("Vigil refused the batch ({r:?})"),
-                    }
+                    return Ok(match ack.reason {
+                        PubAckReason::Success => Ok(()),
+                        r => Err(anyhow::anyhow!("Vigil refused the batch ({r:?})")),
+                    })
                 }
                 Event::Incoming(Packet::Disconnect(d)) => {
                     bail!("Vigil ended the session ({:?})", d.reason_code)
@@ -157,22 +164,11 @@ impl Session {
             if in_flight.is_empty() {
                 return Ok(());
             }
-            match self.events.poll().await? {
-                Event::Incoming(Packet::PubAck(ack)) => {
-                    let Some((sent, n)) = in_flight.pop_front() else {
-                        bail!("a PUBACK for nothing sent")
-                    };
-                    let taken = match ack.reason {
-                        PubAckReason::Success => Ok(n),
-                        r => Err(anyhow::anyhow!("Vigil refused the batch ({r:?})")),
-                    };
-                    done(taken, sent.elapsed());
-                }
-                Event::Incoming(Packet::Disconnect(d)) => {
-                    bail!("Vigil ended the session ({:?})", d.reason_code)
-                }
-                _ => {}
-            }
+            let taken = self.next_ack().await?;
+            let Some((sent, n)) = in_flight.pop_front() else {
+                bail!("a PUBACK for nothing sent")
+            };
+            done(taken.map(|()| n), sent.elapsed());
         }
     }
 }
