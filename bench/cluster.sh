@@ -52,3 +52,15 @@ token=$(curl -sf --cacert "$A/pki/platform-ca.pem" -H 'content-type: application
 echo "== $N logouts on instance A, each polled on instance B until refused ($(nproc) cores)"
 VIGIL_NORTH_URL="https://127.0.0.1:18960" VIGIL_CA="$A/pki/platform-ca.pem" VIGIL_TOKEN="$token" \
   "$BIN/vigil-device" spread-bench --other "https://127.0.0.1:18964" --logouts "$N"
+
+# Readings stored through A, delivered on a live stream of B, at RATE
+# readings/s (devices × batches/s × batch size) for 20 s.
+DEVICES=${DEVICES:-1000}
+echo "== $DEVICES devices × 2 batches/s × 10 readings into A; a live stream on B"
+VIGIL_NORTH_URL="https://127.0.0.1:18964" VIGIL_CA="$A/pki/platform-ca.pem" VIGIL_TOKEN="$token" \
+  "$BIN/vigil-device" live-latency --seconds 15 &
+LL=$!
+VIGIL_NORTH_URL="https://127.0.0.1:18960" VIGIL_SOUTH_URL="https://127.0.0.1:18961" \
+  VIGIL_CA="$A/pki/platform-ca.pem" VIGIL_TOKEN="$token" \
+  "$BIN/vigil-device" simulate --devices "$DEVICES" --rate 2 --batch 10 --duration 20 --prefix "ll$$" | tail -3
+wait $LL

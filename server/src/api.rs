@@ -52,7 +52,11 @@ pub fn build(state: &AppState) -> Apis {
         .fallback(|| async { ApiError::NotFound("no such device API route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(no_store());
+        .layer(no_store())
+        .layer(axum::middleware::from_fn_with_state(
+            "devices",
+            crate::metrics::count_requests,
+        ));
     Apis {
         north,
         south: telemetry::traced(south.with_state(state.clone())),

@@ -16,10 +16,11 @@
 //! token), `audit`, `users`, `auth` (login and the gateway), `devices`,
 //! `ingest`, `readings`, `live`, `commands`, `mqtt` (the device listener
 //! over MQTT), `feed` (changes made by other instances on one PostgreSQL
-//! database). A module uses only those before it in that list. Around them: `net` (TLS and the accept loop), `pki`, `db`,
-//! `clock`, `settings`, `extract` and `error` (the HTTP layer's extractors
-//! and its one error type), and `api`, `state`, `web` and `startup`, which
-//! assemble the application.
+//! database). A module uses only those before it in that list. Around
+//! them: `net` (TLS and the accept loop), `pki`, `db`, `clock`, `settings`,
+//! `extract` and `error` (the HTTP layer's extractors and its one error
+//! type), `metrics` (Prometheus), `stopping` (the orderly stop), and
+//! `api`, `state`, `web` and `startup`, which assemble the application.
 
 pub mod api;
 pub mod audit;
@@ -34,6 +35,7 @@ pub mod extract;
 pub mod feed;
 pub mod ingest;
 pub mod live;
+pub mod metrics;
 pub mod mqtt;
 pub mod net;
 pub mod openapi;
@@ -42,6 +44,7 @@ pub mod readings;
 pub mod settings;
 pub mod startup;
 pub mod state;
+pub mod stopping;
 pub mod telemetry;
 pub mod tokens;
 pub mod users;

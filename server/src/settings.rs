@@ -119,6 +119,20 @@ pub struct Settings {
     /// Log filter (tracing EnvFilter syntax).
     #[arg(long, env = "VIGIL_LOG", default_value = "info")]
     pub log: String,
+    /// Log lines for people (`text`) or one JSON object per line (`json`),
+    /// each with its request's id.
+    #[arg(long, env = "VIGIL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Prometheus metrics over plain HTTP at `GET /metrics` on this address
+    /// (for example 127.0.0.1:9464); off when unset.
+    #[arg(long, env = "VIGIL_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 impl Settings {

@@ -24,6 +24,7 @@ use crate::{
     pki::Pki,
     settings::Settings,
     state::{AppState, Shared},
+    stopping::Stopping,
     tokens::{self, jwt::JwtKeys, Lifetimes, Tokens},
     users, web,
 };
@@ -38,8 +39,15 @@ pub struct Application {
     device_addr: SocketAddr,
     mqtt_addr: SocketAddr,
     mqtt_north_addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
+    /// This instance's name among those on one database (its PostgreSQL
+    /// `application_name`).
+    instance: String,
     state: AppState,
     settings: Arc<Settings>,
+    /// The four listeners: each returns once stopped and drained.
+    listeners: Vec<tokio::task::JoinHandle<()>>,
+    /// Everything else: sweepers, the writer, the feed. Aborted last.
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// SQLite's single-instance lock, held while the application lives.
     _single_instance: Option<std::fs::File>,
@@ -104,6 +112,7 @@ impl Application {
             quotas: quotas.clone(),
             clock: clock.clone(),
         };
+        let stopping = Stopping::default();
         let state = AppState::new(Shared {
             audit: Audit::new(db.clone()),
             db,
@@ -122,6 +131,7 @@ impl Application {
             commands: commands.clone(),
             ingest: ingest.clone(),
             mqtt_sessions: Sessions::default(),
+            stopping: stopping.clone(),
             leptos: leptos_options(&settings),
         });
         let north = TcpListener::bind(settings.https_addr)
@@ -189,7 +199,8 @@ impl Application {
         // Each listener gets its own share of the open files, so a flood on
         // one cannot starve the other or the database.
         let share = net::nofile::share(net::nofile::raise(), 4);
-        let limits = |per_address: u32, send_buffer| net::Limits {
+        let limits = |name, per_address: u32, send_buffer| net::Limits {
+            name,
             header_timeout: settings.header_timeout,
             idle_timeout: settings.idle_timeout,
             max_per_address: per_address as usize,
@@ -211,33 +222,59 @@ impl Application {
             }
             db::Engine::Sqlite => Vec::new(),
         };
-        let mut tasks = vec![
+        let mut listeners = vec![
             tokio::spawn(net::serve(
                 north,
                 north_tls,
                 web::service(state.clone(), apis.north),
                 None,
-                limits(settings.max_connections_per_ip, Some(NORTH_SEND_BUFFER)),
+                limits(
+                    "north",
+                    settings.max_connections_per_ip,
+                    Some(NORTH_SEND_BUFFER),
+                ),
+                stopping.clone(),
             )),
             tokio::spawn(net::serve(
                 south,
                 south_tls,
                 apis.south,
                 Some(watch),
-                limits(settings.device_max_connections_per_ip, None),
+                limits("devices", settings.device_max_connections_per_ip, None),
+                stopping.clone(),
             )),
             tokio::spawn(mqtt::serve_clients(
                 mqtt_clients,
                 mqtt_north_tls,
-                limits(settings.max_connections_per_ip, Some(NORTH_SEND_BUFFER)),
+                limits(
+                    "mqtt_clients",
+                    settings.max_connections_per_ip,
+                    Some(NORTH_SEND_BUFFER),
+                ),
+                stopping.clone(),
                 mqtt.clone(),
             )),
             tokio::spawn(mqtt::serve_devices(
                 mqtt_devices,
                 mqtt_tls,
-                limits(settings.device_max_connections_per_ip, None),
+                limits("mqtt_devices", settings.device_max_connections_per_ip, None),
+                stopping.clone(),
                 mqtt,
             )),
+        ];
+        let mut metrics_addr = None;
+        if let Some(addr) = settings.metrics_addr {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding VIGIL_METRICS_ADDR {addr}"))?;
+            metrics_addr = Some(listener.local_addr()?);
+            listeners.push(tokio::spawn(crate::metrics::serve(
+                listener,
+                state.clone(),
+                stopping.clone(),
+            )));
+        }
+        let mut tasks = vec![
             tokens::sweeper::spawn(tokens, settings.sweep_interval, settings.token_retention),
             writer_task,
             state
@@ -253,8 +290,11 @@ impl Application {
             device_addr,
             mqtt_addr,
             mqtt_north_addr,
+            metrics_addr,
+            instance,
             state,
             settings: Arc::new(settings),
+            listeners,
             tasks,
             _single_instance: single_instance,
         })
@@ -278,6 +318,15 @@ impl Application {
         self.mqtt_north_addr
     }
 
+    /// The metrics listener, when `VIGIL_METRICS_ADDR` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
     pub fn state(&self) -> &AppState {
         &self.state
     }
@@ -286,17 +335,78 @@ impl Application {
         &self.settings
     }
 
-    pub async fn run_until_stopped(mut self) -> anyhow::Result<()> {
-        for t in std::mem::take(&mut self.tasks) {
-            t.await.context("a server task stopped")?;
+    /// Serves until a task fails (an error) or `stop` resolves; then
+    /// stops in order (`shutdown`).
+    pub async fn run_until(
+        mut self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        let failed = {
+            let failed = async {
+                // None of these ends before the stop unless it failed.
+                for t in self.listeners.iter_mut().chain(self.tasks.iter_mut()) {
+                    t.await.context("a server task stopped")?;
+                }
+                anyhow::Ok(())
+            };
+            tokio::select! {
+                res = failed => Some(res),
+                () = stop => None,
+            }
+        };
+        if let Some(res) = failed {
+            return res;
         }
+        self.shutdown().await;
         Ok(())
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(std::future::pending()).await
+    }
+
+    /// The orderly stop, within `DRAIN` + `FLUSH` + `CLOSE` (9 s): no new connection is
+    /// accepted; requests in flight are answered (a connection gets
+    /// `net`'s grace to finish them), live streams end with `shutdown`,
+    /// long-polls answer, MQTT sessions settle what they hold and get a
+    /// DISCONNECT (0x8B in 5.0); then the writer's queue is committed,
+    /// last-seen times are written, and the database is closed.
+    pub async fn shutdown(mut self) {
+        self.state.stopping.stop();
+        let listeners = futures_util::future::join_all(std::mem::take(&mut self.listeners));
+        if tokio::time::timeout(DRAIN, listeners).await.is_err() {
+            tracing::warn!("connections still open after the drain time; closing them");
+        }
+        let flush = async {
+            self.state.writer.flush().await;
+            self.state.devices.flush_last_seen().await;
+        };
+        if tokio::time::timeout(FLUSH, flush).await.is_err() {
+            tracing::warn!("writing what was held in memory took too long");
+        }
+        for t in &self.tasks {
+            t.abort();
+        }
+        if tokio::time::timeout(CLOSE, self.state.db.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("closing the database took too long");
+        }
+        tracing::info!("stopped");
     }
 }
 
+/// How long connections get to finish once the stop is asked for.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(6);
+/// Then how long writing what is held in memory may take.
+const FLUSH: std::time::Duration = std::time::Duration::from_secs(2);
+/// Then closing the database's connections (SQLite checkpoints its log).
+const CLOSE: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl Drop for Application {
     fn drop(&mut self) {
-        for t in &self.tasks {
+        for t in self.tasks.iter().chain(&self.listeners) {
             t.abort();
         }
     }

@@ -18,6 +18,7 @@ use crate::{
     ingest::{quota::Quotas, writer::Writer, Pipeline},
     live::LiveHub,
     mqtt::Sessions,
+    stopping::Stopping,
     tokens::Tokens,
 };
 
@@ -40,6 +41,8 @@ pub struct Shared {
     pub ingest: Pipeline,
     /// Open MQTT sessions.
     pub mqtt_sessions: Sessions,
+    /// The instance's orderly stop.
+    pub stopping: Stopping,
     pub leptos: LeptosOptions,
 }
 
@@ -78,3 +81,4 @@ part!(LiveHub, live);
 part!(Commands, commands);
 part!(Pipeline, ingest);
 part!(LeptosOptions, leptos);
+part!(Stopping, stopping);

@@ -25,13 +25,29 @@ use tower_http::{
 use tracing::Span;
 use tracing_subscriber::EnvFilter;
 
-pub fn init(filter: &str) {
+use crate::settings::LogFormat;
+
+/// Logs to stderr: lines for people, or (`json`) one JSON object per line
+/// with the event's fields flattened and its request span (`request_id`,
+/// `method`, `path`) under `span`.
+pub fn init(filter: &str, format: LogFormat) {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    // A second init (tests) is harmless: keep the first subscriber.
-    let _ = tracing_subscriber::fmt()
+    // Colours only for a person at a terminal, never into a file or a pipe.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr);
+    // A second init (tests) is harmless: keep the first subscriber.
+    let _ = match format {
+        LogFormat::Text => fmt.try_init(),
+        LogFormat::Json => fmt
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    };
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -123,6 +139,7 @@ pub fn every_second(last: &AtomicI64) -> bool {
 /// second.
 pub fn refused(code: app::types::ErrorCode, who: Option<&str>, path: &str) {
     static LOGGED: AtomicI64 = AtomicI64::new(0);
+    crate::metrics::METRICS.refused(code);
     if every_second(&LOGGED) {
         let who = who.unwrap_or("-");
         tracing::warn!(%code, who, path, "request refused (further ones this second not logged)");

@@ -42,6 +42,10 @@ fn router(state: AppState, api: Router<AppState>) -> Router {
         .nest("/api", api)
         .leptos_routes(&state, routes, move || shell(leptos_options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn_with_state(
+            "north",
+            crate::metrics::count_requests,
+        ))
         .with_state(state)
 }
 

@@ -19,6 +19,7 @@ use crate::{
     error::{ApiError, ApiResult},
     extract::{ApiJson, ApiPath, ApiQuery, DeviceCaller},
     openapi::{BadBody, BadRequest, Conflict, NotFound, Unauthorized},
+    stopping::Stopping,
     tokens::{TokenError, Tokens},
 };
 
@@ -31,6 +32,7 @@ where
     Commands: FromRef<S>,
     Tokens: FromRef<S>,
     Devices: FromRef<S>,
+    Stopping: FromRef<S>,
 {
     OpenApiRouter::new()
         .routes(routes!(poll))
@@ -59,6 +61,7 @@ async fn poll(
     State(commands): State<Commands>,
     State(tokens): State<Tokens>,
     State(devices): State<Devices>,
+    State(stopping): State<Stopping>,
     caller: DeviceCaller,
     ApiQuery(q): ApiQuery<PollQuery>,
 ) -> ApiResult<Json<Vec<DeviceCommand>>> {
@@ -86,6 +89,8 @@ async fn poll(
             tokio::select! {
                 () = waiter.changed() => break,
                 () = tokio::time::sleep_until(deadline) => return Ok(Json(Vec::new())),
+                // The instance is stopping: answer as if the wait ran out.
+                () = stopping.stopped() => return Ok(Json(Vec::new())),
                 _ = check.tick() => {
                     match tokens.still_valid(&caller.token_id, caller.expires_at) {
                         Err(TokenError::Revoked) => return Err(ApiError::TokenRevoked),

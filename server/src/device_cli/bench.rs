@@ -194,3 +194,58 @@ pub async fn hold_idle(
     tokio::time::sleep(Duration::from_secs(hold)).await;
     Ok(())
 }
+
+/// `vigil-device live-latency`: follows the live stream for `seconds` from
+/// its first reading and
+/// reports, over every reading received, the time from its `ts` to its
+/// arrival here. Readings sent without a `ts` carry their arrival time at
+/// the instance that stored them, so on another instance's stream this is
+/// the time from arrival there (commit included) to delivery here.
+pub async fn live_latency(ep: &Endpoints, token: &str, seconds: u64) -> anyhow::Result<()> {
+    let mut res = ep.north_client()?.live(token).await?;
+    // The time counts from the first reading (the sender may be enrolling
+    // its devices first), waiting at most ten minutes for it.
+    let mut until = tokio::time::Instant::now() + Duration::from_secs(600);
+    let mut took: Vec<f64> = Vec::new();
+    let mut pending = String::new();
+    while let Ok(chunk) = tokio::time::timeout_at(until, res.chunk()).await {
+        if took.is_empty() {
+            until = tokio::time::Instant::now() + Duration::from_secs(seconds);
+        }
+        let Some(chunk) = chunk? else {
+            bail!("the live stream ended");
+        };
+        let now = chrono::Utc::now();
+        pending.push_str(&String::from_utf8_lossy(&chunk));
+        // Whole events only: the rest waits for the next chunk.
+        while let Some(end) = pending.find("\n\n") {
+            let event: String = pending.drain(..end + 2).collect();
+            if !event.contains("event: readings") {
+                continue;
+            }
+            for data in event.lines().filter_map(|l| l.strip_prefix("data:")) {
+                let readings: Vec<app::types::LiveReading> =
+                    serde_json::from_str(data.trim()).context("a readings event")?;
+                for r in readings {
+                    let ts = chrono::DateTime::parse_from_rfc3339(&r.ts)?;
+                    let ms = (now - ts.with_timezone(&chrono::Utc)).num_microseconds();
+                    took.push(ms.unwrap_or(i64::MAX) as f64 / 1000.0);
+                }
+            }
+        }
+    }
+    if took.is_empty() {
+        bail!("no reading came in {seconds} s");
+    }
+    took.sort_by(f64::total_cmp);
+    let at = |p: f64| took[((took.len() as f64 * p) as usize).min(took.len() - 1)];
+    println!(
+        "readings {} ({:.0}/s)  ts → here: p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
+        took.len(),
+        took.len() as f64 / seconds as f64,
+        at(0.5),
+        at(0.99),
+        at(1.0)
+    );
+    Ok(())
+}

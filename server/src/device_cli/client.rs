@@ -103,6 +103,20 @@ pub struct North {
 }
 
 impl North {
+    /// `GET /api/v1/live`, open (the response, to be read chunk by chunk).
+    pub async fn live(&self, token: &str) -> anyhow::Result<reqwest::Response> {
+        let res = self
+            .http
+            .get(format!("{}/api/v1/live", self.base))
+            .header("x-access-token", token)
+            .send()
+            .await?;
+        if !res.status().is_success() {
+            anyhow::bail!("the live stream was refused: {}", res.status());
+        }
+        Ok(res)
+    }
+
     /// Logs in; the token.
     pub async fn login(&self, username: &str, password: &str) -> anyhow::Result<String> {
         let res = self

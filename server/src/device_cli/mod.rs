@@ -109,6 +109,14 @@ pub enum Command {
         #[arg(long, default_value_t = 200)]
         logouts: usize,
     },
+    /// Benchmark: follow the live stream (of VIGIL_NORTH_URL, with the
+    /// token in VIGIL_TOKEN) for a time and report how long after its `ts`
+    /// (its arrival, for readings sent without one) each reading came.
+    #[command(hide = true)]
+    LiveLatency {
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+    },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -171,6 +179,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::SpreadBench { other, logouts } => {
             bench::spread_bench(&ep, &operator_token()?, &other, logouts).await?
+        }
+        Command::LiveLatency { seconds } => {
+            bench::live_latency(&ep, &operator_token()?, seconds).await?
         }
         Command::RevocationBench { devices } => {
             bench::revocation_bench(&ep, &operator_token()?, devices).await?

@@ -15,7 +15,10 @@ use sqlx::Row;
 use tokio::sync::watch;
 
 use super::Targets;
-use crate::db::Db;
+use crate::{
+    db::Db,
+    metrics::{KindLabels, METRICS},
+};
 
 /// A read even without a notification: the safety net.
 const READ_EVERY: Duration = Duration::from_secs(5);
@@ -96,7 +99,7 @@ async fn read_and_apply(db: &Db, me: &Me, cursor: &mut Cursor) -> anyhow::Result
     let from = cursor.from(Instant::now());
     if from <= cursor.high {
         let rows = sqlx::query(
-            "SELECT seq, kind, ref, origin FROM changes WHERE seq >= $1 AND seq <= $2 ORDER BY seq",
+            "SELECT seq, kind, ref, origin, at_us FROM changes WHERE seq >= $1 AND seq <= $2 ORDER BY seq",
         )
         .bind(from)
         .bind(cursor.high)
@@ -107,7 +110,7 @@ async fn read_and_apply(db: &Db, me: &Me, cursor: &mut Cursor) -> anyhow::Result
     // Then what is new, a page at a time.
     loop {
         let rows = sqlx::query(
-            "SELECT seq, kind, ref, origin FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2",
+            "SELECT seq, kind, ref, origin, at_us FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2",
         )
         .bind(cursor.high)
         .bind(PAGE)
@@ -137,10 +140,32 @@ async fn apply_rows(
         // Taken once applied: a failure is tried again at the next read.
         if origin.as_deref() != Some(me.instance.as_str()) {
             apply(&me.targets, &kind, &reference).await?;
+            let at_us: i64 = row.try_get(4)?;
+            observe(&kind, at_us);
         }
         cursor.take(seq, Instant::now());
     }
     Ok(())
+}
+
+/// Counts a change applied here, and its lag since its write.
+fn observe(kind: &str, at_us: i64) {
+    let kind = match kind {
+        "token" => "token",
+        "device" => "device",
+        "command" => "command",
+        _ => "other",
+    };
+    METRICS
+        .feed_applied
+        .get_or_create(&KindLabels { kind })
+        .inc();
+    let now_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64);
+    METRICS
+        .feed_lag_seconds
+        .observe((now_us - at_us).max(0) as f64 / 1e6);
 }
 
 async fn apply(targets: &Targets, kind: &str, reference: &str) -> anyhow::Result<()> {

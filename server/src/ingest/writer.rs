@@ -8,6 +8,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::store;
 use crate::db::{Db, Engine};
+use crate::metrics::METRICS;
 use crate::readings::Reading;
 
 /// Rows per commit at most; more waiting batches go in the next one.
@@ -29,6 +30,16 @@ impl Writer {
     pub fn spawn(db: Db, engine: Engine) -> (Writer, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         (Writer { tx }, tokio::spawn(run(db, engine, rx)))
+    }
+
+    /// Returns once everything queued before it is committed (or failed).
+    pub async fn flush(&self) {
+        let _ = self.write(Vec::new()).await;
+    }
+
+    /// Batches waiting for the writer.
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
     }
 
     /// Returns once the rows are committed.
@@ -59,7 +70,14 @@ async fn run(db: Db, engine: Engine, mut rx: mpsc::Receiver<Job>) {
             }
         }
         let batches: Vec<&[Reading]> = jobs.iter().map(|j| j.rows.as_slice()).collect();
+        let started = std::time::Instant::now();
         let result = store::commit(&db, engine, &batches).await;
+        METRICS
+            .commit_seconds
+            .observe(started.elapsed().as_secs_f64());
+        if result.is_ok() {
+            METRICS.readings_stored.inc_by(rows as u64);
+        }
         if let Err(e) = &result {
             tracing::error!(error = %e, rows, "storing readings failed");
             // A passing fault (locked database, lost connection): breathe.

@@ -29,7 +29,7 @@ use tokio::sync::broadcast;
 pub use batch::LiveBatch;
 pub use stream::router;
 
-use crate::readings::Reading;
+use crate::{metrics::METRICS, readings::Reading};
 
 /// Batches a subscriber may fall behind before it is dropped.
 const CHANNEL: usize = 1024;
@@ -63,6 +63,7 @@ impl LiveHub {
             return None;
         }
         *n += 1;
+        METRICS.live_streams.inc();
         Some(StreamSlot {
             user_id,
             open: self.open.clone(),
@@ -119,6 +120,7 @@ pub struct StreamSlot {
 
 impl Drop for StreamSlot {
     fn drop(&mut self) {
+        METRICS.live_streams.dec();
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(n) = open.get_mut(&self.user_id) {
             *n -= 1;

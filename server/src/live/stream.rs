@@ -25,6 +25,7 @@ use crate::{
     error::{ApiError, ApiResult},
     extract::{ApiQuery, AuthUser},
     openapi::{BadRequest, Unauthorized},
+    stopping::Stopping,
     tokens::{TokenError, Tokens},
 };
 
@@ -42,6 +43,7 @@ where
     S: Clone + Send + Sync + 'static,
     LiveHub: FromRef<S>,
     Tokens: FromRef<S>,
+    Stopping: FromRef<S>,
 {
     OpenApiRouter::new().routes(routes!(stream))
 }
@@ -68,7 +70,7 @@ struct LiveEvent {
 /// Server-sent events: `ready` once subscribed, `readings` (a JSON array of
 /// live readings) per committed batch, `commands` (the command) on each
 /// change of a command's status, `end` with `{"reason"}` before the
-/// stream closes (`token_revoked`, `token_expired`); a client too slow to
+/// stream closes (`token_revoked`, `token_expired`, `shutdown` when the instance stops); a client too slow to
 /// keep up is dropped, its stream closed without one.
 #[utoipa::path(get, path = "/v1/live", tag = "live", operation_id = "live_readings",
     params(LiveQuery),
@@ -80,6 +82,7 @@ struct LiveEvent {
 async fn stream(
     State(hub): State<LiveHub>,
     State(tokens): State<Tokens>,
+    State(stopping): State<Stopping>,
     user: AuthUser,
     ApiQuery(q): ApiQuery<LiveQuery>,
 ) -> ApiResult<Response> {
@@ -97,7 +100,7 @@ async fn stream(
     let reader = Reader(out.0.clone());
     tokio::spawn(async move {
         let _slot = slot;
-        pump(tokens, user, q.device_id, rx, events, out).await;
+        pump(tokens, stopping, user, q.device_id, rx, events, out).await;
     });
     let body = futures_util::stream::unfold(reader, |reader| async move {
         let event = reader.next().await?;
@@ -245,6 +248,7 @@ fn readings_json(batches: &[Arc<LiveBatch>], device: Option<i64>) -> Option<Cow<
 /// falls behind, or it goes away.
 async fn pump(
     tokens: Tokens,
+    stopping: Stopping,
     user: AuthUser,
     device: Option<i64>,
     mut rx: broadcast::Receiver<Arc<LiveBatch>>,
@@ -303,6 +307,7 @@ async fn pump(
                 Err(broadcast::error::RecvError::Lagged(_)) => break "too_slow",
                 Err(broadcast::error::RecvError::Closed) => break "shutdown",
             },
+            () = stopping.stopped() => break "shutdown",
             _ = check.tick() => {
                 match tokens.still_valid(&user.token_id, user.expires_at) {
                     Err(TokenError::Revoked) => break "token_revoked",

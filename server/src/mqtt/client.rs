@@ -23,6 +23,7 @@ use crate::{
     commands::{Change, CommandError},
     live::LiveBatch,
     net::Accepted,
+    stopping::Stopping,
     tokens::{jwt::TokenType, TokenError},
 };
 
@@ -87,13 +88,16 @@ pub async fn session(mqtt: Arc<Mqtt>, accepted: Accepted) {
         tls,
         peer,
         accepted,
+        stopping,
         ..
     } = accepted;
-    let opened = tokio::time::timeout_at(
-        accepted + mqtt.connect_within,
-        Wire::open(tls, mqtt.max_packet),
-    )
-    .await;
+    let opened = tokio::select! {
+        opened = tokio::time::timeout_at(
+            accepted + mqtt.connect_within,
+            Wire::open(tls, mqtt.max_packet),
+        ) => opened,
+        () = stopping.stopped() => return,
+    };
     let (mut wire, connect) = match opened {
         Ok(Ok(opened)) => opened,
         _ => return,
@@ -114,12 +118,18 @@ pub async fn session(mqtt: Arc<Mqtt>, accepted: Accepted) {
         user_id: Some(user.id),
         peer,
     });
-    if let Some(why) = run(&mqtt, &mut wire, &user, connect.keep_alive).await {
+    if let Some(why) = run(&mqtt, &mut wire, &user, connect.keep_alive, &stopping).await {
         wire.bye(why).await;
     }
 }
 
-async fn run<S>(mqtt: &Mqtt, wire: &mut Wire<S>, user: &User, keep_alive: u16) -> Option<Bye>
+async fn run<S>(
+    mqtt: &Mqtt,
+    wire: &mut Wire<S>,
+    user: &User,
+    keep_alive: u16,
+    stopping: &Stopping,
+) -> Option<Bye>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
@@ -144,6 +154,15 @@ where
                 continue;
             }
             () = super::silence_over(keep_alive, heard) => return Some(Bye::KeepAliveTimeout),
+            () = stopping.stopped() => {
+                // What the client sent is answered, then the session ends.
+                while let Some((packet_id, taken)) = pending.next().await {
+                    if let Err(why) = wire.settle(packet_id, taken).await {
+                        return why;
+                    }
+                }
+                return Some(Bye::ShuttingDown);
+            }
             batch = async {
                 match batches.as_mut() {
                     Some(rx) => rx.recv().await,

@@ -30,6 +30,7 @@ use crate::{
     commands::CommandError,
     ingest::IngestError,
     net::{Accepted, PeerCert},
+    stopping::Stopping,
     tokens::{jwt::TokenType, TokenError},
 };
 
@@ -74,13 +75,16 @@ pub async fn session(mqtt: Arc<Mqtt>, accepted: Accepted) {
         peer,
         peer_cert,
         accepted,
+        stopping,
     } = accepted;
     let Some(cert) = peer_cert else { return };
-    let opened = tokio::time::timeout_at(
-        accepted + mqtt.connect_within,
-        Wire::open(tls, mqtt.max_packet),
-    )
-    .await;
+    let opened = tokio::select! {
+        opened = tokio::time::timeout_at(
+            accepted + mqtt.connect_within,
+            Wire::open(tls, mqtt.max_packet),
+        ) => opened,
+        () = stopping.stopped() => return,
+    };
     let (mut wire, connect) = match opened {
         Ok(Ok(opened)) => opened,
         Ok(Err(e)) => {
@@ -112,14 +116,20 @@ pub async fn session(mqtt: Arc<Mqtt>, accepted: Accepted) {
         user_id: None,
         peer,
     });
-    let why = run(&mqtt, &mut wire, &device, connect.keep_alive).await;
+    let why = run(&mqtt, &mut wire, &device, connect.keep_alive, &stopping).await;
     if let Some(why) = why {
         wire.bye(why).await;
     }
 }
 
 /// The session until it ends; `Some` when the server ends it.
-async fn run<S>(mqtt: &Mqtt, wire: &mut Wire<S>, device: &Device, keep_alive: u16) -> Option<Bye>
+async fn run<S>(
+    mqtt: &Mqtt,
+    wire: &mut Wire<S>,
+    device: &Device,
+    keep_alive: u16,
+    stopping: &Stopping,
+) -> Option<Bye>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
@@ -157,6 +167,15 @@ where
                 continue;
             }
             () = super::silence_over(keep_alive, heard) => return Some(Bye::KeepAliveTimeout),
+            () = stopping.stopped() => {
+                // What the client sent is answered, then the session ends.
+                while let Some((packet_id, taken)) = pending.next().await {
+                    if let Err(why) = wire.settle(packet_id, taken).await {
+                        return why;
+                    }
+                }
+                return Some(Bye::ShuttingDown);
+            }
             () = command_queued => {
                 if let Err(e) = publish_commands(mqtt, wire, &commands_topic, device.id, &mut sent, &mut sent_ids, &mut next_packet_id).await {
                     tracing::debug!(error = %e, "publishing commands over MQTT failed");

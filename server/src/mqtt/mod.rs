@@ -29,6 +29,7 @@ use crate::{
     ingest::Pipeline,
     live::LiveHub,
     net::{self, Limits},
+    stopping::Stopping,
     tokens::Tokens,
 };
 pub use sessions::Sessions;
@@ -68,9 +69,10 @@ pub async fn serve_clients(
     listener: TcpListener,
     config: Arc<rustls::ServerConfig>,
     limits: Limits,
+    stopping: Stopping,
     mqtt: Arc<Mqtt>,
 ) {
-    net::serve_tls(listener, config, limits, move |accepted| {
+    net::serve_tls(listener, config, limits, stopping, move |accepted| {
         client::session(mqtt.clone(), accepted)
     })
     .await
@@ -81,9 +83,10 @@ pub async fn serve_devices(
     listener: TcpListener,
     config: Arc<rustls::ServerConfig>,
     limits: Limits,
+    stopping: Stopping,
     mqtt: Arc<Mqtt>,
 ) {
-    net::serve_tls(listener, config, limits, move |accepted| {
+    net::serve_tls(listener, config, limits, stopping, move |accepted| {
         device::session(mqtt.clone(), accepted)
     })
     .await

@@ -4,6 +4,7 @@
 //! revocations and their token's expiry); the registry says who is
 //! connected, for counts and, later, for the other instances of a cluster.
 
+use crate::metrics::METRICS;
 use std::{
     collections::HashMap,
     net::SocketAddr,
@@ -38,9 +39,12 @@ impl Sessions {
     /// Registers a session until the returned guard is dropped.
     pub fn register(&self, info: SessionInfo) -> Registered {
         let id = self.0.next.fetch_add(1, Ordering::Relaxed);
+        let listener = info.listener;
         self.lock().insert(id, info);
+        METRICS.mqtt_sessions_add(listener, 1);
         Registered {
             id,
+            listener,
             sessions: self.clone(),
         }
     }
@@ -70,12 +74,14 @@ impl Sessions {
 /// A session's place in the registry, given back when it ends.
 pub struct Registered {
     id: u64,
+    listener: &'static str,
     sessions: Sessions,
 }
 
 impl Drop for Registered {
     fn drop(&mut self) {
         self.sessions.lock().remove(&self.id);
+        METRICS.mqtt_sessions_add(self.listener, -1);
     }
 }
 

@@ -72,6 +72,8 @@ pub enum Bye {
     NotAuthorized,
     /// Silent for longer than its keep-alive allows (0x8D).
     KeepAliveTimeout,
+    /// The instance is stopping (0x8B, server shutting down).
+    ShuttingDown,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,11 +101,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
     pub async fn open(io: S, max_packet: u32) -> Result<(Wire<S>, Connect), WireError> {
         // Small buffers to start with (the codec's default is 8 KiB each
         // way): most sessions are idle devices, and the buffers grow for
-        // the ones that are not.
-        let mut parts = FramedParts::new::<MqttPacket>(io, MqttCodec::Version(VersionCodec));
-        parts.read_buf = bytes::BytesMut::with_capacity(START_BUFFER);
-        parts.write_buf = bytes::BytesMut::with_capacity(START_BUFFER);
+        // the ones that are not. They are set after `from_parts`, which
+        // would grow smaller ones back to 8 KiB.
+        let parts = FramedParts::new::<MqttPacket>(io, MqttCodec::Version(VersionCodec));
         let mut io = Framed::from_parts(parts);
+        *io.read_buffer_mut() = bytes::BytesMut::with_capacity(START_BUFFER);
+        *io.write_buffer_mut() = bytes::BytesMut::with_capacity(START_BUFFER);
         let version = match io.next().await {
             Some(Ok((MqttPacket::Version(v), _))) => v,
             Some(Ok(_)) => return Err(WireError::NotConnect),
@@ -365,10 +368,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
                 Bye::ProtocolError => v5::DisconnectReasonCode::ProtocolError,
                 Bye::NotAuthorized => v5::DisconnectReasonCode::NotAuthorized,
                 Bye::KeepAliveTimeout => v5::DisconnectReasonCode::KeepAliveTimeout,
+                Bye::ShuttingDown => v5::DisconnectReasonCode::ServerShuttingDown,
             };
             let p = MqttPacket::V5(v5::Packet::Disconnect(v5::Disconnect::new(code)));
             let _ = tokio::time::timeout(std::time::Duration::from_secs(1), self.io.send(p)).await;
         }
         let _ = tokio::time::timeout(std::time::Duration::from_secs(1), self.io.close()).await;
+        // A lingering close: what the client sent meanwhile is read and
+        // dropped until it closes too (for at most a second). Closing with
+        // unread bytes would send a TCP reset, and a reset can make the
+        // client lose the DISCONNECT it has not read yet.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+            while let Some(Ok(_)) = self.io.next().await {}
+        })
+        .await;
     }
 }

@@ -48,6 +48,7 @@ where
                     peer,
                     peer_cert,
                     accepted,
+                    stopping,
                 },
             http,
             service,
@@ -61,6 +62,8 @@ where
             |w| w.ended(peer_cert.as_ref()),
         );
         let mut ending = false;
+        // After the instance's stop, what is in flight gets `GRACE`.
+        let mut stop_by = None;
         let activity = Activity::new(accepted.into_std());
         let body_within = limits.idle_timeout;
         let on_request = activity.clone();
@@ -99,6 +102,17 @@ where
                 () = &mut ended, if !ending => {
                     ending = true;
                     conn.as_mut().graceful_shutdown();
+                }
+                () = stopping.stopped(), if stop_by.is_none() => {
+                    stop_by = Some(tokio::time::Instant::now() + GRACE);
+                    if !ending {
+                        ending = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
+                }
+                () = tokio::time::sleep_until(stop_by.unwrap_or(head_deadline)), if stop_by.is_some() => {
+                    tracing::debug!(%peer, "a request outlived the stop's grace; closing");
+                    return;
                 }
                 _ = tick.tick() => {
                     if activity.write_stalled_for().is_some_and(|d| d >= limits.idle_timeout) {

@@ -32,8 +32,10 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
 use tokio::{net::TcpListener, sync::Semaphore};
 use tokio_rustls::TlsAcceptor;
+use tokio_util::task::TaskTracker;
 use tower::Service;
 
+use crate::{metrics::METRICS, stopping::Stopping};
 use addr::PerAddress;
 
 pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
@@ -111,6 +113,8 @@ pub fn server_config_for(
 /// How long a connection may take, and how many a listener holds.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// The listener's name in metrics (`north`, `devices`, `mqtt_devices`…).
+    pub name: &'static str,
     /// From accept to a complete first request head, TLS handshake
     /// included; also the most a later request head may take.
     pub header_timeout: Duration,
@@ -137,15 +141,20 @@ pub struct Accepted {
     pub peer_cert: Option<PeerCert>,
     /// When the TCP connection was accepted: deadlines count from here.
     pub accepted: tokio::time::Instant,
+    /// The instance's stop: the connection winds down when it comes.
+    pub stopping: Stopping,
 }
 
 /// The accept loop every listener shares (HTTPS and MQTT): the caps per
 /// client address and per listener, the TLS handshake within the header
-/// deadline, then `handle` in the connection's own task.
+/// deadline, then `handle` in the connection's own task. Once `stopping`
+/// comes, the listener closes and this returns when every connection it
+/// accepted has ended.
 pub async fn serve_tls<H, F>(
     listener: TcpListener,
     config: Arc<ServerConfig>,
     limits: Limits,
+    stopping: Stopping,
     handle: H,
 ) where
     H: Fn(Accepted) -> F + Clone + Send + Sync + 'static,
@@ -154,8 +163,13 @@ pub async fn serve_tls<H, F>(
     let acceptor = TlsAcceptor::from(config);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let per_address = PerAddress::new(limits.max_per_address);
+    let connections = TaskTracker::new();
     loop {
-        let (tcp, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            conn = listener.accept() => conn,
+            () = stopping.stopped() => break,
+        };
+        let (tcp, peer) = match accepted {
             Ok(conn) => conn,
             Err(e) => {
                 // Out of descriptors and the like: back off instead of spinning.
@@ -176,22 +190,29 @@ pub async fn serve_tls<H, F>(
             refused(peer, "this listener's connections at their cap");
             continue;
         };
-        let (acceptor, handle) = (acceptor.clone(), handle.clone());
-        tokio::spawn(async move {
+        let (acceptor, handle, stopping) = (acceptor.clone(), handle.clone(), stopping.clone());
+        connections.spawn(async move {
             let _slots = (slot, address_slot);
             let _ = tcp.set_nodelay(true);
             let deadline = accepted + limits.header_timeout;
-            let tls = match tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await {
+            let handshake = tokio::select! {
+                res = tokio::time::timeout_at(deadline, acceptor.accept(tcp)) => res,
+                () = stopping.stopped() => return,
+            };
+            let tls = match handshake {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
+                    METRICS.handshake(limits.name, false);
                     refused_handshake(peer, &e);
                     return;
                 }
                 Err(_) => {
+                    METRICS.handshake(limits.name, false);
                     tracing::debug!(%peer, "TLS handshake not done within the header deadline");
                     return;
                 }
             };
+            METRICS.handshake(limits.name, true);
             let peer_cert = tls
                 .get_ref()
                 .1
@@ -203,10 +224,14 @@ pub async fn serve_tls<H, F>(
                 peer,
                 peer_cert,
                 accepted,
+                stopping,
             })
             .await;
         });
     }
+    drop(listener);
+    connections.close();
+    connections.wait().await;
 }
 
 /// Serves HTTPS on `listener` with `service`, within `limits`. With a
@@ -218,6 +243,7 @@ pub async fn serve<S, B>(
     service: S,
     watch: Option<Arc<dyn ConnectionWatch>>,
     limits: Limits,
+    stopping: Stopping,
 ) where
     S: Service<Request<Body>, Response = Response<B>, Error = Infallible>
         + Clone
@@ -238,7 +264,7 @@ pub async fn serve<S, B>(
         .keep_alive_interval(Some(Duration::from_secs(30)))
         .keep_alive_timeout(Duration::from_secs(10));
     let http = Arc::new(http);
-    serve_tls(listener, config, limits, move |accepted| {
+    serve_tls(listener, config, limits, stopping, move |accepted| {
         let conn = conn::Conn {
             accepted,
             http: http.clone(),

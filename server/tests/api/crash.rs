@@ -2,161 +2,13 @@
 //! right after their 202, and commands — nothing queued lost, nothing
 //! final changed — across a restart.
 
-use std::{net::TcpListener, path::Path, process::Stdio, time::Duration};
+use std::time::Duration;
 
-use app::types::{Command, CommandStatus, DeviceCommand, DeviceToken, LoginResponse};
-use reqwest::Client;
+use app::types::{Command, CommandStatus, DeviceCommand};
 use serde_json::{json, Value};
 use sqlx::Row;
 
-use crate::{device_helpers::*, helpers::*};
-
-/// Three distinct free ports (all held until all are chosen).
-fn free_ports() -> (u16, u16, u16) {
-    let bound: Vec<TcpListener> = (0..3)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    let port = |i: usize| bound[i].local_addr().unwrap().port();
-    (port(0), port(1), port(2))
-}
-
-/// The `vigil` binary, running on a data dir (and database).
-struct Running {
-    child: tokio::process::Child,
-    north: u16,
-    south: u16,
-    mqtt: u16,
-    ca_pem: Vec<u8>,
-    client: Client,
-}
-
-impl Running {
-    async fn start(data: &Path, db_url: Option<&str>, password: &str) -> Running {
-        let (north, south, mqtt) = free_ports();
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_vigil"));
-        cmd.env("VIGIL_DATA_DIR", data)
-            .env("VIGIL_HTTPS_ADDR", format!("127.0.0.1:{north}"))
-            .env("VIGIL_DEVICE_ADDR", format!("127.0.0.1:{south}"))
-            .env("VIGIL_MQTT_ADDR", format!("127.0.0.1:{mqtt}"))
-            .env("VIGIL_MQTT_NORTH_ADDR", "127.0.0.1:0")
-            .env("VIGIL_ADMIN_PASSWORD", password)
-            .env("VIGIL_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true);
-        if let Some(url) = db_url {
-            cmd.env("VIGIL_DATABASE_URL", url);
-        }
-        let child = cmd.spawn().unwrap();
-        for _ in 0..300 {
-            if let Ok(pem) = std::fs::read(data.join("pki/platform-ca.pem")) {
-                let client = Client::builder()
-                    .tls_built_in_root_certs(false)
-                    .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
-                    .build()
-                    .unwrap();
-                if client
-                    .get(format!("https://127.0.0.1:{north}/healthz"))
-                    .send()
-                    .await
-                    .is_ok()
-                {
-                    return Running {
-                        child,
-                        north,
-                        south,
-                        mqtt,
-                        ca_pem: pem,
-                        client,
-                    };
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("vigil did not start");
-    }
-
-    fn north(&self, path: &str) -> String {
-        format!("https://127.0.0.1:{}{path}", self.north)
-    }
-
-    fn south(&self, path: &str) -> String {
-        format!("https://127.0.0.1:{}{path}", self.south)
-    }
-
-    async fn admin_token(&self, password: &str) -> String {
-        let login: LoginResponse = self
-            .client
-            .post(self.north("/api/v1/auth/login"))
-            .json(&json!({"username": "admin", "password": password}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        login.token
-    }
-
-    /// Enrolls a self-signed device; returns its id and mutual-TLS client.
-    async fn device(&self, admin: &str, registration_id: &str) -> (i64, Client) {
-        let (id, client, _) = self.device_with_cert(admin, registration_id).await;
-        (id, client)
-    }
-
-    async fn device_with_cert(
-        &self,
-        admin: &str,
-        registration_id: &str,
-    ) -> (i64, Client, DeviceCert) {
-        let cert = self_signed(registration_id, CertSpec::default());
-        let res = self
-            .client
-            .post(self.north("/api/v1/devices"))
-            .header("x-access-token", admin)
-            .json(&json!({"registration_id": registration_id, "name": "c", "cert_sha256": cert.thumbprint()}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 201);
-        let id = res.json::<Value>().await.unwrap()["device"]["id"]
-            .as_i64()
-            .unwrap();
-        let client = self.device_client(&cert);
-        (id, client, cert)
-    }
-
-    fn device_client(&self, cert: &DeviceCert) -> Client {
-        Client::builder()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(reqwest::Certificate::from_pem(&self.ca_pem).unwrap())
-            .identity(
-                reqwest::Identity::from_pem(
-                    format!("{}{}", cert.cert_pem, cert.key_pem).as_bytes(),
-                )
-                .unwrap(),
-            )
-            .build()
-            .unwrap()
-    }
-
-    async fn device_token(&self, device: &Client) -> String {
-        let token: DeviceToken = device
-            .post(self.south("/device/v1/token"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        token.token
-    }
-
-    async fn kill(mut self) {
-        self.child.start_kill().unwrap(); // SIGKILL
-        self.child.wait().await.unwrap();
-    }
-}
+use crate::{helpers::*, process::Running};
 
 #[tokio::test]
 async fn acknowledged_readings_survive_sigkill() {
@@ -285,8 +137,7 @@ async fn commands_survive_sigkill_queued_or_final() {
 
 #[tokio::test]
 async fn readings_acknowledged_over_mqtt_survive_sigkill() {
-    use rumqttc::v5::{mqttbytes::v5::Packet, mqttbytes::QoS, AsyncClient, Event, MqttOptions};
-    use rustls_pki_types::pem::PemObject;
+    use rumqttc::v5::{mqttbytes::v5::Packet, mqttbytes::QoS, Event};
     let data = tempfile::tempdir().unwrap();
     let password = format!("pw-{}", uuid::Uuid::new_v4().simple());
     let db_url = fresh_database().await;
@@ -295,27 +146,7 @@ async fn readings_acknowledged_over_mqtt_survive_sigkill() {
     let (_, device, cert) = vigil.device_with_cert(&admin, "crash-mqtt").await;
     let token = vigil.device_token(&device).await;
 
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(rustls_pki_types::CertificateDer::from_pem_slice(&vigil.ca_pem).unwrap())
-        .unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_client_auth_cert(
-        vec![rustls_pki_types::CertificateDer::from_pem_slice(cert.cert_pem.as_bytes()).unwrap()],
-        rustls_pki_types::PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).unwrap(),
-    )
-    .unwrap();
-    let mut o = MqttOptions::new("crash", "127.0.0.1", vigil.mqtt);
-    o.set_credentials("crash-mqtt", token);
-    o.set_transport(rumqttc::Transport::tls_with_config(
-        rumqttc::TlsConfiguration::Rustls(std::sync::Arc::new(config)),
-    ));
-    let (client, mut el) = AsyncClient::new(o, 16);
+    let (client, mut el) = vigil.mqtt_device(&cert, "crash-mqtt", &token);
     let readings: Vec<Value> = (0..250)
         .map(|i| json!({"sensor": "m", "value": i}))
         .collect();

@@ -1,0 +1,239 @@
+//! Prometheus metrics (`VIGIL_METRICS_ADDR`): what an operator watches on
+//! each instance. One registry per process, filled where things happen
+//! (the accept loop, the gateways, the writer, the feed) and served as
+//! text on `GET /metrics` over plain HTTP on its own address, which is
+//! meant for loopback or a private network: it shows counts, never
+//! tokens, users or device names.
+//!
+//! The crate is the Prometheus project's own `prometheus-client`; its
+//! families are keyed by label sets kept small on purpose (a route's
+//! template, never its path).
+
+use std::sync::LazyLock;
+
+use axum::{
+    extract::{MatchedPath, Request, State},
+    http::{header, StatusCode},
+    middleware::Next,
+    response::{IntoResponse, Response},
+    routing::get,
+    Router,
+};
+use prometheus_client::{
+    encoding::{text::encode, EncodeLabelSet},
+    metrics::{
+        counter::Counter,
+        family::Family,
+        gauge::Gauge,
+        histogram::{exponential_buckets, Histogram},
+    },
+    registry::Registry,
+};
+
+use crate::{state::AppState, stopping::Stopping};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub listener: &'static str,
+    pub method: String,
+    pub route: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CodeLabels {
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HandshakeLabels {
+    pub listener: &'static str,
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ListenerLabels {
+    pub listener: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    pub kind: &'static str,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub refusals: Family<CodeLabels, Counter>,
+    pub handshakes: Family<HandshakeLabels, Counter>,
+    pub readings_stored: Counter,
+    pub commit_seconds: Histogram,
+    pub writer_queue: Gauge,
+    pub live_streams: Gauge,
+    pub mqtt_sessions: Family<ListenerLabels, Gauge>,
+    pub feed_applied: Family<KindLabels, Counter>,
+    pub feed_lag_seconds: Histogram,
+}
+
+/// The process's metrics.
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+impl Metrics {
+    fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("vigil");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by listener, method, route template and status",
+            requests.clone(),
+        );
+        let refusals = Family::<CodeLabels, Counter>::default();
+        registry.register(
+            "gateway_refusals",
+            "Requests and MQTT connections refused for their credential, by error code",
+            refusals.clone(),
+        );
+        let handshakes = Family::<HandshakeLabels, Counter>::default();
+        registry.register(
+            "tls_handshakes",
+            "TLS handshakes on each listener, accepted or refused",
+            handshakes.clone(),
+        );
+        let readings_stored = Counter::default();
+        registry.register(
+            "readings_stored",
+            "Readings committed by this instance's writer",
+            readings_stored.clone(),
+        );
+        // 0.5 ms to about 16 s.
+        let commit_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
+        registry.register(
+            "commit_seconds",
+            "Time of each group commit of readings",
+            commit_seconds.clone(),
+        );
+        let writer_queue = Gauge::default();
+        registry.register(
+            "writer_queue_depth",
+            "Batches of readings waiting for the writer",
+            writer_queue.clone(),
+        );
+        let live_streams = Gauge::default();
+        registry.register(
+            "live_streams",
+            "Open live streams (GET /api/v1/live)",
+            live_streams.clone(),
+        );
+        let mqtt_sessions = Family::<ListenerLabels, Gauge>::default();
+        registry.register(
+            "mqtt_sessions",
+            "Open MQTT sessions, by listener (devices, clients)",
+            mqtt_sessions.clone(),
+        );
+        let feed_applied = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "feed_applied",
+            "Changes made by other instances and applied here, by kind (token revocations are `token`)",
+            feed_applied.clone(),
+        );
+        let feed_lag_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 14));
+        registry.register(
+            "feed_lag_seconds",
+            "From a change's write on another instance to its application here",
+            feed_lag_seconds.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            refusals,
+            handshakes,
+            readings_stored,
+            commit_seconds,
+            writer_queue,
+            live_streams,
+            mqtt_sessions,
+            feed_applied,
+            feed_lag_seconds,
+        }
+    }
+
+    pub fn handshake(&self, listener: &'static str, accepted: bool) {
+        let outcome = if accepted { "accepted" } else { "refused" };
+        self.handshakes
+            .get_or_create(&HandshakeLabels { listener, outcome })
+            .inc();
+    }
+
+    pub fn refused(&self, code: app::types::ErrorCode) {
+        self.refusals
+            .get_or_create(&CodeLabels {
+                code: code.to_string(),
+            })
+            .inc();
+    }
+
+    /// One more (`by` 1) or one fewer (-1) MQTT session on `listener`.
+    pub fn mqtt_sessions_add(&self, listener: &'static str, by: i64) {
+        self.mqtt_sessions
+            .get_or_create(&ListenerLabels { listener })
+            .inc_by(by);
+    }
+
+    fn encode(&self) -> String {
+        let mut out = String::new();
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Counts each request under its route's template (`/api/v1/devices/{id}`),
+/// or `unmatched` for what no route took.
+pub async fn count_requests(
+    State(listener): State<&'static str>,
+    req: Request,
+    next: Next,
+) -> Response {
+    // A nested router's catch-all is axum's, not a route of ours.
+    let route = match req.extensions().get::<MatchedPath>() {
+        Some(p) if !p.as_str().contains("__private__") => p.as_str().to_owned(),
+        _ => "unmatched".to_owned(),
+    };
+    let method = req.method().as_str().to_owned();
+    let res = next.run(req).await;
+    METRICS
+        .requests
+        .get_or_create(&RequestLabels {
+            listener,
+            method,
+            route,
+            status: res.status().as_u16(),
+        })
+        .inc();
+    res
+}
+
+/// Serves `GET /metrics` on `listener` until the instance stops.
+pub async fn serve(listener: tokio::net::TcpListener, state: AppState, stopping: Stopping) {
+    let app = Router::new()
+        .route("/metrics", get(scrape))
+        .with_state(state);
+    let stopped = stopping.stopped_owned();
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(stopped)
+        .await
+    {
+        tracing::warn!(error = %e, "the metrics listener stopped");
+    }
+}
+
+async fn scrape(State(state): State<AppState>) -> impl IntoResponse {
+    METRICS.writer_queue.set(state.writer.queued() as i64);
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        METRICS.encode(),
+    )
+}
