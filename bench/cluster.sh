@@ -64,3 +64,19 @@ VIGIL_NORTH_URL="https://127.0.0.1:18960" VIGIL_SOUTH_URL="https://127.0.0.1:189
   VIGIL_CA="$A/pki/platform-ca.pem" VIGIL_TOKEN="$token" \
   "$BIN/vigil-device" simulate --devices "$DEVICES" --rate 2 --batch 10 --duration 20 --prefix "ll$$" | tail -3
 wait $LL
+
+# Ingest, unthrottled: 100 devices into A alone, then 50 into A and 50 into
+# B at once (same database, same run).
+SECS=${SECS:-15}
+sim() { # NORTH_PORT PREFIX DEVICES
+  VIGIL_NORTH_URL="https://127.0.0.1:$1" VIGIL_SOUTH_URL="https://127.0.0.1:$(($1 + 1))" \
+    VIGIL_CA="$A/pki/platform-ca.pem" VIGIL_TOKEN="$token" \
+    "$BIN/vigil-device" simulate --devices "$3" --rate 0 --batch 10 --duration "$SECS" --prefix "$2$$" 2>/dev/null | tail -1
+}
+echo "== ingest: 100 devices into A alone, batches of 10, unthrottled, ${SECS}s"
+sim 18960 one 100
+echo "== ingest: 50 devices into A and 50 into B at once"
+sim 18960 twoa 50 &
+S1=$!
+sim 18964 twob 50
+wait $S1

@@ -15,6 +15,7 @@ async fn main() -> anyhow::Result<()> {
         devices = %app.device_addr(),
         mqtt = %app.mqtt_addr(),
         mqtt_north = %app.mqtt_north_addr(),
+        metrics = %app.metrics_addr().map_or_else(|| "off".to_owned(), |a| a.to_string()),
         instance = app.instance(),
         "vigil is serving"
     );
@@ -31,4 +32,13 @@ async fn stop_signal() {
         _ = int.recv() => "SIGINT",
     };
     tracing::info!(signal = which, "stopping: draining connections");
+    // A second signal does not wait for the drain.
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        eprintln!("vigil: second signal, exiting at once");
+        std::process::exit(130);
+    });
 }

@@ -30,12 +30,12 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use crate::{state::AppState, stopping::Stopping};
+use crate::state::AppState;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     pub listener: &'static str,
-    pub method: String,
+    pub method: &'static str,
     pub route: String,
     pub status: u16,
 }
@@ -157,8 +157,8 @@ impl Metrics {
         }
     }
 
-    pub fn handshake(&self, listener: &'static str, accepted: bool) {
-        let outcome = if accepted { "accepted" } else { "refused" };
+    /// A TLS handshake's outcome: `accepted`, `refused` or `timeout`.
+    pub fn handshake(&self, listener: &'static str, outcome: &'static str) {
         self.handshakes
             .get_or_create(&HandshakeLabels { listener, outcome })
             .inc();
@@ -198,7 +198,7 @@ pub async fn count_requests(
         Some(p) if !p.as_str().contains("__private__") => p.as_str().to_owned(),
         _ => "unmatched".to_owned(),
     };
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     let res = next.run(req).await;
     METRICS
         .requests
@@ -212,16 +212,30 @@ pub async fn count_requests(
     res
 }
 
-/// Serves `GET /metrics` on `listener` until the instance stops.
-pub async fn serve(listener: tokio::net::TcpListener, state: AppState, stopping: Stopping) {
+/// A request's method as a label: the standard ones by name, any other
+/// (a client may send any token) as `other`, so no client can add labels.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// Serves `GET /metrics` on `listener` until the task is aborted. It is an
+/// operator's endpoint, for loopback or a private network: unlike the
+/// other listeners it has no per-address cap or deadlines of its own.
+pub async fn serve(listener: tokio::net::TcpListener, state: AppState) {
     let app = Router::new()
         .route("/metrics", get(scrape))
         .with_state(state);
-    let stopped = stopping.stopped_owned();
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(stopped)
-        .await
-    {
+    if let Err(e) = axum::serve(listener, app).await {
         tracing::warn!(error = %e, "the metrics listener stopped");
     }
 }

@@ -222,7 +222,7 @@ impl Application {
             }
             db::Engine::Sqlite => Vec::new(),
         };
-        let mut listeners = vec![
+        let listeners = vec![
             tokio::spawn(net::serve(
                 north,
                 north_tls,
@@ -262,18 +262,6 @@ impl Application {
                 mqtt,
             )),
         ];
-        let mut metrics_addr = None;
-        if let Some(addr) = settings.metrics_addr {
-            let listener = TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding VIGIL_METRICS_ADDR {addr}"))?;
-            metrics_addr = Some(listener.local_addr()?);
-            listeners.push(tokio::spawn(crate::metrics::serve(
-                listener,
-                state.clone(),
-                stopping.clone(),
-            )));
-        }
         let mut tasks = vec![
             tokens::sweeper::spawn(tokens, settings.sweep_interval, settings.token_retention),
             writer_task,
@@ -285,6 +273,16 @@ impl Application {
             spawn_last_seen_flusher(devices, settings.last_seen_flush),
         ];
         tasks.extend(feed);
+        // Metrics are read until the end (and not drained: the stop aborts
+        // them with the other tasks).
+        let mut metrics_addr = None;
+        if let Some(addr) = settings.metrics_addr {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding VIGIL_METRICS_ADDR {addr}"))?;
+            metrics_addr = Some(listener.local_addr()?);
+            tasks.push(tokio::spawn(crate::metrics::serve(listener, state.clone())));
+        }
         Ok(Application {
             north_addr,
             device_addr,
@@ -341,21 +339,19 @@ impl Application {
         mut self,
         stop: impl std::future::Future<Output = ()>,
     ) -> anyhow::Result<()> {
-        let failed = {
-            let failed = async {
-                // None of these ends before the stop unless it failed.
-                for t in self.listeners.iter_mut().chain(self.tasks.iter_mut()) {
-                    t.await.context("a server task stopped")?;
-                }
-                anyhow::Ok(())
-            };
+        let ended = {
+            // None of these ends before the stop: one that does has failed.
+            let all = futures_util::future::select_all(
+                self.listeners.iter_mut().chain(self.tasks.iter_mut()),
+            );
             tokio::select! {
-                res = failed => Some(res),
+                (res, _, _) = all => Some(res),
                 () = stop => None,
             }
         };
-        if let Some(res) = failed {
-            return res;
+        if let Some(res) = ended {
+            res.context("a server task stopped")?;
+            anyhow::bail!("a server task stopped");
         }
         self.shutdown().await;
         Ok(())
@@ -406,6 +402,8 @@ const CLOSE: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Drop for Application {
     fn drop(&mut self) {
+        // Connections and sessions end too (tests drop instances).
+        self.state.stopping.stop();
         for t in self.tasks.iter().chain(&self.listeners) {
             t.abort();
         }

@@ -379,9 +379,14 @@ impl Commands {
         Ok(())
     }
 
-    /// Holds until the command is final or `wait` passes; the command as
-    /// it then is.
-    pub async fn wait_final(&self, command: Command, wait: Duration) -> Command {
+    /// Holds until the command is final, `wait` passes or the instance
+    /// stops; the command as it then is.
+    pub async fn wait_final(
+        &self,
+        command: Command,
+        wait: Duration,
+        stopping: &crate::stopping::Stopping,
+    ) -> Command {
         let mut changes = self.changes();
         // A change published before the subscription is in the store.
         let mut current = match store::get(&self.0.db, command.id).await {
@@ -402,6 +407,7 @@ impl Commands {
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
                 () = tokio::time::sleep_until(deadline) => break,
+                () = stopping.stopped() => break,
             }
         }
         current

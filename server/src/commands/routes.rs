@@ -18,6 +18,7 @@ use crate::{
     error::{ApiError, ApiResult},
     extract::{ApiJson, ApiPath, ApiQuery, AuthUser, OperatorUser},
     openapi::{BadBody, BadRequest, Conflict, Forbidden, NotFound, Unauthorized},
+    stopping::Stopping,
 };
 
 const MAX_LIMIT: i64 = 1000;
@@ -26,6 +27,7 @@ pub fn router<S>() -> OpenApiRouter<S>
 where
     S: Clone + Send + Sync + 'static,
     Commands: FromRef<S>,
+    Stopping: FromRef<S>,
 {
     OpenApiRouter::new()
         .routes(routes!(send, list))
@@ -56,6 +58,7 @@ pub struct SendQuery {
     security(("token" = []), ("bearer" = [])))]
 async fn send(
     State(commands): State<Commands>,
+    State(stopping): State<Stopping>,
     OperatorUser(user): OperatorUser,
     ApiPath(device_id): ApiPath<i64>,
     ApiQuery(q): ApiQuery<SendQuery>,
@@ -72,7 +75,7 @@ async fn send(
     };
     let command = commands.create(device_id, user.id, body).await?;
     let command = match wait {
-        Some(w) => commands.wait_final(command, w).await,
+        Some(w) => commands.wait_final(command, w, &stopping).await,
         None => command,
     };
     Ok((StatusCode::CREATED, Json(command)))

@@ -208,8 +208,10 @@ pub async fn live_latency(ep: &Endpoints, token: &str, seconds: u64) -> anyhow::
     let mut until = tokio::time::Instant::now() + Duration::from_secs(600);
     let mut took: Vec<f64> = Vec::new();
     let mut pending = String::new();
+    let mut counting = false;
     while let Ok(chunk) = tokio::time::timeout_at(until, res.chunk()).await {
-        if took.is_empty() {
+        if !counting && !took.is_empty() {
+            counting = true;
             until = tokio::time::Instant::now() + Duration::from_secs(seconds);
         }
         let Some(chunk) = chunk? else {

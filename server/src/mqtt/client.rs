@@ -111,14 +111,16 @@ pub async fn session(mqtt: Arc<Mqtt>, accepted: Accepted) {
     if wire.connack(true, mqtt.max_packet).await.is_err() {
         return;
     }
-    let _registered = mqtt.sessions.register(SessionInfo {
+    let registered = mqtt.sessions.register(SessionInfo {
         listener: "clients",
         token_id: user.token_id.clone(),
         device_id: None,
         user_id: Some(user.id),
         peer,
     });
-    if let Some(why) = run(&mqtt, &mut wire, &user, connect.keep_alive, &stopping).await {
+    let why = run(&mqtt, &mut wire, &user, connect.keep_alive, &stopping).await;
+    drop(registered);
+    if let Some(why) = why {
         wire.bye(why).await;
     }
 }

@@ -109,7 +109,7 @@ pub async fn session(mqtt: Arc<Mqtt>, accepted: Accepted) {
     if wire.connack(true, mqtt.max_packet).await.is_err() {
         return;
     }
-    let _registered = mqtt.sessions.register(SessionInfo {
+    let registered = mqtt.sessions.register(SessionInfo {
         listener: "devices",
         token_id: device.token_id.clone(),
         device_id: Some(device.id),
@@ -117,6 +117,8 @@ pub async fn session(mqtt: Arc<Mqtt>, accepted: Accepted) {
         peer,
     });
     let why = run(&mqtt, &mut wire, &device, connect.keep_alive, &stopping).await;
+    // Out of the registry as soon as it is over, goodbye or not.
+    drop(registered);
     if let Some(why) = why {
         wire.bye(why).await;
     }

@@ -374,13 +374,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(1), self.io.send(p)).await;
         }
         let _ = tokio::time::timeout(std::time::Duration::from_secs(1), self.io.close()).await;
-        // A lingering close: what the client sent meanwhile is read and
-        // dropped until it closes too (for at most a second). Closing with
-        // unread bytes would send a TCP reset, and a reset can make the
-        // client lose the DISCONNECT it has not read yet.
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
-            while let Some(Ok(_)) = self.io.next().await {}
-        })
-        .await;
+        // A lingering close for a client in good standing: what it sent
+        // meanwhile is read and dropped until it closes too (for at most a
+        // second). Closing with unread bytes would send a TCP reset, and a
+        // reset can make the client lose the DISCONNECT it has not read
+        // yet. A client that broke the rules gets no such wait.
+        if matches!(why, Bye::Revoked | Bye::Expired | Bye::ShuttingDown) {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+                while let Some(Ok(_)) = self.io.next().await {}
+            })
+            .await;
+        }
     }
 }

@@ -202,17 +202,17 @@ pub async fn serve_tls<H, F>(
             let tls = match handshake {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
-                    METRICS.handshake(limits.name, false);
+                    METRICS.handshake(limits.name, "refused");
                     refused_handshake(peer, &e);
                     return;
                 }
                 Err(_) => {
-                    METRICS.handshake(limits.name, false);
+                    METRICS.handshake(limits.name, "timeout");
                     tracing::debug!(%peer, "TLS handshake not done within the header deadline");
                     return;
                 }
             };
-            METRICS.handshake(limits.name, true);
+            METRICS.handshake(limits.name, "accepted");
             let peer_cert = tls
                 .get_ref()
                 .1

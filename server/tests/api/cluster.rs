@@ -52,16 +52,16 @@ async fn cluster(n: usize) -> Option<Cluster> {
     })
 }
 
-/// Polls `holds` every 20 ms for up to 10 s; how long it took to hold.
-async fn held_within<F, Fut>(mut holds: F) -> Duration
+/// Polls `holds` every 20 ms for up to 10 s; how long after `since` it
+/// held.
+async fn held_since<F, Fut>(since: Instant, mut holds: F) -> Duration
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(10) {
+    while since.elapsed() < Duration::from_secs(10) {
         if holds().await {
-            return started.elapsed();
+            return since.elapsed();
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -137,8 +137,9 @@ async fn changes_through_any_instance_hold_on_the_two_others_within_a_second() {
     }
     let logout = post(a, "/api/v1/auth/logout", &session, json!({})).await;
     assert_eq!(logout.status(), 204);
+    let changed = Instant::now();
     for n in [b, cc] {
-        let took = held_within(|| async { n.me(&session).await == 401 }).await;
+        let took = held_since(changed, || async { n.me(&session).await == 401 }).await;
         assert!(took < BOUND, "refused after {took:?}");
     }
 
@@ -159,6 +160,7 @@ async fn changes_through_any_instance_hold_on_the_two_others_within_a_second() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
+    let re_roled = Instant::now();
     let res = a
         .client
         .delete(a.north(&format!("/api/v1/users/{gone}")))
@@ -167,12 +169,13 @@ async fn changes_through_any_instance_hold_on_the_two_others_within_a_second() {
         .await
         .unwrap();
     assert_eq!(res.status(), 204);
-    let took = held_within(|| async { a.me(&op_token).await == 401 }).await;
+    let deleted = Instant::now();
+    let took = held_since(re_roled, || async { a.me(&op_token).await == 401 }).await;
     assert!(
         took < BOUND,
         "re-roled user's token refused on A after {took:?}"
     );
-    let took = held_within(|| async { b.me(&gone_token).await == 401 }).await;
+    let took = held_since(deleted, || async { b.me(&gone_token).await == 401 }).await;
     assert!(
         took < BOUND,
         "deleted user's token refused on B after {took:?}"
@@ -181,9 +184,13 @@ async fn changes_through_any_instance_hold_on_the_two_others_within_a_second() {
     // A device enrolled on B: served by C and A; revoked on C: refused at
     // A's and B's handshakes.
     let (id, _, cert) = b.device_with_cert(&admin, "cluster-enrolled").await;
+    let enrolled = Instant::now();
     for n in [cc, a] {
         let device = n.device_client(&cert);
-        let took = held_within(|| async { token_status(n, &device).await == Some(200) }).await;
+        let took = held_since(enrolled, || async {
+            token_status(n, &device).await == Some(200)
+        })
+        .await;
         assert!(took < BOUND, "served after {took:?}");
     }
     let res = post(
@@ -194,8 +201,9 @@ async fn changes_through_any_instance_hold_on_the_two_others_within_a_second() {
     )
     .await;
     assert_eq!(res.status(), 204);
+    let revoked = Instant::now();
     for n in [a, b] {
-        let took = held_within(|| async {
+        let took = held_since(revoked, || async {
             // A new client: a new handshake each time.
             token_status(n, &n.device_client(&cert)).await.is_none()
         })
@@ -211,7 +219,10 @@ async fn revoking_a_device_on_a_cuts_what_it_holds_open_on_b() {
     let admin = a.admin_token(&c.password).await;
     let (id, _, cert) = a.device_with_cert(&admin, "cluster-held").await;
     let device = b.device_client(&cert);
-    held_within(|| async { token_status(b, &device).await == Some(200) }).await;
+    held_since(Instant::now(), || async {
+        token_status(b, &device).await == Some(200)
+    })
+    .await;
     let token = b.device_token(&device).await;
 
     // On B: an HTTP keep-alive connection with a long-poll waiting, and an
@@ -335,7 +346,7 @@ async fn b_cut_off_from_the_database_during_a_revocation_on_a_refuses_the_token_
     assert!(!cut.is_empty(), "B's connections found");
     let logout = post(a, "/api/v1/auth/logout", &session, json!({})).await;
     assert_eq!(logout.status(), 204);
-    let took = held_within(|| async { b.me(&session).await == 401 }).await;
+    let took = held_since(Instant::now(), || async { b.me(&session).await == 401 }).await;
     assert!(took < BOUND * 2, "refused on B after {took:?}");
     // B is otherwise whole.
     assert_eq!(b.me(&other).await, 200);
@@ -395,7 +406,7 @@ async fn readings_and_commands_cross_instances() {
         (&json!("cluster-pump"), &json!("rpm"), &json!(1234.5))
     );
     let mut seen = String::new();
-    tokio::time::timeout(BOUND, async {
+    tokio::time::timeout_at((sent + BOUND).into(), async {
         while !seen.contains("1234.5") {
             let chunk = live.chunk().await.unwrap().unwrap();
             seen.push_str(&String::from_utf8_lossy(&chunk));
@@ -461,7 +472,7 @@ async fn readings_and_commands_cross_instances() {
             .unwrap();
         c["status"] == "succeeded" && c["result"] == json!({"rpm": 900})
     };
-    held_within(status).await;
+    held_since(answered, status).await;
     assert!(
         answered.elapsed() < BOUND,
         "seen on C after {:?}",

@@ -44,6 +44,18 @@ async fn metrics_count_requests_refusals_handshakes_readings_and_sessions() {
         .await
         .unwrap();
     assert_eq!(res.status(), 404);
+    // A method of a client's own making.
+    let res = vigil
+        .client
+        .request(
+            reqwest::Method::from_bytes(b"FROB7F3A").unwrap(),
+            vigil.north("/api/v1/auth/me"),
+        )
+        .header("x-access-token", &admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 405);
     // A device certificate nobody enrolled: refused at the handshake.
     let stranger = vigil.device_client(&self_signed("stranger", CertSpec::default()));
     assert!(stranger
@@ -82,7 +94,15 @@ async fn metrics_count_requests_refusals_handshakes_readings_and_sessions() {
     }
     let session = tokio::spawn(async move { while el.poll().await.is_ok() {} });
 
-    let m = vigil.metrics().await;
+    // The session is registered just after its CONNACK is sent.
+    let mut m = String::new();
+    for _ in 0..50 {
+        m = vigil.metrics().await;
+        if sample(&m, r#"vigil_mqtt_sessions{listener="devices"}"#) == Some(1.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let expect = |name: &str, value: f64| {
         assert_eq!(sample(&m, name), Some(value), "{name} in\n{m}");
     };
@@ -119,6 +139,12 @@ async fn metrics_count_requests_refusals_handshakes_readings_and_sessions() {
     // could be anything a client sends); no token appears.
     assert!(m.contains(r#"route="unmatched""#), "{m}");
     assert!(!m.contains("no-such-route-7f3a"), "{m}");
+    // Nor a method a client made up.
+    expect(
+        r#"vigil_http_requests_total{listener="north",method="other",route="/api/v1/auth/me",status="405"}"#,
+        1.0,
+    );
+    assert!(!m.contains("FROB7F3A"), "{m}");
     assert!(!m.contains(&admin) && !m.contains(&token));
 
     // Closed, they are counted out.

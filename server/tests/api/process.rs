@@ -3,7 +3,6 @@
 //! to read. The crash, stop and cluster tests drive it.
 
 use std::{
-    net::TcpListener,
     path::Path,
     process::{ExitStatus, Stdio},
     sync::{Arc, Mutex},
@@ -17,12 +16,22 @@ use tokio::io::AsyncBufReadExt;
 
 use crate::device_helpers::*;
 
-/// Distinct free ports (all held until all are chosen).
-fn free_ports<const N: usize>() -> [u16; N] {
-    let bound: Vec<TcpListener> = (0..N)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    std::array::from_fn(|i| bound[i].local_addr().unwrap().port())
+/// The port logged for `key` in the start line (`key=127.0.0.1:P` in
+/// text, `"key":"127.0.0.1:P"` in JSON).
+fn logged_port(line: &str, key: &str) -> Option<u16> {
+    for pattern in [
+        format!(" {key}=127.0.0.1:"),
+        format!("\"{key}\":\"127.0.0.1:"),
+    ] {
+        if let Some(at) = line.find(&pattern) {
+            let digits: String = line[at + pattern.len()..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            return digits.parse().ok();
+        }
+    }
+    None
 }
 
 /// A running `vigil`.
@@ -51,14 +60,15 @@ impl Running {
         password: &str,
         env: &[(&str, &str)],
     ) -> Running {
-        let [north, south, mqtt, mqtt_north, metrics] = free_ports::<5>();
+        // Every listener on a port the kernel picks, read back from the
+        // start line: no port is freed and then hoped for.
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_vigil"));
         cmd.env("VIGIL_DATA_DIR", data)
-            .env("VIGIL_HTTPS_ADDR", format!("127.0.0.1:{north}"))
-            .env("VIGIL_DEVICE_ADDR", format!("127.0.0.1:{south}"))
-            .env("VIGIL_MQTT_ADDR", format!("127.0.0.1:{mqtt}"))
-            .env("VIGIL_MQTT_NORTH_ADDR", format!("127.0.0.1:{mqtt_north}"))
-            .env("VIGIL_METRICS_ADDR", format!("127.0.0.1:{metrics}"))
+            .env("VIGIL_HTTPS_ADDR", "127.0.0.1:0")
+            .env("VIGIL_DEVICE_ADDR", "127.0.0.1:0")
+            .env("VIGIL_MQTT_ADDR", "127.0.0.1:0")
+            .env("VIGIL_MQTT_NORTH_ADDR", "127.0.0.1:0")
+            .env("VIGIL_METRICS_ADDR", "127.0.0.1:0")
             .env("VIGIL_ADMIN_PASSWORD", password)
             .env("VIGIL_LOG", "info")
             .env_remove("VIGIL_DATABASE_URL")
@@ -81,30 +91,32 @@ impl Running {
             }
         });
         for _ in 0..300 {
-            if let Ok(pem) = std::fs::read(data.join("pki/platform-ca.pem")) {
+            let serving = log
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.contains("vigil is serving"))
+                .cloned();
+            if let Some(line) = serving {
+                let port =
+                    |key| logged_port(&line, key).unwrap_or_else(|| panic!("no {key} in: {line}"));
+                let pem = std::fs::read(data.join("pki/platform-ca.pem")).unwrap();
                 let client = Client::builder()
                     .tls_built_in_root_certs(false)
                     .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
                     .build()
                     .unwrap();
-                if client
-                    .get(format!("https://127.0.0.1:{north}/healthz"))
-                    .send()
-                    .await
-                    .is_ok()
-                {
-                    return Running {
-                        child,
-                        north,
-                        south,
-                        mqtt,
-                        mqtt_north,
-                        metrics,
-                        ca_pem: pem,
-                        client,
-                        log,
-                    };
-                }
+                return Running {
+                    child,
+                    north: port("north"),
+                    south: port("devices"),
+                    mqtt: port("mqtt"),
+                    mqtt_north: port("mqtt_north"),
+                    metrics: port("metrics"),
+                    ca_pem: pem,
+                    client,
+                    log,
+                };
             }
             if let Ok(Some(status)) = child.try_wait() {
                 panic!(
@@ -114,7 +126,7 @@ impl Running {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("vigil did not start");
+        panic!("vigil did not start: {:?}", log.lock().unwrap());
     }
 
     /// Another instance on the same database, with this one's PKI files

@@ -125,7 +125,12 @@ async fn sigterm_during_ingest_keeps_every_acknowledged_reading_and_exits_0_with
         async move {
             loop {
                 match el.poll().await {
-                    Ok(Event::Incoming(Packet::PubAck(_))) => {
+                    Ok(Event::Incoming(Packet::PubAck(ack))) => {
+                        // A PUBACK with a refusal in it promises nothing.
+                        assert_eq!(
+                            ack.reason,
+                            rumqttc::v5::mqttbytes::v5::PubAckReason::Success
+                        );
                         pubacks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     }
                     Ok(_) => {}
@@ -138,10 +143,15 @@ async fn sigterm_during_ingest_keeps_every_acknowledged_reading_and_exits_0_with
     // The long-poll is waiting (it has no other sign of it), and ingest is
     // under way on both protocols.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    while acked.lock().unwrap().len() < 40 || pubacks.load(std::sync::atomic::Ordering::SeqCst) < 5
-    {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while acked.lock().unwrap().len() < 40
+            || pubacks.load(std::sync::atomic::Ordering::SeqCst) < 5
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("ingest under way on HTTPS and MQTT");
     let (status, took) = vigil.signal("TERM").await;
     let exited = Instant::now();
     assert!(status.success(), "{status}: {:?}", vigil.log_lines());
@@ -196,17 +206,22 @@ async fn sigterm_during_ingest_keeps_every_acknowledged_reading_and_exits_0_with
             );
         }
     }
-    let mqtt_stored: i64 = sqlx::query("SELECT COUNT(*) FROM readings WHERE sensor = 'm'")
-        .fetch_one(&db)
+    // Every acknowledged MQTT batch is stored too. PUBACKs come in the
+    // order of the PUBLISHes, which carried batches 0, 1, 2…
+    let rows = sqlx::query("SELECT value FROM readings WHERE sensor = 'm'")
+        .fetch_all(&db)
         .await
-        .unwrap()
-        .get(0);
-    // Every acknowledged MQTT batch is stored too (and only whole batches).
+        .unwrap();
+    let mqtt_stored: HashSet<i64> = rows.iter().map(|r| r.get::<f64, _>(0) as i64).collect();
     let pubacks = pubacks.load(std::sync::atomic::Ordering::SeqCst);
-    assert!(
-        mqtt_stored >= pubacks * BATCH && mqtt_stored % BATCH == 0,
-        "{mqtt_stored} MQTT readings stored for {pubacks} PUBACKs"
-    );
+    for value in 0..pubacks * BATCH {
+        assert!(
+            mqtt_stored.contains(&value),
+            "MQTT reading {value} acknowledged ({pubacks} PUBACKs) but not stored"
+        );
+    }
+    // And only whole batches.
+    assert_eq!(mqtt_stored.len() as i64 % BATCH, 0);
     // Last seen was written at the stop, not left for a flush that never came.
     let unseen: i64 =
         sqlx::query("SELECT COUNT(*) FROM devices WHERE registration_id LIKE 'stop-%' AND registration_id <> 'stop-poll' AND registration_id <> 'stop-mqtt' AND last_seen IS NULL")
@@ -230,7 +245,10 @@ async fn sigint_stops_an_idle_instance_at_once_and_frees_its_database() {
     assert!(status.success(), "{status}");
     assert!(took < Duration::from_secs(3), "exited after {took:?}");
     assert!(
-        vigil.log_lines().iter().any(|l| l.contains("stopped")),
+        vigil
+            .log_lines()
+            .iter()
+            .any(|l| l.trim_end().ends_with(" stopped")),
         "{:?}",
         vigil.log_lines()
     );
