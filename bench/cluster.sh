@@ -24,10 +24,12 @@ trap cleanup EXIT
 password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
 export VIGIL_DATABASE_URL="$PG/$DB" VIGIL_ADMIN_PASSWORD="$password" VIGIL_ADMIN_USER=admin VIGIL_LOG=error
 
-# instance DATA_DIR FIRST_PORT: north, south, MQTT devices, MQTT apps.
+# instance DATA_DIR FIRST_PORT: north, south, MQTT devices, MQTT apps; the
+# metrics on FIRST_PORT + 10.
 instance() {
   VIGIL_DATA_DIR="$1" VIGIL_HTTPS_ADDR="127.0.0.1:$2" VIGIL_DEVICE_ADDR="127.0.0.1:$(($2 + 1))" \
-    VIGIL_MQTT_ADDR="127.0.0.1:$(($2 + 2))" VIGIL_MQTT_NORTH_ADDR="127.0.0.1:$(($2 + 3))" "$BIN/vigil" &
+    VIGIL_MQTT_ADDR="127.0.0.1:$(($2 + 2))" VIGIL_MQTT_NORTH_ADDR="127.0.0.1:$(($2 + 3))" \
+    VIGIL_METRICS_ADDR="127.0.0.1:$(($2 + 10))" "$BIN/vigil" &
 }
 ready() {
   for _ in $(seq 100); do
@@ -53,17 +55,42 @@ echo "== $N logouts on instance A, each polled on instance B until refused ($(np
 VIGIL_NORTH_URL="https://127.0.0.1:18960" VIGIL_CA="$A/pki/platform-ca.pem" VIGIL_TOKEN="$token" \
   "$BIN/vigil-device" spread-bench --other "https://127.0.0.1:18964" --logouts "$N"
 
-# Readings stored through A, delivered on a live stream of B, at RATE
-# readings/s (devices × batches/s × batch size) for 20 s.
+# Readings stored through A at DEVICES × 2 batches/s × 10 readings for 20 s,
+# followed on a live stream of A and one of B: the time from each reading's
+# arrival at A (its `ts`) to its delivery on each stream; and B's own
+# measure of the feed, from the rows' write on A to their publication on B
+# (the histogram vigil_feed_readings_lag_seconds, read after the run).
 DEVICES=${DEVICES:-1000}
-echo "== $DEVICES devices × 2 batches/s × 10 readings into A; a live stream on B"
-VIGIL_NORTH_URL="https://127.0.0.1:18964" VIGIL_CA="$A/pki/platform-ca.pem" VIGIL_TOKEN="$token" \
-  "$BIN/vigil-device" live-latency --seconds 15 &
-LL=$!
+echo "== $DEVICES devices × 2 batches/s × 10 readings into A; live streams on A and on B"
+LL=""
+for port in 18960 18964; do
+  VIGIL_NORTH_URL="https://127.0.0.1:$port" VIGIL_CA="$A/pki/platform-ca.pem" VIGIL_TOKEN="$token" \
+    "$BIN/vigil-device" live-latency --seconds 15 | sed "s/^/stream on :$port  /" &
+  LL="$LL $!"
+done
 VIGIL_NORTH_URL="https://127.0.0.1:18960" VIGIL_SOUTH_URL="https://127.0.0.1:18961" \
   VIGIL_CA="$A/pki/platform-ca.pem" VIGIL_TOKEN="$token" \
-  "$BIN/vigil-device" simulate --devices "$DEVICES" --rate 2 --batch 10 --duration 20 --prefix "ll$$" | tail -3
+  "$BIN/vigil-device" simulate --devices "$DEVICES" --rate 2 --batch 10 --duration 20 --prefix "ll$$" 2>/dev/null | tail -1
 wait $LL
+curl -sf "http://127.0.0.1:18974/metrics" | python3 -c '
+import sys
+buckets = []
+for line in sys.stdin:
+    if line.startswith("vigil_feed_readings_lag_seconds_bucket"):
+        le = line.split("le=\"")[1].split("\"")[0]
+        buckets.append((float("inf") if le == "+Inf" else float(le), float(line.split()[-1])))
+total = buckets[-1][1]
+def q(p):
+    # Linear within the bucket that holds the quantile.
+    lo, below = 0.0, 0.0
+    for le, count in buckets:
+        if count >= p * total:
+            if le == float("inf"):
+                return lo * 1000
+            return (lo + (le - lo) * (p * total - below) / max(count - below, 1)) * 1000
+        lo, below = le, count
+print(f"feed on B (write on A → published on B), {int(total)} announcements: p50 {q(0.5):.1f} ms  p99 {q(0.99):.1f} ms")
+'
 
 # Ingest, unthrottled: 100 devices into A alone, then 50 into A and 50 into
 # B at once (same database, same run).

@@ -73,6 +73,7 @@ pub struct Metrics {
     pub mqtt_sessions: Family<ListenerLabels, Gauge>,
     pub feed_applied: Family<KindLabels, Counter>,
     pub feed_lag_seconds: Histogram,
+    pub feed_readings_lag_seconds: Histogram,
 }
 
 /// The process's metrics.
@@ -142,8 +143,16 @@ impl Metrics {
             "From a change's write on another instance to its application here",
             feed_lag_seconds.clone(),
         );
+        // 1 ms to about 4 s, in steps of 1.25×.
+        let feed_readings_lag_seconds = Histogram::new(exponential_buckets(0.001, 1.25, 38));
+        registry.register(
+            "feed_readings_lag_seconds",
+            "From readings' write on another instance to their publication to the live streams and MQTT subscribers here (only while someone here follows readings)",
+            feed_readings_lag_seconds.clone(),
+        );
         Metrics {
             registry,
+            feed_readings_lag_seconds,
             requests,
             refusals,
             handshakes,

@@ -9,21 +9,37 @@
 
 use sqlx::Row;
 
-use crate::{db::Db, live::LiveHub, readings::Reading};
+use crate::{db::Db, live::LiveHub, metrics::METRICS, readings::Reading};
 
-/// The id runs of a readings announcement (`origin lo-hi,lo-hi`) made by
-/// another instance; `None` for this instance's own or a malformed one.
-pub(super) fn of_others(payload: &str, me: &str) -> Option<Vec<(i64, i64)>> {
-    let (origin, runs) = payload.split_once(' ')?;
+/// A readings announcement of another instance: the id runs it stored,
+/// and when (microseconds since the epoch, by the database's clock).
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Announced {
+    pub runs: Vec<(i64, i64)>,
+    pub at_us: Option<i64>,
+}
+
+/// A readings announcement (`origin lo-hi,lo-hi [at_us]`, migrations 0007
+/// and 0009) made by another instance; `None` for this instance's own or
+/// a malformed one.
+pub(super) fn of_others(payload: &str, me: &str) -> Option<Announced> {
+    let mut parts = payload.split(' ');
+    let (origin, runs) = (parts.next()?, parts.next()?);
     if origin == me {
         return None;
     }
-    runs.split(',')
+    let at_us = match parts.next() {
+        Some(at) => Some(at.parse().ok()?),
+        None => None,
+    };
+    let runs = runs
+        .split(',')
         .map(|run| {
             let (lo, hi) = run.split_once('-')?;
             Some((lo.parse().ok()?, hi.parse().ok()?))
         })
-        .collect()
+        .collect::<Option<Vec<_>>>()?;
+    Some(Announced { runs, at_us })
 }
 
 /// Reads back the readings other instances stored, and publishes them
@@ -31,9 +47,9 @@ pub(super) fn of_others(payload: &str, me: &str) -> Option<Vec<(i64, i64)>> {
 pub(super) async fn read_back(
     db: Db,
     live: LiveHub,
-    mut announced: tokio::sync::mpsc::Receiver<Vec<(i64, i64)>>,
+    mut announced: tokio::sync::mpsc::Receiver<Announced>,
 ) {
-    while let Some(runs) = announced.recv().await {
+    while let Some(Announced { runs, at_us }) = announced.recv().await {
         if !live.has_subscribers() {
             continue;
         }
@@ -67,6 +83,14 @@ pub(super) async fn read_back(
                 .collect();
             live.publish(&readings);
         }
+        if let Some(at_us) = at_us {
+            let now_us = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() as i64);
+            METRICS
+                .feed_readings_lag_seconds
+                .observe((now_us - at_us).max(0) as f64 / 1e6);
+        }
     }
 }
 
@@ -78,10 +102,21 @@ mod tests {
     fn readings_announcements_of_others_are_read_and_own_ones_skipped() {
         assert_eq!(
             of_others("vigil-a 10-19,40-40", "vigil-b"),
-            Some(vec![(10, 19), (40, 40)])
+            Some(Announced {
+                runs: vec![(10, 19), (40, 40)],
+                at_us: None
+            })
+        );
+        assert_eq!(
+            of_others("vigil-a 10-19 1800000000123456", "vigil-b"),
+            Some(Announced {
+                runs: vec![(10, 19)],
+                at_us: Some(1_800_000_000_123_456)
+            })
         );
         assert_eq!(of_others("vigil-b 10-19", "vigil-b"), None);
         assert_eq!(of_others("vigil-a 10-x", "vigil-b"), None);
+        assert_eq!(of_others("vigil-a 10-19 soon", "vigil-b"), None);
         assert_eq!(of_others("garbage", "vigil-b"), None);
     }
 }

@@ -141,6 +141,12 @@ async fn changes_through_any_instance_hold_on_the_two_others_within_a_second() {
     for n in [b, cc] {
         let took = held_since(changed, || async { n.me(&session).await == 401 }).await;
         assert!(took < BOUND, "refused after {took:?}");
+        // Counted there as a revocation applied from the feed.
+        let m = n.metrics().await;
+        assert!(
+            m.contains(r#"vigil_feed_applied_total{kind="token"} "#),
+            "{m}"
+        );
     }
 
     // A role changed on C: the user's token refused on A; a user deleted
@@ -414,6 +420,13 @@ async fn readings_and_commands_cross_instances() {
     })
     .await
     .unwrap_or_else(|_| panic!("not on B's live stream: {seen}"));
+    // B measured the feed's lag for what it read back.
+    let m = b.metrics().await;
+    let count = m
+        .lines()
+        .find_map(|l| l.strip_prefix("vigil_feed_readings_lag_seconds_count "))
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    assert!(count.is_some_and(|c| c >= 1.0), "{m}");
 
     // A command sent through C reaches the device subscribed on B; the
     // device's answer, given to B, is C's to see.
