@@ -39,6 +39,7 @@ fn router(state: AppState, api: Router<AppState>) -> Router {
             get(|| async { Json(serde_json::json!({ "status": "ok" })) }),
         )
         .route("/readyz", get(ready))
+        .route("/pki/device-ca.crl", get(device_ca_crl))
         .nest("/api", api)
         .leptos_routes(&state, routes, move || shell(leptos_options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
@@ -62,6 +63,25 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, Json<serde_json::V
             StatusCode::SERVICE_UNAVAILABLE,
             Json(serde_json::json!({ "status": "unavailable" })),
         )
+    }
+}
+
+/// The device CA's CRL (DER, `application/pkix-crl`), for anyone: it names
+/// only certificate serials, and relying parties fetch it without a token.
+async fn device_ca_crl(State(state): State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match state.devices.crl().await {
+        Ok(der) => (
+            [
+                (header::CONTENT_TYPE, "application/pkix-crl"),
+                // Issued anew on every request: never kept by a cache.
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            der,
+        )
+            .into_response(),
+        Err(e) => crate::error::ApiError::Internal(e.context("issuing the device CA's CRL"))
+            .into_response(),
     }
 }
 

@@ -122,6 +122,41 @@ pub struct Issued {
     pub serial: String,
 }
 
+/// How long a CRL is valid: clients fetch a new one before then.
+const CRL_VALID: Duration = Duration::hours(24);
+
+impl DeviceCa {
+    /// The CA's certificate revocation list (DER): each `(serial hex,
+    /// revoked at)` of a certificate it issued. Its number is the time of
+    /// issue in milliseconds, so a later list always has a larger one (on
+    /// any instance, their clocks agreeing).
+    pub fn crl(&self, revoked: &[(String, i64)]) -> Result<Vec<u8>, CertError> {
+        use rcgen::{CertificateRevocationListParams, KeyIdMethod, RevokedCertParams};
+        let now = OffsetDateTime::now_utc();
+        let number = u64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or_default();
+        let revoked_certs = revoked
+            .iter()
+            .filter_map(|(serial, at)| {
+                Some(RevokedCertParams {
+                    serial_number: SerialNumber::from_slice(&hex::decode(serial).ok()?),
+                    revocation_time: OffsetDateTime::from_unix_timestamp(*at).ok()?,
+                    reason_code: None,
+                    invalidity_date: None,
+                })
+            })
+            .collect();
+        let params = CertificateRevocationListParams {
+            this_update: now - Duration::minutes(1),
+            next_update: now + CRL_VALID,
+            crl_number: SerialNumber::from(number),
+            issuing_distribution_point: None,
+            revoked_certs,
+            key_identifier_method: KeyIdMethod::Sha256,
+        };
+        Ok(params.signed_by(&self.issuer)?.der().to_vec())
+    }
+}
+
 /// Serial of a certificate, as hex.
 pub fn serial_hex(der: &[u8]) -> Option<String> {
     let (_, cert) = X509Certificate::from_der(der).ok()?;

@@ -114,6 +114,15 @@ impl Devices {
     pub async fn flush_last_seen(&self) {
         self.0.last_seen.flush(&self.0.db).await;
     }
+
+    /// The device CA's certificate revocation list (DER), issued now from
+    /// the database: every revoked device whose certificate the CA signed.
+    /// Made on each request, so a revocation through any instance is in
+    /// the next list any instance gives.
+    pub async fn crl(&self) -> anyhow::Result<Vec<u8>> {
+        let revoked = store::revoked_ca_issued(&self.0.db).await?;
+        Ok(self.0.ca.crl(&revoked)?)
+    }
 }
 
 fn entry(row: &store::DeviceRow) -> Entry {

@@ -199,3 +199,21 @@ pub async fn touch(db: &Db, seen: &[(i64, i64)]) -> sqlx::Result<()> {
     }
     tx.commit().await
 }
+
+/// `(certificate serial as hex, revoked at)` of every revoked device whose
+/// certificate the device CA issued, for the CRL.
+pub async fn revoked_ca_issued(db: &Db) -> sqlx::Result<Vec<(String, i64)>> {
+    let rows = sqlx::query(
+        "SELECT cert_serial, revoked_at FROM devices \
+         WHERE status = 'revoked' AND enrollment = 'ca_issued' AND cert_serial IS NOT NULL \
+         ORDER BY id",
+    )
+    .fetch_all(db)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let at: Option<i64> = r.try_get(1)?;
+            Ok((r.try_get(0)?, at.unwrap_or_default()))
+        })
+        .collect()
+}

@@ -1,6 +1,7 @@
 //! Devices over real mutual-TLS handshakes with certificates made here.
 
 mod binding;
+mod crl;
 mod enrollment;
 mod handshake;
 mod readings;
