@@ -101,6 +101,10 @@ pub struct Settings {
     /// Commands one device may have open (queued or delivered) at once.
     #[arg(long, env = "VIGIL_DEVICE_MAX_OPEN_COMMANDS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub device_max_open_commands: u32,
+    /// How long readings are kept (`unlimited`, or a duration such as
+    /// `90d`); older ones are deleted in batches every sweep interval.
+    #[arg(long, env = "VIGIL_READINGS_RETENTION", default_value = "unlimited", value_parser = parse_retention)]
+    pub readings_retention: Retention,
     /// How long audit entries are kept.
     #[arg(long, env = "VIGIL_AUDIT_RETENTION", default_value = "90d", value_parser = parse_duration)]
     pub audit_retention: Duration,
@@ -152,6 +156,17 @@ impl Settings {
     }
 }
 
+/// A retention: `unlimited`, or a duration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention(pub Option<Duration>);
+
+pub fn parse_retention(s: &str) -> Result<Retention, String> {
+    if s.trim().eq_ignore_ascii_case("unlimited") {
+        return Ok(Retention(None));
+    }
+    parse_duration(s).map(|d| Retention(Some(d)))
+}
+
 /// Ten years: keeps every duration far from overflowing timestamp arithmetic.
 const MAX_DURATION_SECS: u64 = 3650 * 86_400;
 
@@ -189,6 +204,13 @@ mod tests {
         assert!(parse_duration("h").is_err());
         assert!(parse_duration("99999999999999999d").is_err());
         assert!(parse_duration("3651d").is_err());
+        assert_eq!(parse_retention("unlimited").unwrap(), Retention(None));
+        assert_eq!(
+            parse_retention("30d").unwrap(),
+            Retention(Some(Duration::from_secs(30 * 86_400)))
+        );
+        assert!(parse_retention("forever").is_err());
+        assert_eq!(Settings::defaults().readings_retention, Retention(None));
     }
 
     #[test]

@@ -273,6 +273,13 @@ impl Application {
             spawn_last_seen_flusher(devices, settings.last_seen_flush),
         ];
         tasks.extend(feed);
+        if let Some(retention) = settings.readings_retention.0 {
+            tasks.push(crate::readings::spawn_retention(
+                state.db.clone(),
+                retention,
+                settings.sweep_interval,
+            ));
+        }
         // Metrics are read until the end (and not drained: the stop aborts
         // them with the other tasks).
         let mut metrics_addr = None;

@@ -4,7 +4,52 @@
 mod routes;
 mod store;
 
+use std::time::Duration;
+
 pub use routes::router;
+
+use crate::db::Db;
+
+/// Readings deleted per statement by the retention sweep: each statement
+/// holds the write lock only this long, and the writer's commits go
+/// between them.
+const TRIM_BATCH: i64 = 5000;
+
+/// Deletes the readings stored more than `retention` ago (by the time
+/// they were stored, which grows with their id, so each batch is read off
+/// the start of the primary key), in batches with a pause between them;
+/// how many.
+pub async fn trim(db: &Db, retention: Duration) -> sqlx::Result<u64> {
+    let before = crate::db::now() - i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
+    let mut total = 0;
+    loop {
+        let n = store::trim(db, before, TRIM_BATCH).await?;
+        total += n;
+        if n < TRIM_BATCH as u64 {
+            return Ok(total);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// With a retention (`VIGIL_READINGS_RETENTION`), trims every `every`.
+pub fn spawn_retention(
+    db: Db,
+    retention: Duration,
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            match trim(&db, retention).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "readings past their retention deleted"),
+                Err(e) => tracing::warn!(error = %e, "deleting old readings failed"),
+            }
+        }
+    })
+}
 
 /// A sensor's name: 1–64 characters of letters, digits and `_ . : - /`.
 pub fn valid_sensor(s: &str) -> bool {

@@ -246,3 +246,67 @@ async fn reading_queries_and_oversized_csrs_are_refused_as_client_errors() {
     assert_eq!(body.error, ErrorCode::ValidationFailed);
     assert!(body.message.contains("too large"), "{body:?}");
 }
+
+#[tokio::test]
+async fn readings_stored_longer_ago_than_the_retention_are_deleted_in_batches() {
+    use sqlx::Row;
+    use std::time::Duration;
+    let app = spawn_with(|s| {
+        s.readings_retention = vigil::settings::Retention(Some(Duration::from_secs(3600)));
+        s.sweep_interval = Duration::from_secs(1);
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let (device, _, client) = app.enrolled_device(&admin, "retained").await;
+    let token = device_token(&app, &client).await.token;
+    // Stored now, though measured two days ago: kept (retention counts from
+    // when a reading was stored).
+    let two_days_ago = (chrono::Utc::now() - chrono::Duration::days(2)).to_rfc3339();
+    let res = send_readings(
+        &app,
+        &client,
+        &token,
+        json!({"readings": [{"sensor": "t", "value": 1.0, "ts": two_days_ago}, {"sensor": "t", "value": 2.0}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 202);
+    // 12,000 stored two hours ago: more than two batches.
+    let db = &app.app.state().db;
+    let old = chrono::Utc::now().timestamp() - 7200;
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 12000) \
+         INSERT INTO readings (device_id, sensor, value, unit, ts, received_at) \
+         SELECT $1, 'old', i, NULL, $2 * 1000, $2 FROM n",
+    )
+    .bind(device.id)
+    .bind(old)
+    .execute(db)
+    .await
+    .unwrap();
+    let count = |sensor: &'static str| async move {
+        sqlx::query("SELECT COUNT(*) FROM readings WHERE sensor = $1")
+            .bind(sensor)
+            .fetch_one(db)
+            .await
+            .unwrap()
+            .get::<i64, _>(0)
+    };
+    assert_eq!(count("old").await, 12_000);
+    let started = std::time::Instant::now();
+    while count("old").await > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "old readings still there"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(count("t").await, 2, "the recent ones stay");
+    // Nothing more to delete.
+    assert_eq!(
+        vigil::readings::trim(db, Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        0
+    );
+}
