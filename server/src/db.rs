@@ -135,6 +135,58 @@ mod tests {
     }
 }
 
+/// Runs `delete` (a DELETE of at most `$2` rows older than `$1`, oldest
+/// first) again and again until one deletes fewer than `batch`, with a
+/// pause between statements: each holds the database (and so the readings
+/// writer) only briefly, however much there is to delete. How many went.
+pub async fn delete_in_batches(
+    db: &Db,
+    delete: &'static str,
+    before: i64,
+    batch: i64,
+) -> sqlx::Result<u64> {
+    let mut total = 0;
+    loop {
+        let n = sqlx::query(delete)
+            .bind(before)
+            .bind(batch)
+            .execute(db)
+            .await?
+            .rows_affected();
+        total += n;
+        if n < batch as u64 {
+            return Ok(total);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Every `every`, runs `trim` (a retention's deletion) and logs what it
+/// deleted from `what`.
+pub fn spawn_trimming<F, Fut>(
+    what: &'static str,
+    every: std::time::Duration,
+    mut trim: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = sqlx::Result<u64>> + Send,
+{
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            match trim().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, what, "rows past their retention deleted"),
+                Err(e) => {
+                    tracing::warn!(error = %e, what, "deleting rows past their retention failed")
+                }
+            }
+        }
+    })
+}
+
 /// Opens the pool (creating the SQLite file if needed) and runs migrations.
 /// Connects and migrates. On PostgreSQL every connection is named
 /// `instance` (`application_name`): the change feed knows each change's

@@ -202,11 +202,11 @@ pub async fn count_requests(
     req: Request,
     next: Next,
 ) -> Response {
-    // A nested router's catch-all is axum's, not a route of ours.
-    let route = match req.extensions().get::<MatchedPath>() {
-        Some(p) if !p.as_str().contains("__private__") => p.as_str().to_owned(),
-        _ => "unmatched".to_owned(),
-    };
+    // axum sets no `MatchedPath` for a fallback (a nested router's included).
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = method_label(req.method());
     let res = next.run(req).await;
     METRICS

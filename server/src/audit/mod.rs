@@ -41,29 +41,14 @@ impl Audit {
     /// database (and the readings writer) for long.
     pub async fn trim(&self, retention: Duration) -> sqlx::Result<u64> {
         let before = db::now() - retention.as_secs() as i64;
-        let mut total = 0;
-        loop {
-            let n = store::trim(&self.db, before, TRIM_BATCH).await?;
-            total += n;
-            if n < TRIM_BATCH as u64 {
-                return Ok(total);
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        db::delete_in_batches(&self.db, store::TRIM, before, TRIM_BATCH).await
     }
 
     /// Trims the log every `every`.
     pub fn spawn_retention(self, retention: Duration, every: Duration) -> JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            loop {
-                tick.tick().await;
-                match self.trim(retention).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(deleted = n, "audit log trimmed"),
-                    Err(e) => tracing::warn!(error = %e, "audit log trim failed"),
-                }
-            }
+        db::spawn_trimming("audit log", every, move || {
+            let audit = self.clone();
+            async move { audit.trim(retention).await }
         })
     }
 }

@@ -58,16 +58,6 @@ pub async fn list(
         .collect()
 }
 
-/// Deletes up to `batch` entries older than `before`, oldest first;
-/// returns how many went.
-pub async fn trim(db: &Db, before: i64, batch: i64) -> sqlx::Result<u64> {
-    Ok(sqlx::query(
-        "DELETE FROM audit_log WHERE id IN \
-         (SELECT id FROM audit_log WHERE ts < $1 ORDER BY id LIMIT $2)",
-    )
-    .bind(before)
-    .bind(batch)
-    .execute(db)
-    .await?
-    .rows_affected())
-}
+/// Up to `$2` entries older than `$1`, oldest first (`db::delete_in_batches`).
+pub const TRIM: &str = "DELETE FROM audit_log WHERE id IN \
+     (SELECT id FROM audit_log WHERE ts < $1 ORDER BY id LIMIT $2)";

@@ -47,14 +47,10 @@ pub async fn revocation_bench(
         }
         took.push(revoked.elapsed().as_secs_f64() * 1000.0);
     }
-    took.sort_by(f64::total_cmp);
-    let at = |p: f64| took[((took.len() as f64 * p) as usize).min(took.len() - 1)];
     println!(
-        "revocations {}  revocation answered → session closed: p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
+        "revocations {}  revocation answered → session closed: {}",
         took.len(),
-        at(0.5),
-        at(0.99),
-        at(1.0)
+        spread(&mut took)
     );
     Ok(())
 }
@@ -103,14 +99,10 @@ pub async fn spread_bench(
         }
         took.push(answered.elapsed().as_secs_f64() * 1000.0);
     }
-    took.sort_by(f64::total_cmp);
-    let at = |p: f64| took[((took.len() as f64 * p) as usize).min(took.len() - 1)];
     println!(
-        "logouts {}  answered here → refused there: p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
+        "logouts {}  answered here → refused there: {}",
         took.len(),
-        at(0.5),
-        at(0.99),
-        at(1.0)
+        spread(&mut took)
     );
     Ok(())
 }
@@ -239,15 +231,23 @@ pub async fn live_latency(ep: &Endpoints, token: &str, seconds: u64) -> anyhow::
     if took.is_empty() {
         bail!("no reading came in {seconds} s");
     }
-    took.sort_by(f64::total_cmp);
-    let at = |p: f64| took[((took.len() as f64 * p) as usize).min(took.len() - 1)];
     println!(
-        "readings {} ({:.0}/s)  ts → here: p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
+        "readings {} ({:.0}/s)  ts → here: {}",
         took.len(),
         took.len() as f64 / seconds as f64,
+        spread(&mut took)
+    );
+    Ok(())
+}
+
+/// `p50 … ms  p99 … ms  max … ms` of times in milliseconds (not empty).
+fn spread(ms: &mut [f64]) -> String {
+    ms.sort_by(f64::total_cmp);
+    let at = |p: f64| ms[((ms.len() as f64 * p) as usize).min(ms.len() - 1)];
+    format!(
+        "p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
         at(0.5),
         at(0.99),
         at(1.0)
-    );
-    Ok(())
+    )
 }

@@ -17,19 +17,10 @@ const TRIM_BATCH: i64 = 5000;
 
 /// Deletes the readings stored more than `retention` ago (by the time
 /// they were stored, which grows with their id, so each batch is read off
-/// the start of the primary key), in batches with a pause between them;
-/// how many.
+/// the start of the primary key); how many.
 pub async fn trim(db: &Db, retention: Duration) -> sqlx::Result<u64> {
     let before = crate::db::now() - i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
-    let mut total = 0;
-    loop {
-        let n = store::trim(db, before, TRIM_BATCH).await?;
-        total += n;
-        if n < TRIM_BATCH as u64 {
-            return Ok(total);
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    crate::db::delete_in_batches(db, store::TRIM, before, TRIM_BATCH).await
 }
 
 /// With a retention (`VIGIL_READINGS_RETENTION`), trims every `every`.
@@ -38,16 +29,9 @@ pub fn spawn_retention(
     retention: Duration,
     every: Duration,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        loop {
-            tick.tick().await;
-            match trim(&db, retention).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(deleted = n, "readings past their retention deleted"),
-                Err(e) => tracing::warn!(error = %e, "deleting old readings failed"),
-            }
-        }
+    crate::db::spawn_trimming("readings", every, move || {
+        let db = db.clone();
+        async move { trim(&db, retention).await }
     })
 }
 

@@ -40,16 +40,7 @@ pub async fn list(db: &Db, q: &Query<'_>) -> sqlx::Result<Vec<Reading>> {
         .collect()
 }
 
-/// Deletes at most `batch` readings stored before `before` (seconds), the
-/// oldest first; how many.
-pub async fn trim(db: &Db, before: i64, batch: i64) -> sqlx::Result<u64> {
-    Ok(sqlx::query(
-        "DELETE FROM readings WHERE id IN \
-         (SELECT id FROM readings WHERE received_at < $1 ORDER BY id LIMIT $2)",
-    )
-    .bind(before)
-    .bind(batch)
-    .execute(db)
-    .await?
-    .rows_affected())
-}
+/// Up to `$2` readings stored before `$1` (seconds), oldest first
+/// (`db::delete_in_batches`).
+pub const TRIM: &str = "DELETE FROM readings WHERE id IN \
+     (SELECT id FROM readings WHERE received_at < $1 ORDER BY id LIMIT $2)";

@@ -17,7 +17,10 @@ use rumqttc::v5::{
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
-use crate::{helpers::*, process::Running};
+use crate::{
+    helpers::*,
+    process::{sample, Running},
+};
 
 /// The contract's 1 s, with a margin.
 const BOUND: Duration = Duration::from_millis(1500);
@@ -50,22 +53,6 @@ async fn cluster(n: usize) -> Option<Cluster> {
         password,
         _data: data,
     })
-}
-
-/// Polls `holds` every 20 ms for up to 10 s; how long after `since` it
-/// held.
-async fn held_since<F, Fut>(since: Instant, mut holds: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    while since.elapsed() < Duration::from_secs(10) {
-        if holds().await {
-            return since.elapsed();
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("still not so after 10 s");
 }
 
 async fn post(node: &Running, path: &str, token: &str, body: Value) -> reqwest::Response {
@@ -422,10 +409,7 @@ async fn readings_and_commands_cross_instances() {
     .unwrap_or_else(|_| panic!("not on B's live stream: {seen}"));
     // B measured the feed's lag for what it read back.
     let m = b.metrics().await;
-    let count = m
-        .lines()
-        .find_map(|l| l.strip_prefix("vigil_feed_readings_lag_seconds_count "))
-        .and_then(|v| v.trim().parse::<f64>().ok());
+    let count = sample(&m, "vigil_feed_readings_lag_seconds_count");
     assert!(count.is_some_and(|c| c >= 1.0), "{m}");
 
     // A command sent through C reaches the device subscribed on B; the

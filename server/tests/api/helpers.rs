@@ -199,3 +199,19 @@ pub fn user_claims() -> Value {
         "iat": now, "nbf": now, "exp": now + 600, "typ": "user", "role": "admin"
     })
 }
+
+/// Polls `holds` every 20 ms for up to 10 s; how long after `since` it
+/// held.
+pub async fn held_since<F, Fut>(since: std::time::Instant, mut holds: F) -> std::time::Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    while since.elapsed() < std::time::Duration::from_secs(10) {
+        if holds().await {
+            return since.elapsed();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("still not so after 10 s");
+}

@@ -6,22 +6,29 @@ use std::time::Duration;
 use rumqttc::v5::{mqttbytes::v5::Packet, Event};
 use serde_json::{json, Value};
 
-use crate::{device_helpers::*, helpers::*, process::Running};
-
-/// The value of the sample `name` (with its labels, as written) in `text`.
-fn sample(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
-}
+use crate::{
+    device_helpers::*,
+    helpers::*,
+    process::{sample, Running},
+};
 
 #[tokio::test]
 async fn metrics_count_requests_refusals_handshakes_readings_and_sessions() {
     let data = tempfile::tempdir().unwrap();
     let password = format!("pw-{}", uuid::Uuid::new_v4().simple());
     let db_url = fresh_database().await;
-    let vigil = Running::start(data.path(), db_url.as_deref(), &password).await;
+    let vigil = Running::start_with(
+        data.path(),
+        db_url.as_deref(),
+        &password,
+        &[("VIGIL_HEADER_TIMEOUT", "1s")],
+    )
+    .await;
     let admin = vigil.admin_token(&password).await;
+    // A connection to the device listener that never starts its handshake.
+    let silent = tokio::net::TcpStream::connect(("127.0.0.1", vigil.south))
+        .await
+        .unwrap();
 
     // A refused token, and a path no route takes.
     let res = vigil
@@ -146,6 +153,21 @@ async fn metrics_count_requests_refusals_handshakes_readings_and_sessions() {
     );
     assert!(!m.contains("FROB7F3A"), "{m}");
     assert!(!m.contains(&admin) && !m.contains(&token));
+
+    // The silent connection was dropped at the header deadline.
+    let mut timed_out = None;
+    for _ in 0..50 {
+        timed_out = sample(
+            &vigil.metrics().await,
+            r#"vigil_tls_handshakes_total{listener="devices",outcome="timeout"}"#,
+        );
+        if timed_out.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(timed_out, Some(1.0));
+    drop(silent);
 
     // Closed, they are counted out.
     drop(live);

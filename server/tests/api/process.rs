@@ -34,6 +34,13 @@ fn logged_port(line: &str, key: &str) -> Option<u16> {
     None
 }
 
+/// The value of the sample `name` (with its labels, as written) in `text`.
+pub fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// A running `vigil`.
 pub struct Running {
     pub child: tokio::process::Child,
@@ -247,26 +254,11 @@ impl Running {
         registration_id: &str,
         token: &str,
     ) -> (rumqttc::v5::AsyncClient, rumqttc::v5::EventLoop) {
-        use rustls_pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
-        let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(CertificateDer::from_pem_slice(&self.ca_pem).unwrap())
-            .unwrap();
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_client_auth_cert(
-            vec![CertificateDer::from_pem_slice(cert.cert_pem.as_bytes()).unwrap()],
-            PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).unwrap(),
-        )
-        .unwrap();
+        let config = crate::mqtt::tls_config(&self.ca_pem, Some(cert));
         let mut o = rumqttc::v5::MqttOptions::new(registration_id, "127.0.0.1", self.mqtt);
         o.set_credentials(registration_id, token);
         o.set_transport(rumqttc::Transport::tls_with_config(
-            rumqttc::TlsConfiguration::Rustls(Arc::new(config)),
+            rumqttc::TlsConfiguration::Rustls(config),
         ));
         rumqttc::v5::AsyncClient::new(o, 16)
     }
@@ -277,18 +269,7 @@ impl Running {
         user: &str,
         token: &str,
     ) -> (rumqttc::v5::AsyncClient, rumqttc::v5::EventLoop) {
-        use rustls_pki_types::{pem::PemObject, CertificateDer};
-        let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(CertificateDer::from_pem_slice(&self.ca_pem).unwrap())
-            .unwrap();
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        let config = crate::mqtt::tls_config(&self.ca_pem, None);
         let mut o = rumqttc::v5::MqttOptions::new(
             format!("app-{}", uuid::Uuid::new_v4().simple()),
             "127.0.0.1",
@@ -296,7 +277,7 @@ impl Running {
         );
         o.set_credentials(user, token);
         o.set_transport(rumqttc::Transport::tls_with_config(
-            rumqttc::TlsConfiguration::Rustls(Arc::new(config)),
+            rumqttc::TlsConfiguration::Rustls(config),
         ));
         rumqttc::v5::AsyncClient::new(o, 16)
     }
@@ -331,6 +312,16 @@ impl Running {
     /// the process took to exit (at most 20 s are waited).
     pub async fn signal(&mut self, signal: &str) -> (ExitStatus, Duration) {
         let sent = Instant::now();
+        self.send_signal(signal);
+        let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .expect("vigil exited within 20 s")
+            .unwrap();
+        (status, sent.elapsed())
+    }
+
+    /// Sends `signal` and returns at once.
+    pub fn send_signal(&self, signal: &str) {
         let ok = std::process::Command::new("kill")
             .arg(format!("-{signal}"))
             .arg(self.pid().to_string())
@@ -338,11 +329,6 @@ impl Running {
             .unwrap()
             .success();
         assert!(ok, "kill -{signal}");
-        let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
-            .await
-            .expect("vigil exited within 20 s")
-            .unwrap();
-        (status, sent.elapsed())
     }
 
     pub async fn kill(mut self) {

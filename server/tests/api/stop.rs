@@ -85,6 +85,20 @@ async fn sigterm_during_ingest_keeps_every_acknowledged_reading_and_exits_0_with
         .unwrap();
     assert_eq!(live.status(), 200);
     let poll_token = vigil.device_token(&poller).await;
+    // And a sender waiting for its command's end (the device never asks).
+    let (idle_id, _) = vigil.device(&admin, "idle-commanded").await;
+    let waiting_sender = tokio::spawn({
+        let req = vigil
+            .client
+            .post(vigil.north(&format!("/api/v1/devices/{idle_id}/commands?wait=60")))
+            .header("x-access-token", &admin)
+            .json(&json!({"name": "start"}));
+        async move {
+            let res = req.send().await.unwrap();
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.unwrap(), Instant::now())
+        }
+    });
     let long_poll = tokio::spawn({
         let req = poller
             .get(vigil.south("/device/v1/commands?wait=60"))
@@ -166,6 +180,13 @@ async fn sigterm_during_ingest_keeps_every_acknowledged_reading_and_exits_0_with
     // The long-poll was answered (no command), before the exit.
     let (poll_status, poll_body, answered) = long_poll.await.unwrap();
     assert_eq!((poll_status, poll_body.as_str()), (200, "[]"));
+    assert!(answered <= exited + Duration::from_millis(100));
+    // The sender got its command as it stood: created, still queued.
+    let (sent_status, command, answered) = waiting_sender.await.unwrap();
+    assert_eq!(
+        (sent_status, command["status"].as_str()),
+        (201, Some("queued"))
+    );
     assert!(answered <= exited + Duration::from_millis(100));
     // The live stream said why it ended.
     let mut seen = String::new();
@@ -263,4 +284,40 @@ async fn sigint_stops_an_idle_instance_at_once_and_frees_its_database() {
     let again = Running::start(data.path(), db_url.as_deref(), &password).await;
     let admin = again.admin_token(&password).await;
     assert_eq!(again.me(&admin).await, 200);
+}
+
+#[tokio::test]
+async fn a_second_signal_exits_without_waiting_for_the_drain() {
+    use tokio::io::AsyncWriteExt;
+    let data = tempfile::tempdir().unwrap();
+    let password = format!("pw-{}", uuid::Uuid::new_v4().simple());
+    let db_url = fresh_database().await;
+    let mut vigil = Running::start(data.path(), db_url.as_deref(), &password).await;
+    // A request in flight that will not end by itself: its body never
+    // comes whole, so the stop waits for it (up to its grace).
+    let connector = tokio_rustls::TlsConnector::from(crate::mqtt::tls_config(&vigil.ca_pem, None));
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", vigil.north))
+        .await
+        .unwrap();
+    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    tls.write_all(
+        b"POST /api/v1/auth/login HTTP/1.1\r\nhost: 127.0.0.1\r\n\
+          content-type: application/json\r\ncontent-length: 100\r\n\r\n{",
+    )
+    .await
+    .unwrap();
+    tls.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    vigil.send_signal("TERM");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        vigil.child.try_wait().unwrap().is_none(),
+        "the first signal waits for the request in flight"
+    );
+    let (status, took) = vigil.signal("TERM").await;
+    assert_eq!(status.code(), Some(130), "{status}");
+    assert!(took < Duration::from_secs(2), "exited after {took:?}");
+    drop(tls);
 }

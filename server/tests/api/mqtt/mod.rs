@@ -17,26 +17,38 @@ use tokio::io::AsyncReadExt;
 
 use crate::{device_helpers::*, helpers::*};
 
+/// A client TLS configuration trusting the platform CA (`ca_pem`) and,
+/// for the device listener, presenting `cert`.
+pub fn tls_config(ca_pem: &[u8], cert: Option<&DeviceCert>) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(ca_pem).unwrap())
+        .unwrap();
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots);
+    Arc::new(match cert {
+        Some(cert) => builder
+            .with_client_auth_cert(
+                vec![CertificateDer::from_pem_slice(cert.cert_pem.as_bytes()).unwrap()],
+                PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).unwrap(),
+            )
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    })
+}
+
+fn platform_ca(app: &TestApp) -> Vec<u8> {
+    std::fs::read(app.data_path().join("pki/platform-ca.pem")).unwrap()
+}
+
 /// A client TLS configuration trusting the platform CA and presenting
 /// `cert`.
 pub fn client_tls(app: &TestApp, cert: &DeviceCert) -> Arc<rustls::ClientConfig> {
-    let ca = std::fs::read(app.data_path().join("pki/platform-ca.pem")).unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from_pem_slice(&ca).unwrap())
-        .unwrap();
-    let chain = vec![CertificateDer::from_pem_slice(cert.cert_pem.as_bytes()).unwrap()];
-    let key = PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).unwrap();
-    Arc::new(
-        rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_client_auth_cert(chain, key)
-        .unwrap(),
-    )
+    tls_config(&platform_ca(app), Some(cert))
 }
 
 pub fn transport(app: &TestApp, cert: &DeviceCert) -> Transport {
@@ -232,19 +244,10 @@ pub async fn closed_within(
 
 /// The client applications' listener: server authentication only.
 pub fn north_tls(app: &TestApp) -> Transport {
-    let ca = std::fs::read(app.data_path().join("pki/platform-ca.pem")).unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from_pem_slice(&ca).unwrap())
-        .unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    Transport::tls_with_config(TlsConfiguration::Rustls(Arc::new(config)))
+    Transport::tls_with_config(TlsConfiguration::Rustls(tls_config(
+        &platform_ca(app),
+        None,
+    )))
 }
 
 pub fn app_v5(app: &TestApp, user: &str, token: &str) -> (v5::AsyncClient, v5::EventLoop) {
