@@ -124,6 +124,11 @@ string_enum! {
         CommandCancelled = "command_cancelled",
         CommandAnswered = "command_answered",
         CommandExpired = "command_expired",
+        GroupCreated = "group_created",
+        GroupVerified = "group_verified",
+        GroupRevoked = "group_revoked",
+        DeviceRegistered = "device_registered",
+        KeysRotated = "keys_rotated",
     }
 }
 
@@ -141,6 +146,19 @@ string_enum! {
         SelfSigned = "self_signed",
         /// A certificate the platform's device CA signed from a CSR.
         CaIssued = "ca_issued",
+        /// A certificate chaining to an enrollment group's CA, registered
+        /// by the device itself.
+        Group = "group",
+    }
+}
+
+string_enum! {
+    /// An enrollment group's state: `unverified` until its creator proves
+    /// they hold the CA's key, then `active`, until `revoked`.
+    GroupStatus {
+        Unverified = "unverified",
+        Active = "active",
+        Revoked = "revoked",
     }
 }
 
@@ -264,6 +282,9 @@ pub struct Device {
     /// Hex SHA-256 of the device certificate's DER.
     pub cert_sha256: String,
     pub enrollment: Enrollment,
+    /// The enrollment group it registered through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<i64>,
     pub created_at: String,
     pub last_seen: Option<String>,
     /// The newest reading of each sensor.
@@ -454,4 +475,72 @@ pub struct CommandResult {
     /// Any JSON, at most 16 KiB serialized.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<serde_json::Value>,
+}
+
+/// An enrollment group: devices whose certificate chains to its CA register
+/// themselves (`POST /device/v1/register`) once the group is `active`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EnrollmentGroup {
+    pub id: i64,
+    pub name: String,
+    pub status: GroupStatus,
+    /// The CN of the certificate, signed by the group's CA, that verifies
+    /// the group.
+    pub verification_code: String,
+    /// Hex SHA-256 of the CA certificate's DER.
+    pub ca_sha256: String,
+    pub ca_subject: String,
+    pub ca_not_after: String,
+    pub max_devices: Option<i64>,
+    pub expires_at: Option<String>,
+    /// Devices registered through it (counted against `max_devices`).
+    pub registered: i64,
+    pub created_at: String,
+    pub verified_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+/// `POST /api/v1/enrollment-groups`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NewEnrollmentGroup {
+    pub name: String,
+    /// The group's CA certificate (root or intermediate), PEM.
+    pub ca_pem: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_devices: Option<i64>,
+    /// RFC 3339; registrations are refused from then on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+/// `POST /api/v1/enrollment-groups/{id}/verify`: a certificate whose CN is
+/// the group's verification code, signed by the group's CA.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VerifyGroup {
+    pub certificate_pem: String,
+}
+
+/// `POST /api/v1/enrollment-groups/{id}/revoke`: with `devices`, every
+/// device registered through the group is revoked too.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RevokeGroup {
+    #[serde(default)]
+    pub devices: bool,
+}
+
+/// A token signing key, as `GET /api/v1/keys` lists it (never its private
+/// half): `current` signs; a `retired` one verifies until `verify_until`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SigningKey {
+    pub kid: String,
+    /// `current` or `retired`.
+    pub status: String,
+    pub created_at: String,
+    pub retired_at: Option<String>,
+    pub verify_until: Option<String>,
 }

@@ -68,6 +68,7 @@ fn north(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(auth::router())
         .merge(users::router())
         .merge(tokens::routes::router())
+        .merge(tokens::keys_router())
         .merge(audit::router())
         .merge(devices::router())
         .merge(readings::router())

@@ -241,10 +241,31 @@ pub async fn connect(url: &str, instance: &str) -> anyhow::Result<Db> {
         Engine::Sqlite => &SQLITE_MIGRATIONS,
         Engine::Postgres => &POSTGRES_MIGRATIONS,
     };
-    migrator
-        .run(&pool)
-        .await
-        .context("running database migrations")?;
+    if engine == Engine::Sqlite {
+        // SQLite changes some constraints only by building a table anew
+        // (its documented procedure), which needs foreign keys off, and
+        // that pragma is ignored inside the transaction each migration
+        // runs in: so the migrations get a connection with them off, and
+        // the keys are checked after.
+        let mut conn = pool.acquire().await?;
+        conn.execute("PRAGMA foreign_keys = OFF").await?;
+        let ran = migrator.run(&mut *conn).await;
+        conn.execute("PRAGMA foreign_keys = ON").await?;
+        ran.context("running database migrations")?;
+        let broken = sqlx::query("PRAGMA foreign_key_check")
+            .fetch_all(&mut *conn)
+            .await?;
+        anyhow::ensure!(
+            broken.is_empty(),
+            "the database breaks {} foreign key(s) after its migrations",
+            broken.len()
+        );
+    } else {
+        migrator
+            .run(&pool)
+            .await
+            .context("running database migrations")?;
+    }
     Ok(pool)
 }
 

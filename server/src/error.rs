@@ -29,6 +29,9 @@ pub enum ApiError {
     InvalidCredentials,
     #[error("your role does not allow this")]
     Forbidden,
+    /// Forbidden for a reason other than the caller's role.
+    #[error("{0}")]
+    Refused(String),
     #[error("too many failed attempts; try again in {retry_after} seconds")]
     TooManyAttempts { retry_after: u64 },
     #[error("{message}; try again in {retry_after} seconds")]
@@ -77,7 +80,7 @@ impl ApiError {
             ApiError::TokenExpired => ErrorCode::TokenExpired,
             ApiError::TokenRevoked => ErrorCode::TokenRevoked,
             ApiError::InvalidCredentials => ErrorCode::InvalidCredentials,
-            ApiError::Forbidden => ErrorCode::Forbidden,
+            ApiError::Forbidden | ApiError::Refused(_) => ErrorCode::Forbidden,
             ApiError::TooManyAttempts { .. } => ErrorCode::TooManyAttempts,
             ApiError::RateLimited { .. } => ErrorCode::RateLimited,
             ApiError::Validation { .. } => ErrorCode::ValidationFailed,
@@ -98,7 +101,7 @@ impl ApiError {
             | ApiError::TokenRevoked
             | ApiError::InvalidCredentials
             | ApiError::CertificateExpired => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Forbidden | ApiError::Refused(_) => StatusCode::FORBIDDEN,
             ApiError::TooManyAttempts { .. } | ApiError::RateLimited { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
@@ -159,6 +162,8 @@ impl From<DeviceError> for ApiError {
             DeviceError::Invalid(m) => ApiError::validation(m),
             DeviceError::Taken(m) => ApiError::Conflict(m),
             DeviceError::NotFound => ApiError::not_found("device"),
+            DeviceError::NoGroup => ApiError::not_found("enrollment group"),
+            DeviceError::Refused(m) => ApiError::Refused(m),
             DeviceError::Store(e) => e.into(),
             DeviceError::Internal(e) => ApiError::Internal(e),
         }

@@ -42,6 +42,12 @@ pub struct Settings {
     /// unset. Share it between instances that serve one database.
     #[arg(long, env = "VIGIL_JWT_KEY")]
     pub jwt_key: Option<PathBuf>,
+    /// Key-encryption key for the signing keys kept in the database: 32
+    /// bytes as 64 hex digits. Unset, `pki/key-encryption.key` under the
+    /// data dir (generated, 0600). Every instance of one database needs
+    /// the same.
+    #[arg(long, env = "VIGIL_KEY_ENCRYPTION_KEY", hide_env_values = true)]
+    pub key_encryption_key: Option<SecretString>,
     /// Lifetime of user tokens (e.g. 30s, 15m, 1h, 7d).
     #[arg(long, env = "VIGIL_TOKEN_TTL", default_value = "1h", value_parser = parse_duration)]
     pub token_ttl: Duration,

@@ -25,7 +25,7 @@ use crate::{
     settings::Settings,
     state::{AppState, Shared},
     stopping::Stopping,
-    tokens::{self, jwt::JwtKeys, Lifetimes, Tokens},
+    tokens::{self, keys::Kek, Lifetimes, Tokens},
     users, web,
 };
 
@@ -76,6 +76,7 @@ impl Application {
         let devices = Devices::load(
             db.clone(),
             device_ca,
+            net::provider(),
             settings.device_cert_days,
             settings.device_tokens_per_hour,
         )
@@ -83,7 +84,8 @@ impl Application {
         let tokens = Tokens::load(
             db.clone(),
             engine,
-            JwtKeys::from_pem(&pki.jwt_key_pem)?,
+            &pki.jwt_key_pem,
+            Kek::load(settings.key_encryption_key.as_ref(), &pki.dir)?,
             clock.clone(),
             Lifetimes {
                 user: settings.token_ttl,
@@ -166,6 +168,7 @@ impl Application {
         let verifier = Arc::new(DeviceVerifier::new(
             device_ca_der,
             devices.index().clone(),
+            devices.groups().clone(),
             net::provider(),
         )?);
         let mqtt_tls = Arc::new(net::server_config_for(

@@ -40,6 +40,7 @@ fn router(state: AppState, api: Router<AppState>) -> Router {
         )
         .route("/readyz", get(ready))
         .route("/pki/device-ca.crl", get(device_ca_crl))
+        .route("/.well-known/jwks.json", get(jwks))
         .nest("/api", api)
         .leptos_routes(&state, routes, move || shell(leptos_options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
@@ -83,6 +84,18 @@ async fn device_ca_crl(State(state): State<AppState>) -> axum::response::Respons
         Err(e) => crate::error::ApiError::Internal(e.context("issuing the device CA's CRL"))
             .into_response(),
     }
+}
+
+/// The public keys that verify Vigil's tokens (RFC 7517), for anyone.
+/// Kept by caches a minute at most: a verifier that meets an unknown `kid`
+/// after a rotation fetches again.
+async fn jwks(State(state): State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [(header::CACHE_CONTROL, "public, max-age=60")],
+        Json(serde_json::json!({ "keys": state.tokens.jwks() })),
+    )
+        .into_response()
 }
 
 fn secured<S>(inner: S) -> Secured<S> {

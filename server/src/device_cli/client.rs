@@ -248,6 +248,19 @@ impl Device {
         json(res).await
     }
 
+    /// Registers this certificate through its enrollment group: the
+    /// device, and whether it was new.
+    pub async fn register(&self) -> anyhow::Result<(app::types::Device, bool)> {
+        let res = self
+            .http
+            .post(format!("{}/device/v1/register", self.base))
+            .send()
+            .await
+            .map_err(handshake)?;
+        let created = res.status() == reqwest::StatusCode::CREATED;
+        Ok((json(res).await?, created))
+    }
+
     pub async fn send(&self, token: &str, batch: &ReadingsBatch) -> anyhow::Result<usize> {
         let res = self
             .http

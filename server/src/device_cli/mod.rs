@@ -21,7 +21,7 @@ pub use client::{Endpoints, Refused};
 #[command(
     name = "vigil-device",
     version,
-    about = "A Vigil device: enroll, token, send, listen, simulate"
+    about = "A Vigil device: enroll or register, token, send, listen, simulate"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -44,6 +44,25 @@ pub enum Command {
         #[arg(long)]
         csr: bool,
         /// Where device.pem and device.key (0600) are written.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
+    /// Zero-touch registration through an enrollment group (the factory
+    /// flow, no operator token): make a device key and a certificate signed
+    /// by the group's CA with the registration id as its CN, then register
+    /// over mutual TLS. Writes device.pem and device.key (0600) in --out.
+    Register {
+        /// The group's CA certificate (PEM).
+        #[arg(long)]
+        ca_cert: PathBuf,
+        /// The group's CA key (PEM); read, never sent.
+        #[arg(long)]
+        ca_key: PathBuf,
+        #[arg(long)]
+        registration_id: String,
+        /// Days the device certificate is valid.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
         #[arg(long, default_value = ".")]
         out: PathBuf,
     },
@@ -139,6 +158,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             )?;
             println!("{}", serde_json::to_string_pretty(&res.device)?);
         }
+        Command::Register {
+            ca_cert,
+            ca_key,
+            registration_id,
+            days,
+            out,
+        } => {
+            let (cert_pem, key_pem) = group_certificate(&ca_cert, &ca_key, &registration_id, days)?;
+            let device = ep.device_client_from_pem(&cert_pem, &key_pem, false)?;
+            let (registered, created) = device.register().await?;
+            std::fs::create_dir_all(&out)?;
+            crate::pki::write_secret(&out.join("device.key"), &key_pem)?;
+            std::fs::write(out.join("device.pem"), &cert_pem)?;
+            eprintln!(
+                "{}",
+                if created {
+                    "registered"
+                } else {
+                    "registered before: same device"
+                }
+            );
+            println!("{}", serde_json::to_string_pretty(&registered)?);
+        }
         Command::Token { dir } => {
             let device = ep.device_client(&dir)?;
             println!("{}", serde_json::to_string_pretty(&device.token().await?)?);
@@ -229,6 +271,37 @@ pub async fn enroll(
     };
     let res = ep.north_client()?.enroll(token, &req).await?;
     Ok((cert_pem, key.serialize_pem(), res))
+}
+
+/// A new device key and its certificate signed by a group's CA: CN the
+/// registration id, for clientAuth.
+pub fn group_certificate(
+    ca_cert: &std::path::Path,
+    ca_key: &std::path::Path,
+    registration_id: &str,
+    days: u32,
+) -> anyhow::Result<(String, String)> {
+    let ca_pem = std::fs::read_to_string(ca_cert)
+        .with_context(|| format!("reading {}", ca_cert.display()))?;
+    let ca_key = KeyPair::from_pem(
+        &std::fs::read_to_string(ca_key)
+            .with_context(|| format!("reading {}", ca_key.display()))?,
+    )
+    .context("parsing the CA key")?;
+    let issuer =
+        rcgen::Issuer::from_ca_cert_pem(&ca_pem, ca_key).context("parsing the CA certificate")?;
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::default();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, registration_id);
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::minutes(5);
+    params.not_after = now + time::Duration::days(i64::from(days));
+    let cert = params.signed_by(&key, &issuer)?;
+    Ok((cert.pem(), key.serialize_pem()))
 }
 
 fn parse_args(args: &[String]) -> anyhow::Result<Vec<ReadingIn>> {

@@ -98,6 +98,7 @@ impl DeviceCa {
         let now = OffsetDateTime::now_utc();
         params.not_before = now - Duration::minutes(5);
         params.not_after = now + Duration::days(i64::from(days));
+        let params_not_after = params.not_after;
         let mut serial = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut serial);
         serial[0] &= 0x7f;
@@ -112,6 +113,7 @@ impl DeviceCa {
             pem: cert.pem(),
             thumbprint: thumbprint(cert.der()),
             serial,
+            not_after: params_not_after.unix_timestamp(),
         })
     }
 }
@@ -120,6 +122,8 @@ pub struct Issued {
     pub pem: String,
     pub thumbprint: String,
     pub serial: String,
+    /// notAfter, in seconds.
+    pub not_after: i64,
 }
 
 /// How long a CRL is valid: clients fetch a new one before then.

@@ -18,7 +18,7 @@ use axum::{
 use futures_util::future::Either;
 use tower::{Layer, Service};
 
-use super::Devices;
+use super::{groups::Registering, Devices};
 use crate::{clock::Clock, error::ApiError, extract::AuthDevice, net::PeerCert};
 
 #[derive(Clone)]
@@ -65,9 +65,19 @@ where
 
     fn call(&mut self, mut req: Request) -> Self::Future {
         let now = self.clock.now();
-        match identify(&self.devices, req.extensions().get::<PeerCert>(), now) {
-            Ok(device) => {
+        let registering = req.uri().path() == REGISTER;
+        match identify(
+            &self.devices,
+            req.extensions().get::<PeerCert>(),
+            now,
+            registering,
+        ) {
+            Ok(Caller::Device(device)) => {
                 req.extensions_mut().insert(device);
+                Either::Right(self.inner.call(req))
+            }
+            Ok(Caller::Registering(cert)) => {
+                req.extensions_mut().insert(Registering(cert));
                 Either::Right(self.inner.call(req))
             }
             Err(e) => {
@@ -90,23 +100,43 @@ where
     }
 }
 
-fn identify(devices: &Devices, cert: Option<&PeerCert>, now: i64) -> Result<AuthDevice, ApiError> {
+/// The one route a certificate that no device has yet may reach.
+const REGISTER: &str = "/device/v1/register";
+
+enum Caller {
+    Device(AuthDevice),
+    Registering(PeerCert),
+}
+
+fn identify(
+    devices: &Devices,
+    cert: Option<&PeerCert>,
+    now: i64,
+    registering: bool,
+) -> Result<Caller, ApiError> {
     let cert = cert.ok_or(ApiError::TokenInvalid)?;
     if now > cert.not_after {
         return Err(ApiError::CertificateExpired);
     }
-    let entry = devices
-        .index()
-        .get(&cert.thumbprint)
-        .ok_or(ApiError::TokenInvalid)?;
+    // The handshake let it in without a device: its chain ends at an
+    // enrollment group's CA. It may register, and nothing else.
+    let Some(entry) = devices.index().get(&cert.thumbprint) else {
+        return if registering {
+            Ok(Caller::Registering(cert.clone()))
+        } else {
+            Err(ApiError::Refused(
+                "this certificate is not registered: POST /device/v1/register first".into(),
+            ))
+        };
+    };
     // Revoked after this connection's handshake: its next request stops here.
     if !entry.active {
         return Err(ApiError::TokenRevoked);
     }
-    Ok(AuthDevice {
+    Ok(Caller::Device(AuthDevice {
         id: entry.id,
         thumbprint: cert.thumbprint.clone(),
         x5t_s256: cert.x5t_s256.clone(),
         cert_not_after: cert.not_after,
-    })
+    }))
 }

@@ -15,6 +15,9 @@ pub struct Entry {
     pub registration_id: String,
     pub active: bool,
     pub ca_issued: bool,
+    /// The enrollment group it registered through: its chain must end at
+    /// that group's CA.
+    pub group: Option<i64>,
     pub serial: Option<String>,
 }
 
@@ -141,6 +144,7 @@ mod tests {
                 registration_id: "seven".into(),
                 active: true,
                 ca_issued: true,
+                group: None,
                 serial: Some("01".into()),
             },
         );

@@ -1,10 +1,12 @@
 //! Devices: enrollment (a self-signed certificate's thumbprint, or a CSR the
-//! device CA signs), the registry and its in-memory index, the south
-//! listener's certificate verifier and request layer, device tokens, and
-//! revocation — which ends the device's open connections.
+//! device CA signs), registration through an enrollment group, the registry
+//! and its in-memory index, the south listener's certificate verifier and
+//! request layer, device tokens, and revocation — which ends the device's
+//! open connections.
 
 pub mod certs;
 mod gateway;
+pub mod groups;
 pub mod index;
 mod last_seen;
 mod routes;
@@ -24,6 +26,7 @@ pub use watch::RevocationWatch;
 
 use crate::db::Db;
 use certs::{CertError, DeviceCa};
+use groups::GroupIndex;
 use index::{DeviceIndex, Entry};
 use last_seen::LastSeen;
 
@@ -35,6 +38,11 @@ pub enum DeviceError {
     Taken(String),
     #[error("no such device")]
     NotFound,
+    #[error("no such enrollment group")]
+    NoGroup,
+    /// Refused whatever the caller's role (403).
+    #[error("{0}")]
+    Refused(String),
     #[error("device store: {0}")]
     Store(#[from] sqlx::Error),
     #[error("{0}")]
@@ -57,6 +65,7 @@ pub struct Devices(Arc<Inner>);
 struct Inner {
     db: Db,
     index: Arc<DeviceIndex>,
+    groups: Arc<GroupIndex>,
     ca: DeviceCa,
     cert_days: u32,
     tokens_per_hour: u32,
@@ -64,10 +73,12 @@ struct Inner {
 }
 
 impl Devices {
-    /// Loads every enrolled device into the index.
+    /// Loads every enrolled device and every enrollment group into the
+    /// indexes.
     pub async fn load(
         db: Db,
         ca: DeviceCa,
+        provider: Arc<rustls::crypto::CryptoProvider>,
         cert_days: u32,
         tokens_per_hour: u32,
     ) -> sqlx::Result<Devices> {
@@ -75,9 +86,14 @@ impl Devices {
         for row in store::all(&db).await? {
             index.insert(row.device.cert_sha256.clone(), entry(&row));
         }
+        let groups = Arc::new(GroupIndex::new(provider));
+        for row in groups::store::all(&db).await? {
+            groups.put(&row);
+        }
         Ok(Devices(Arc::new(Inner {
             db,
             index,
+            groups,
             ca,
             cert_days,
             tokens_per_hour,
@@ -87,6 +103,19 @@ impl Devices {
 
     pub fn index(&self) -> &Arc<DeviceIndex> {
         &self.0.index
+    }
+
+    pub fn groups(&self) -> &Arc<GroupIndex> {
+        &self.0.groups
+    }
+
+    /// Reads one enrollment group again into its index, after another
+    /// instance created, verified or revoked it.
+    pub async fn reload_group(&self, id: i64) -> sqlx::Result<()> {
+        if let Some(row) = groups::store::get(&self.0.db, id).await? {
+            self.0.groups.put(&row);
+        }
+        Ok(())
     }
 
     /// Reads one device again into the index, after a change another
@@ -131,6 +160,7 @@ fn entry(row: &store::DeviceRow) -> Entry {
         registration_id: row.device.registration_id.clone(),
         active: row.device.status == DeviceStatus::Active,
         ca_issued: row.device.enrollment == Enrollment::CaIssued,
+        group: row.device.group_id,
         serial: row.serial.clone(),
     }
 }

@@ -39,6 +39,7 @@ where
         .routes(routes!(show))
         .routes(routes!(revoke))
         .routes(routes!(revoke_tokens))
+        .merge(super::groups::router())
 }
 
 /// Devices in id order, a page at a time.
@@ -107,6 +108,7 @@ async fn show(
 struct Trusted {
     thumbprint: String,
     serial: Option<String>,
+    not_after: Option<i64>,
     enrollment: Enrollment,
     certificate_pem: Option<String>,
 }
@@ -120,6 +122,7 @@ fn trust(
         (Some(t), None) => Ok(Trusted {
             thumbprint: certs::parse_thumbprint(t)?,
             serial: None,
+            not_after: None,
             enrollment: Enrollment::SelfSigned,
             certificate_pem: None,
         }),
@@ -131,6 +134,7 @@ fn trust(
             Ok(Trusted {
                 thumbprint: issued.thumbprint,
                 serial: Some(issued.serial),
+                not_after: Some(issued.not_after),
                 enrollment: Enrollment::CaIssued,
                 certificate_pem: Some(issued.pem),
             })
@@ -163,6 +167,8 @@ async fn enroll(
         cert_sha256: &trusted.thumbprint,
         cert_serial: trusted.serial.as_deref(),
         enrollment: trusted.enrollment,
+        group_id: None,
+        cert_not_after: trusted.not_after,
     };
     let row = match store::insert(&devices.0.db, &new, db::now()).await {
         Ok(row) => row,

@@ -23,7 +23,9 @@ where
     Tokens: FromRef<S>,
     Devices: FromRef<S>,
 {
-    OpenApiRouter::new().routes(routes!(token))
+    OpenApiRouter::new()
+        .routes(routes!(token))
+        .merge(super::groups::south_router())
 }
 
 /// Issues a device token bound to the certificate of this connection

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use app::types::{Device, DeviceStatus, Enrollment, Reading, RevocationReason};
-use sqlx::{any::AnyRow, Row};
+use sqlx::{any::AnyRow, Any, Executor, Row};
 
 use crate::{
     db::{self, Db},
@@ -19,11 +19,14 @@ pub struct NewDevice<'a> {
     pub cert_sha256: &'a str,
     pub cert_serial: Option<&'a str>,
     pub enrollment: Enrollment,
+    pub group_id: Option<i64>,
+    /// The certificate's notAfter (seconds), when known at enrollment.
+    pub cert_not_after: Option<i64>,
 }
 
-const COLUMNS: &str = "id, registration_id, name, status, cert_sha256, enrollment, created_at, last_seen, cert_serial";
+const COLUMNS: &str = "id, registration_id, name, status, cert_sha256, enrollment, created_at, last_seen, cert_serial, group_id";
 /// `COLUMNS` and the count of the device's open commands (reads only).
-const LISTED: &str = "id, registration_id, name, status, cert_sha256, enrollment, created_at, last_seen, cert_serial, \
+const LISTED: &str = "id, registration_id, name, status, cert_sha256, enrollment, created_at, last_seen, cert_serial, group_id, \
      (SELECT COUNT(*) FROM commands c WHERE c.device_id = devices.id \
       AND c.status IN ('queued', 'delivered')) AS open_commands";
 
@@ -46,6 +49,7 @@ fn row(r: &AnyRow) -> sqlx::Result<DeviceRow> {
             status: decode("status", r.try_get("status")?, DeviceStatus::parse)?,
             cert_sha256: r.try_get("cert_sha256")?,
             enrollment: decode("enrollment", r.try_get("enrollment")?, Enrollment::parse)?,
+            group_id: r.try_get("group_id")?,
             created_at: db::rfc3339(r.try_get("created_at")?),
             last_seen: last_seen.map(db::rfc3339),
             latest: Vec::new(),
@@ -59,10 +63,14 @@ fn row(r: &AnyRow) -> sqlx::Result<DeviceRow> {
     })
 }
 
-pub async fn insert(db: &Db, d: &NewDevice<'_>, now: i64) -> sqlx::Result<DeviceRow> {
+pub async fn insert<'e, E: Executor<'e, Database = Any>>(
+    db: E,
+    d: &NewDevice<'_>,
+    now: i64,
+) -> sqlx::Result<DeviceRow> {
     let sql = format!(
-        "INSERT INTO devices (registration_id, name, cert_sha256, cert_serial, enrollment, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
+        "INSERT INTO devices (registration_id, name, cert_sha256, cert_serial, enrollment, created_at, group_id, cert_not_after) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
     );
     let r = sqlx::query(&sql)
         .bind(d.registration_id)
@@ -71,6 +79,8 @@ pub async fn insert(db: &Db, d: &NewDevice<'_>, now: i64) -> sqlx::Result<Device
         .bind(d.cert_serial)
         .bind(d.enrollment.as_str())
         .bind(now)
+        .bind(d.group_id)
+        .bind(d.cert_not_after)
         .fetch_one(db)
         .await?;
     row(&r)
@@ -114,6 +124,20 @@ pub async fn exists(db: &Db, id: i64) -> sqlx::Result<bool> {
         .fetch_optional(db)
         .await?
         .is_some())
+}
+
+/// The device whose certificate has this thumbprint.
+pub async fn by_thumbprint(db: &Db, thumbprint: &str) -> sqlx::Result<Option<DeviceRow>> {
+    let id: Option<i64> = sqlx::query("SELECT id FROM devices WHERE cert_sha256 = $1")
+        .bind(thumbprint)
+        .fetch_optional(db)
+        .await?
+        .map(|r| r.try_get(0))
+        .transpose()?;
+    match id {
+        Some(id) => get(db, id).await,
+        None => Ok(None),
+    }
 }
 
 pub async fn get(db: &Db, id: i64) -> sqlx::Result<Option<DeviceRow>> {
@@ -166,24 +190,36 @@ async fn latest_between(
 /// transaction; `None` when there is no such device.
 pub async fn revoke(db: &Db, id: i64, now: i64) -> sqlx::Result<Option<Vec<RevokedToken>>> {
     let mut tx = db.begin().await?;
+    let tokens = revoke_in(&mut tx, id, now).await?;
+    if tokens.is_some() {
+        tx.commit().await?;
+    }
+    Ok(tokens)
+}
+
+/// `revoke` inside the caller's transaction.
+pub async fn revoke_in(
+    conn: &mut sqlx::AnyConnection,
+    id: i64,
+    now: i64,
+) -> sqlx::Result<Option<Vec<RevokedToken>>> {
     let found = sqlx::query("UPDATE devices SET status = 'revoked', revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
         .bind(now)
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?
         .rows_affected();
     if found == 0 {
         return Ok(None);
     }
     let tokens = tokens::revoke_owner(
-        &mut *tx,
+        &mut *conn,
         Owner::Device(id),
         RevocationReason::DeviceRevoked,
         now,
         None,
     )
     .await?;
-    tx.commit().await?;
     Ok(Some(tokens))
 }
 

@@ -5,7 +5,14 @@
 //!   with a serial not revoked;
 //! - a self-signed certificate must be enrolled by thumbprint and active,
 //!   within its dates, and marked for clientAuth.
-//! In both cases rustls still checks the handshake signature made with the
+//! - a certificate registered through an enrollment group must still chain
+//!   to that group's CA;
+//! - a certificate no device has yet is let in only when its chain ends at
+//!   the CA of a group open for registration (and it is in date, not a CA,
+//!   for clientAuth, its CN a registration id): the request layer then
+//!   lets it reach the registration route and nothing else.
+//!
+//! In every case rustls still checks the handshake signature made with the
 //! certificate's key (proof of possession).
 
 use std::sync::Arc;
@@ -24,12 +31,14 @@ use rustls::{
 
 use super::{
     certs::{self, CertProblem},
+    groups::{ca, GroupIndex},
     index::DeviceIndex,
 };
 
 #[derive(Debug)]
 pub struct DeviceVerifier {
     index: Arc<DeviceIndex>,
+    groups: Arc<GroupIndex>,
     ca: Arc<dyn ClientCertVerifier>,
     provider: Arc<CryptoProvider>,
 }
@@ -38,6 +47,7 @@ impl DeviceVerifier {
     pub fn new(
         device_ca: CertificateDer<'static>,
         index: Arc<DeviceIndex>,
+        groups: Arc<GroupIndex>,
         provider: Arc<CryptoProvider>,
     ) -> anyhow::Result<DeviceVerifier> {
         let mut roots = RootCertStore::empty();
@@ -46,6 +56,7 @@ impl DeviceVerifier {
             .build()?;
         Ok(DeviceVerifier {
             index,
+            groups,
             ca,
             provider,
         })
@@ -54,6 +65,15 @@ impl DeviceVerifier {
 
 fn refuse(e: CertificateError) -> Error {
     Error::InvalidCertificate(e)
+}
+
+fn problem(p: CertProblem) -> CertificateError {
+    match p {
+        CertProblem::Unreadable => CertificateError::BadEncoding,
+        CertProblem::Expired => CertificateError::Expired,
+        CertProblem::NotYetValid => CertificateError::NotValidYet,
+        CertProblem::NotForClientAuth | CertProblem::IsCa => CertificateError::InvalidPurpose,
+    }
 }
 
 impl ClientCertVerifier for DeviceVerifier {
@@ -72,14 +92,27 @@ impl ClientCertVerifier for DeviceVerifier {
         now: UnixTime,
     ) -> Result<ClientCertVerified, Error> {
         let thumbprint = certs::thumbprint(end_entity);
-        let entry = self
-            .index
-            .get(&thumbprint)
-            .ok_or(refuse(CertificateError::UnknownIssuer))?;
+        let Some(entry) = self.index.get(&thumbprint) else {
+            // Not a device yet: one about to register through a group?
+            self.groups
+                .open_for(end_entity, intermediates, now)
+                .ok_or(refuse(CertificateError::UnknownIssuer))?;
+            ca::registrant(end_entity, now.as_secs() as i64).map_err(|p| {
+                refuse(match p {
+                    ca::NotARegistrant::Problem(p) => problem(p),
+                    ca::NotARegistrant::Unreadable => CertificateError::BadEncoding,
+                    ca::NotARegistrant::BadName => CertificateError::ApplicationVerificationFailure,
+                })
+            })?;
+            return Ok(ClientCertVerified::assertion());
+        };
         if !entry.active {
             return Err(refuse(CertificateError::Revoked));
         }
-        if entry.ca_issued {
+        if let Some(group) = entry.group {
+            self.groups
+                .chains_to(group, end_entity, intermediates, now)?;
+        } else if entry.ca_issued {
             self.ca.verify_client_cert(end_entity, intermediates, now)?;
             let serial =
                 certs::serial_hex(end_entity).ok_or(refuse(CertificateError::BadEncoding))?;
@@ -87,16 +120,8 @@ impl ClientCertVerifier for DeviceVerifier {
                 return Err(refuse(CertificateError::Revoked));
             }
         } else {
-            certs::check_client_cert(end_entity, now.as_secs() as i64).map_err(|p| {
-                refuse(match p {
-                    CertProblem::Unreadable => CertificateError::BadEncoding,
-                    CertProblem::Expired => CertificateError::Expired,
-                    CertProblem::NotYetValid => CertificateError::NotValidYet,
-                    CertProblem::NotForClientAuth | CertProblem::IsCa => {
-                        CertificateError::InvalidPurpose
-                    }
-                })
-            })?;
+            certs::check_client_cert(end_entity, now.as_secs() as i64)
+                .map_err(|p| refuse(problem(p)))?;
         }
         Ok(ClientCertVerified::assertion())
     }

@@ -40,7 +40,10 @@ impl ConnectionWatch for RevocationWatch {
             };
             loop {
                 let left = not_after - clock.now();
-                if !index.is_active(&thumbprint) || left < 0 {
+                // A certificate no device has yet (one registering) is
+                // not revoked: it is watched from its registration on.
+                let revoked = index.get(&thumbprint).is_some_and(|e| !e.active);
+                if revoked || left < 0 {
                     return;
                 }
                 let wait = Duration::from_secs(left as u64 + 1).min(EXPIRY_CHECK);

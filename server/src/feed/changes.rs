@@ -154,6 +154,8 @@ fn observe(kind: &str, at_us: i64) {
         "token" => "token",
         "device" => "device",
         "command" => "command",
+        "group" => "group",
+        "key" => "key",
         _ => "other",
     };
     METRICS
@@ -181,6 +183,12 @@ async fn apply(targets: &Targets, kind: &str, reference: &str) -> anyhow::Result
                 targets.commands.changed_elsewhere(id).await?;
             }
         }
+        "group" => {
+            if let Ok(id) = reference.parse() {
+                targets.devices.reload_group(id).await?;
+            }
+        }
+        "key" => targets.tokens.reload_keys().await?,
         other => tracing::debug!(kind = other, "change feed: unknown kind ignored"),
     }
     Ok(())

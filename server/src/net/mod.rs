@@ -52,10 +52,14 @@ pub struct PeerCert {
     pub x5t_s256: String,
     /// `notAfter`, in seconds since the epoch.
     pub not_after: i64,
+    /// The chain as presented, end entity first (for registration, which
+    /// verifies it again).
+    pub chain: Arc<[CertificateDer<'static>]>,
 }
 
 impl PeerCert {
-    pub fn of(der: &[u8]) -> Option<PeerCert> {
+    pub fn of(chain: &[CertificateDer<'_>]) -> Option<PeerCert> {
+        let der = chain.first()?;
         use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine};
         use x509_parser::prelude::{FromDer, X509Certificate};
         let (_, cert) = X509Certificate::from_der(der).ok()?;
@@ -64,6 +68,7 @@ impl PeerCert {
             thumbprint: hex::encode(digest),
             x5t_s256: B64.encode(digest),
             not_after: cert.validity().not_after.timestamp(),
+            chain: chain.iter().map(|c| c.clone().into_owned()).collect(),
         })
     }
 }
@@ -213,12 +218,7 @@ pub async fn serve_tls<H, F>(
                 }
             };
             METRICS.handshake(limits.name, "accepted");
-            let peer_cert = tls
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|c| c.first())
-                .and_then(|c| PeerCert::of(c));
+            let peer_cert = tls.get_ref().1.peer_certificates().and_then(PeerCert::of);
             handle(Accepted {
                 tls,
                 peer,

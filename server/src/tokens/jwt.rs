@@ -4,8 +4,13 @@
 //! signature before any claim, requires `iss`, `aud`, `typ`, `sub`, `jti`,
 //! `iat`, `nbf` and `exp`, and judges `exp` and `nbf` against the time it is
 //! given, with 2 s of leeway, whether the token comes from the cache or not.
+//! Several keys may verify (the current one and retired ones until their
+//! tokens have all expired); the current one signs.
 
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+};
 
 use anyhow::Context;
 use app::types::Role;
@@ -67,45 +72,165 @@ impl Claims {
     }
 }
 
-pub struct JwtKeys {
+/// What a key set is made of: the current key's PEM (it signs), and every
+/// key that verifies: `(kid, raw public key, verify_until)`, `None` for
+/// always (the current key).
+#[derive(Default)]
+pub struct KeySetup {
+    pub current: Option<String>,
+    pub verifying: Vec<(String, Vec<u8>, Option<i64>)>,
+}
+
+struct Signing {
     kid: String,
     encoding: EncodingKey,
+}
+
+struct Verifying {
+    public: Vec<u8>,
     decoding: DecodingKey,
+    /// Last second it verifies (a retired key); `None`: no end.
+    until: Option<i64>,
+}
+
+struct KeySet {
+    signing: Signing,
+    verifying: HashMap<String, Verifying>,
+}
+
+pub struct JwtKeys {
+    set: RwLock<Arc<KeySet>>,
     user: Validation,
     device: Validation,
     verified: VerifiedCache,
 }
 
-impl JwtKeys {
-    /// From the PKCS#8 PEM of an Ed25519 key.
-    pub fn from_pem(pem: &str) -> anyhow::Result<JwtKeys> {
-        let pair = KeyPair::from_pem(pem).context("parsing the JWT signing key")?;
-        if pair.algorithm() != &rcgen::PKCS_ED25519 {
-            anyhow::bail!("the JWT signing key must be an Ed25519 key");
-        }
-        let public = pair.public_key_raw();
-        let kid = hex::encode(&Sha256::digest(public)[..8]);
-        let encoding =
-            EncodingKey::from_ed_pem(pem.as_bytes()).context("loading the JWT signing key")?;
-        let decoding = DecodingKey::from_ed_der(public);
-        Ok(JwtKeys {
-            kid,
+/// The key id of a raw Ed25519 public key: 16 hex digits of its SHA-256.
+pub fn kid_of(public: &[u8]) -> String {
+    hex::encode(&Sha256::digest(public)[..8])
+}
+
+fn signing(pem: &str) -> anyhow::Result<(Signing, Vec<u8>)> {
+    let pair = KeyPair::from_pem(pem).context("parsing the JWT signing key")?;
+    if pair.algorithm() != &rcgen::PKCS_ED25519 {
+        anyhow::bail!("the JWT signing key must be an Ed25519 key");
+    }
+    let public = pair.public_key_raw().to_vec();
+    let encoding =
+        EncodingKey::from_ed_pem(pem.as_bytes()).context("loading the JWT signing key")?;
+    Ok((
+        Signing {
+            kid: kid_of(&public),
             encoding,
-            decoding,
+        },
+        public,
+    ))
+}
+
+fn key_set(setup: KeySetup) -> anyhow::Result<KeySet> {
+    let pem = setup.current.context("no current signing key")?;
+    let (signing, public) = signing(&pem)?;
+    let mut verifying: HashMap<String, Verifying> = setup
+        .verifying
+        .into_iter()
+        .map(|(kid, public, until)| {
+            let decoding = DecodingKey::from_ed_der(&public);
+            (
+                kid,
+                Verifying {
+                    public,
+                    decoding,
+                    until,
+                },
+            )
+        })
+        .collect();
+    verifying.insert(
+        signing.kid.clone(),
+        Verifying {
+            decoding: DecodingKey::from_ed_der(&public),
+            public,
+            until: None,
+        },
+    );
+    Ok(KeySet { signing, verifying })
+}
+
+/// One public key as JWKS publishes it (RFC 7517, RFC 8037).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Jwk {
+    pub kty: String,
+    pub crv: String,
+    pub x: String,
+    pub kid: String,
+    pub alg: String,
+    #[serde(rename = "use")]
+    pub use_: String,
+}
+
+impl JwtKeys {
+    /// From the PKCS#8 PEM of an Ed25519 key, the only one.
+    pub fn from_pem(pem: &str) -> anyhow::Result<JwtKeys> {
+        Ok(JwtKeys {
+            set: RwLock::new(Arc::new(key_set(KeySetup {
+                current: Some(pem.to_owned()),
+                verifying: Vec::new(),
+            })?)),
             user: validation(USER_AUDIENCE),
             device: validation(DEVICE_AUDIENCE),
             verified: VerifiedCache::default(),
         })
     }
 
-    pub fn kid(&self) -> &str {
-        &self.kid
+    /// Replaces the keys (after a rotation here or on another instance).
+    pub fn replace(&self, setup: KeySetup) -> anyhow::Result<()> {
+        let set = Arc::new(key_set(setup)?);
+        *self.set.write().unwrap_or_else(|p| p.into_inner()) = set;
+        Ok(())
+    }
+
+    fn set(&self) -> Arc<KeySet> {
+        self.set.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The current key's id.
+    pub fn kid(&self) -> String {
+        self.set().signing.kid.clone()
+    }
+
+    /// The public keys that verify at `now`, current first.
+    pub fn published(&self, now: i64) -> Vec<Jwk> {
+        use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine};
+        let set = self.set();
+        let mut keys: Vec<(&String, &Verifying)> = set
+            .verifying
+            .iter()
+            .filter(|(_, v)| v.until.is_none_or(|u| now <= u))
+            .collect();
+        keys.sort_by_key(|(kid, v)| {
+            (
+                v.until.is_some(),
+                std::cmp::Reverse(v.until),
+                (*kid).clone(),
+            )
+        });
+        keys.into_iter()
+            .map(|(kid, v)| Jwk {
+                kty: "OKP".into(),
+                crv: "Ed25519".into(),
+                x: B64.encode(&v.public),
+                kid: kid.clone(),
+                alg: "EdDSA".into(),
+                use_: "sig".into(),
+            })
+            .collect()
     }
 
     pub fn sign(&self, claims: &Claims) -> anyhow::Result<String> {
+        let set = self.set();
         let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.encoding).context("signing a token")
+        header.kid = Some(set.signing.kid.clone());
+        jsonwebtoken::encode(&header, claims, &set.signing.encoding).context("signing a token")
     }
 
     /// Verifies signature, algorithm, key id, issuer, audience and type, then
@@ -124,7 +249,7 @@ impl JwtKeys {
         let claims = match self.verified.get(&key) {
             Some(c) => c,
             None => {
-                let c = Arc::new(self.verify_signed(token, expected)?);
+                let c = Arc::new(self.verify_signed(token, expected, now)?);
                 self.verified.put(key, c.clone(), now);
                 c
             }
@@ -136,16 +261,29 @@ impl JwtKeys {
         Ok(claims)
     }
 
-    fn verify_signed(&self, token: &str, expected: TokenType) -> Result<Claims, TokenError> {
+    fn verify_signed(
+        &self,
+        token: &str,
+        expected: TokenType,
+        now: i64,
+    ) -> Result<Claims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
-        if header.alg != Algorithm::EdDSA || header.kid.as_deref() != Some(self.kid.as_str()) {
+        if header.alg != Algorithm::EdDSA {
             return Err(TokenError::Invalid);
         }
+        // One of our keys, still in its verification period.
+        let set = self.set();
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| set.verifying.get(kid))
+            .filter(|k| k.until.is_none_or(|u| now <= u))
+            .ok_or(TokenError::Invalid)?;
         let validation = match expected {
             TokenType::User => &self.user,
             TokenType::Device => &self.device,
         };
-        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, validation)
             .map_err(|_| TokenError::Invalid)?
             .claims;
         if claims.typ != expected || claims.jti.is_empty() || claims.sub.is_empty() {
@@ -263,8 +401,8 @@ mod tests {
         let mut raw = serde_json::to_value(claims()).unwrap();
         raw["role"] = "root".into();
         let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(k.kid().to_owned());
-        let t = jsonwebtoken::encode(&header, &raw, &k.encoding).unwrap();
+        header.kid = Some(k.kid());
+        let t = jsonwebtoken::encode(&header, &raw, &k.set().signing.encoding).unwrap();
         assert!(k.verify(&t, TokenType::User, NOW).is_err());
     }
 
@@ -319,6 +457,49 @@ mod tests {
         let tampered = String::from_utf8(bytes).unwrap();
         assert!(matches!(
             k.verify(&tampered, TokenType::User, NOW),
+            Err(TokenError::Invalid)
+        ));
+    }
+
+    #[test]
+    fn a_retired_key_verifies_until_its_end_and_then_nothing() {
+        let old = KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+        let new = KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+        let k = JwtKeys::from_pem(&old.serialize_pem()).unwrap();
+        let before = k.sign(&claims()).unwrap();
+        let old_kid = k.kid();
+        k.replace(KeySetup {
+            current: Some(new.serialize_pem()),
+            verifying: vec![(
+                old_kid.clone(),
+                old.public_key_raw().to_vec(),
+                Some(NOW + 30),
+            )],
+        })
+        .unwrap();
+        assert_ne!(k.kid(), old_kid);
+        let after = k.sign(&claims()).unwrap();
+        assert!(k.verify(&after, TokenType::User, NOW).is_ok());
+        assert!(k.verify(&before, TokenType::User, NOW).is_ok());
+        let kids: Vec<String> = k.published(NOW).into_iter().map(|j| j.kid).collect();
+        assert_eq!(kids, [k.kid(), old_kid.clone()], "current first");
+        // Past its end: out of the JWKS, and a token it signed (not cached)
+        // is refused even with fresh times.
+        assert_eq!(k.published(NOW + 31).len(), 1);
+        let mut late = claims();
+        late.iat = NOW + 31;
+        late.nbf = NOW + 31;
+        late.exp = NOW + 90;
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(old_kid);
+        let forged = jsonwebtoken::encode(
+            &header,
+            &late,
+            &EncodingKey::from_ed_pem(old.serialize_pem().as_bytes()).unwrap(),
+        )
+        .unwrap();
+        assert!(matches!(
+            k.verify(&forged, TokenType::User, NOW + 31),
             Err(TokenError::Invalid)
         ));
     }

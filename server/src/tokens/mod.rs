@@ -5,6 +5,8 @@
 //! the database (and with other instances sharing it) by the sweeper.
 
 pub mod jwt;
+mod key_routes;
+pub mod keys;
 pub mod revoked;
 pub mod routes;
 pub mod store;
@@ -20,7 +22,10 @@ use crate::{
     clock::Clock,
     db::{Db, Engine},
 };
-use jwt::{token_digest, Claims, Confirmation, JwtKeys, TokenType};
+use jwt::{token_digest, Claims, Confirmation, Jwk, JwtKeys, TokenType};
+use keys::{Kek, KeyInfo};
+
+pub use key_routes::router as keys_router;
 use revoked::{RevokedSet, RevokedToken};
 use store::{NewToken, Owner};
 
@@ -80,26 +85,34 @@ struct Inner {
     db: Db,
     engine: Engine,
     keys: JwtKeys,
+    kek: Kek,
     revoked: RevokedSet,
     clock: Clock,
     lifetimes: Lifetimes,
 }
 
 impl Tokens {
-    /// Loads the revocation list, so a restart refuses what was refused.
+    /// Loads the signing keys from the database (adopting `initial_pem` as
+    /// the first when it has none) and the revocation list, so a restart
+    /// refuses what was refused.
     pub async fn load(
         db: Db,
         engine: Engine,
-        keys: JwtKeys,
+        initial_pem: &str,
+        kek: Kek,
         clock: Clock,
         lifetimes: Lifetimes,
-    ) -> sqlx::Result<Tokens> {
+    ) -> anyhow::Result<Tokens> {
+        keys::adopt(&db, &kek, initial_pem, clock.now()).await?;
+        let jwt = JwtKeys::from_pem(initial_pem)?;
+        keys::load(&db, &kek, &jwt).await?;
         let revoked = RevokedSet::default();
         revoked.extend(store::revoked_since(&db, clock.now(), 0).await?);
         Ok(Tokens(Arc::new(Inner {
             db,
             engine,
-            keys,
+            keys: jwt,
+            kek,
             revoked,
             clock,
             lifetimes,
@@ -110,8 +123,35 @@ impl Tokens {
         &self.0.clock
     }
 
-    pub fn kid(&self) -> &str {
+    /// The current signing key's id.
+    pub fn kid(&self) -> String {
         self.0.keys.kid()
+    }
+
+    /// The public keys that verify now (the JWKS), current first.
+    pub fn jwks(&self) -> Vec<Jwk> {
+        self.0.keys.published(self.0.clock.now())
+    }
+
+    /// Every signing key in the database, newest first.
+    pub async fn signing_keys(&self) -> sqlx::Result<Vec<KeyInfo>> {
+        keys::list(&self.0.db).await
+    }
+
+    /// A new current signing key; the old one verifies until the last
+    /// token it can have signed has expired. `None` when another rotation
+    /// won a race with this one.
+    pub async fn rotate_keys(&self) -> anyhow::Result<Option<String>> {
+        let longest = self.0.lifetimes.user.max(self.0.lifetimes.device).as_secs() as i64;
+        let keep_for = longest + jwt::LEEWAY_SECS + 60;
+        let kid = keys::rotate(&self.0.db, &self.0.kek, keep_for, self.0.clock.now()).await?;
+        self.reload_keys().await?;
+        Ok(kid)
+    }
+
+    /// Reads the signing keys again (after a rotation on another instance).
+    pub async fn reload_keys(&self) -> anyhow::Result<()> {
+        keys::load(&self.0.db, &self.0.kek, &self.0.keys).await
     }
 
     pub(crate) fn db(&self) -> &Db {

@@ -493,3 +493,63 @@ async fn simulate_sends_over_mqtt() {
     }
     assert!(stored >= 3 * 4 * 5, "{stored} readings stored: {report}");
 }
+
+#[tokio::test]
+async fn a_device_registers_through_its_group_with_the_cli_and_no_operator_token() {
+    use crate::devices::groups::TestCa;
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let ca = TestCa::root("CLI factory CA");
+    let group = app.active_group(&admin, &ca, serde_json::json!({})).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ca.pem"), &ca.pem).unwrap();
+    std::fs::write(dir.path().join("ca.key"), &ca.key_pem).unwrap();
+    let out_dir = dir.path().join("device");
+    let register = [
+        "register",
+        "--ca-cert",
+        dir.path().join("ca.pem").to_str().unwrap(),
+        "--ca-key",
+        dir.path().join("ca.key").to_str().unwrap(),
+        "--registration-id",
+        "cli-factory-1",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]
+    .map(str::to_owned);
+    let args: Vec<&str> = register.iter().map(String::as_str).collect();
+    let out = vigil_device(&app, "", &args).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let device: Device = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(device.registration_id, "cli-factory-1");
+    assert_eq!(device.group_id, Some(group.id));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(out_dir.join("device.key"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    // The files it wrote are the device's: it sends with them.
+    let out = vigil_device(
+        &app,
+        "",
+        &[
+            "send",
+            "--dir",
+            out_dir.to_str().unwrap(),
+            "temperature=20C",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+
+    // A group revoked: the CLI says why.
+    let revoke = format!("/api/v1/enrollment-groups/{}/revoke", group.id);
+    assert_eq!(app.post(&revoke, &admin, None).await.status(), 204);
+    let mut again = register.clone();
+    again[6] = "cli-factory-2".into();
+    let args: Vec<&str> = again.iter().map(String::as_str).collect();
+    let out = vigil_device(&app, "", &args).await;
+    assert!(!out.status.success());
+}

@@ -208,6 +208,8 @@ async fn the_openapi_document_describes_both_apis() {
         "/api/v1/tokens/{token_id}/revoke",
         "/device/v1/token",
         "/device/v1/readings",
+        "/device/v1/register",
+        "/api/v1/enrollment-groups/{id}/verify",
     ] {
         assert!(paths.contains_key(path), "{path} is described");
     }

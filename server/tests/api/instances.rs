@@ -358,3 +358,79 @@ async fn readings_stored_through_one_instance_reach_the_subscribers_of_another_o
         assert!(again.is_err(), "instance {i} published it twice");
     }
 }
+
+#[tokio::test]
+async fn an_enrollment_group_verified_or_revoked_on_one_instance_holds_on_another() {
+    use crate::devices::groups::TestCa;
+    let a = spawn_app().await;
+    if a.settings.database_url.is_none() {
+        return; // SQLite: one instance only.
+    }
+    let b = second_instance(&a).await;
+    let admin = a.admin_token().await;
+    let bound = std::time::Duration::from_secs(1);
+    let ca = TestCa::root("Cluster factory CA");
+    let group = a.active_group(&admin, &ca, serde_json::json!({})).await;
+
+    // Verified on A: devices register through B.
+    let first = ca.device("cluster-reg-1");
+    let took = held_since(std::time::Instant::now(), || async {
+        b.register(&first, "").await.map(|r| r.0) == Some(201)
+    })
+    .await;
+    assert!(took < bound, "registered on B after {took:?}");
+    // Registered on B: a device on A.
+    let on_a = a.device_client(&first.cert_pem, &first.key_pem);
+    let took = held_since(std::time::Instant::now(), || async {
+        device_token_status(&a, &on_a).await == Some(200)
+    })
+    .await;
+    assert!(took < bound, "a device on A after {took:?}");
+
+    // Revoked on A: B takes no new registration.
+    let revoke = format!("/api/v1/enrollment-groups/{}/revoke", group.id);
+    assert_eq!(a.post(&revoke, &admin, None).await.status(), 204);
+    let took = held_since(std::time::Instant::now(), || async {
+        b.register(&ca.device("cluster-reg-2"), "").await.is_none()
+    })
+    .await;
+    assert!(took < bound, "refused on B after {took:?}");
+}
+
+#[tokio::test]
+async fn a_key_rotation_on_one_instance_holds_on_another_and_a_wrong_kek_is_refused() {
+    let a = spawn_app().await;
+    if a.settings.database_url.is_none() {
+        return; // SQLite: one instance only.
+    }
+    let b = second_instance(&a).await;
+    let admin = a.admin_token().await;
+    let res = a.post("/api/v1/keys/rotate", &admin, None).await;
+    assert_eq!(res.status(), 201);
+    let new: app::types::SigningKey = res.json().await.unwrap();
+    let kid = |t: &str| jsonwebtoken::decode_header(t).unwrap().kid.unwrap();
+    let took = held_since(std::time::Instant::now(), || async {
+        kid(&b.admin_token().await) == new.kid
+    })
+    .await;
+    assert!(
+        took < std::time::Duration::from_secs(1),
+        "B signs with it after {took:?}"
+    );
+    // Each accepts the other's tokens, old key and new.
+    let from_b = b.admin_token().await;
+    assert_eq!(me(&a, &from_b).await, 200);
+    assert_eq!(me(&b, &admin).await, 200);
+
+    // An instance whose key-encryption key differs cannot open the keys:
+    // it says so and does not start.
+    let data = tempfile::tempdir().unwrap();
+    let mut settings = a.settings.clone();
+    settings.data_dir = data.path().to_path_buf();
+    settings.key_encryption_key = Some("cd".repeat(32).into());
+    let refused = match vigil::startup::Application::build(settings).await {
+        Ok(_) => panic!("started with another key-encryption key"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(refused.contains("key-encryption key"), "{refused}");
+}

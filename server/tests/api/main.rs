@@ -14,6 +14,7 @@ mod errors;
 mod gateway;
 mod helpers;
 mod instances;
+mod keys;
 mod live;
 mod mqtt;
 mod observe;

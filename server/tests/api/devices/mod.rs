@@ -3,6 +3,7 @@
 mod binding;
 mod crl;
 mod enrollment;
+pub mod groups;
 mod handshake;
 mod readings;
 mod revocation;
