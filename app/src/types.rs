@@ -100,6 +100,8 @@ string_enum! {
         RoleChanged = "role_changed",
         PasswordChanged = "password_changed",
         DeviceRevoked = "device_revoked",
+        /// The certificate it was bound to was replaced or retired.
+        CertificateRetired = "certificate_retired",
         Expired = "expired",
     }
 }
@@ -129,6 +131,9 @@ string_enum! {
         GroupRevoked = "group_revoked",
         DeviceRegistered = "device_registered",
         KeysRotated = "keys_rotated",
+        CertificateRenewed = "certificate_renewed",
+        CertificateAdded = "certificate_added",
+        CertificateRetired = "certificate_retired",
     }
 }
 
@@ -543,4 +548,54 @@ pub struct SigningKey {
     pub created_at: String,
     pub retired_at: Option<String>,
     pub verify_until: Option<String>,
+}
+
+/// One certificate a device may present: the one it was enrolled with,
+/// renewals, second thumbprints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeviceCertificate {
+    pub cert_sha256: String,
+    /// How it is trusted: `self_signed` (pinned), `ca_issued`, `group`.
+    pub kind: Enrollment,
+    pub serial: Option<String>,
+    pub not_after: Option<String>,
+    pub added_at: String,
+    pub first_used_at: Option<String>,
+    /// When it stops (or stopped) being accepted.
+    pub retire_at: Option<String>,
+    /// `active`, `retiring` (replaced, in its overlap) or `retired`.
+    pub status: String,
+    /// The device's primary certificate (its `cert_sha256`).
+    pub primary: bool,
+}
+
+/// `POST /api/v1/devices/{id}/certificates`: another self-signed
+/// certificate, by thumbprint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AddCertificate {
+    pub cert_sha256: String,
+}
+
+/// `POST /device/v1/certificate`: a CSR for the device's next certificate.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RenewRequest {
+    pub csr_pem: String,
+}
+
+/// The renewed certificate, signed by the device CA.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RenewResponse {
+    pub certificate_pem: String,
+}
+
+/// `POST /device/v1/register`: the device registered (201) or registered
+/// before (200).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Registered {
+    pub device: Device,
 }

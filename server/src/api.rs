@@ -87,6 +87,7 @@ fn south(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(commands::south_router())
         .route_layer(devices::DeviceLayer::new(
             state.devices.clone(),
+            state.tokens.clone(),
             state.clock.clone(),
         ))
 }

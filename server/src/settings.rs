@@ -54,6 +54,10 @@ pub struct Settings {
     /// Lifetime of device tokens.
     #[arg(long, env = "VIGIL_DEVICE_TOKEN_TTL", default_value = "24h", value_parser = parse_duration)]
     pub device_token_ttl: Duration,
+    /// How long a renewed device certificate keeps working beside its
+    /// successor, unless the successor is used first.
+    #[arg(long, env = "VIGIL_CERT_OVERLAP", default_value = "24h", value_parser = parse_duration)]
+    pub cert_overlap: Duration,
     /// Lifetime in days of device certificates issued from CSRs.
     #[arg(long, env = "VIGIL_DEVICE_CERT_DAYS", default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub device_cert_days: u32,

@@ -15,7 +15,9 @@ use crate::{
     clock::Clock,
     commands::{self, Commands},
     db,
-    devices::{certs::DeviceCa, verifier::DeviceVerifier, Devices, RevocationWatch},
+    devices::{
+        certs::DeviceCa, verifier::DeviceVerifier, DeviceSettings, Devices, RevocationWatch,
+    },
     feed,
     ingest::{quota::Quotas, writer::Writer, Pipeline},
     live::LiveHub,
@@ -77,8 +79,11 @@ impl Application {
             db.clone(),
             device_ca,
             net::provider(),
-            settings.device_cert_days,
-            settings.device_tokens_per_hour,
+            DeviceSettings {
+                cert_days: settings.device_cert_days,
+                cert_overlap: settings.cert_overlap,
+                tokens_per_hour: settings.device_tokens_per_hour,
+            },
         )
         .await?;
         let tokens = Tokens::load(
@@ -266,6 +271,7 @@ impl Application {
             )),
         ];
         let mut tasks = vec![
+            crate::devices::certificates::spawn_settling(devices.clone(), tokens.clone()),
             tokens::sweeper::spawn(tokens, settings.sweep_interval, settings.token_retention),
             writer_task,
             state

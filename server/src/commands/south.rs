@@ -97,7 +97,7 @@ async fn poll(
                         Err(_) => return Err(ApiError::TokenExpired),
                         Ok(()) => {}
                     }
-                    if !devices.index().is_active(&caller.device.thumbprint) {
+                    if !devices.index().is_usable(&caller.device.thumbprint, tokens.clock().now()) {
                         return Err(ApiError::TokenRevoked);
                     }
                 }

@@ -258,7 +258,24 @@ impl Device {
             .await
             .map_err(handshake)?;
         let created = res.status() == reqwest::StatusCode::CREATED;
-        Ok((json(res).await?, created))
+        Ok((json::<app::types::Registered>(res).await?.device, created))
+    }
+
+    /// Asks for a new certificate from a CSR: its PEM.
+    pub async fn renew(&self, token: &str, csr_pem: &str) -> anyhow::Result<String> {
+        let res = self
+            .http
+            .post(format!("{}/device/v1/certificate", self.base))
+            .header("x-access-token", token)
+            .json(&app::types::RenewRequest {
+                csr_pem: csr_pem.to_owned(),
+            })
+            .send()
+            .await
+            .map_err(handshake)?;
+        Ok(json::<app::types::RenewResponse>(res)
+            .await?
+            .certificate_pem)
     }
 
     pub async fn send(&self, token: &str, batch: &ReadingsBatch) -> anyhow::Result<usize> {

@@ -14,6 +14,7 @@ use anyhow::{bail, Context};
 use app::types::{EnrollRequest, EnrollResponse, ReadingIn, ReadingsBatch};
 use clap::{Parser, Subcommand};
 use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose};
+use rustls_pki_types::pem::PemObject;
 
 pub use client::{Endpoints, Refused};
 
@@ -21,7 +22,7 @@ pub use client::{Endpoints, Refused};
 #[command(
     name = "vigil-device",
     version,
-    about = "A Vigil device: enroll or register, token, send, listen, simulate"
+    about = "A Vigil device: enroll or register, renew, token, send, listen, simulate"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -65,6 +66,14 @@ pub enum Command {
         days: u32,
         #[arg(long, default_value = ".")]
         out: PathBuf,
+    },
+    /// Renew the device's certificate: a new key and CSR, the certificate
+    /// the platform signs, then a first use of it. Only once that works do
+    /// device.pem and device.key become the new ones (the old are kept as
+    /// device.pem.old and device.key.old); until then the old ones stay.
+    Renew {
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
     },
     /// Print a device token (JSON) obtained over mutual TLS.
     Token {
@@ -181,6 +190,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             println!("{}", serde_json::to_string_pretty(&registered)?);
         }
+        Command::Renew { dir } => renew(&ep, &dir).await?,
         Command::Token { dir } => {
             let device = ep.device_client(&dir)?;
             println!("{}", serde_json::to_string_pretty(&device.token().await?)?);
@@ -271,6 +281,42 @@ pub async fn enroll(
     };
     let res = ep.north_client()?.enroll(token, &req).await?;
     Ok((cert_pem, key.serialize_pem(), res))
+}
+
+/// `renew`: see the command's help.
+async fn renew(ep: &Endpoints, dir: &std::path::Path) -> anyhow::Result<()> {
+    let current = ep.device_client(dir)?;
+    let token = current.token().await?.token;
+    let key = KeyPair::generate()?;
+    let csr = CertificateParams::default()
+        .serialize_request(&key)?
+        .pem()?;
+    let cert_pem = current.renew(&token, &csr).await?;
+    let (new_pem, new_key) = (dir.join("device.pem.new"), dir.join("device.key.new"));
+    crate::pki::write_secret(&new_key, &key.serialize_pem())?;
+    std::fs::write(&new_pem, &cert_pem)?;
+    // The first use of the new certificate retires the old one: only then
+    // are the files swapped.
+    let renewed = ep.device_client_from_pem(&cert_pem, &key.serialize_pem(), false)?;
+    renewed
+        .token()
+        .await
+        .context("the renewed certificate does not work yet; the old one is kept")?;
+    for name in ["device.pem", "device.key"] {
+        std::fs::rename(dir.join(name), dir.join(format!("{name}.old")))?;
+    }
+    std::fs::rename(&new_pem, dir.join("device.pem"))?;
+    std::fs::rename(&new_key, dir.join("device.key"))?;
+    // A cached token is bound to the old certificate.
+    let _ = std::fs::remove_file(dir.join("device.token"));
+    println!(
+        "renewed: {}",
+        crate::devices::certs::thumbprint(
+            &rustls_pki_types::CertificateDer::from_pem_slice(cert_pem.as_bytes())
+                .context("reading the new certificate")?
+        )
+    );
+    Ok(())
 }
 
 /// A new device key and its certificate signed by a group's CA: CN the

@@ -19,17 +19,22 @@ use futures_util::future::Either;
 use tower::{Layer, Service};
 
 use super::{groups::Registering, Devices};
-use crate::{clock::Clock, error::ApiError, extract::AuthDevice, net::PeerCert};
+use crate::{clock::Clock, error::ApiError, extract::AuthDevice, net::PeerCert, tokens::Tokens};
 
 #[derive(Clone)]
 pub struct DeviceLayer {
     devices: Devices,
+    tokens: Tokens,
     clock: Clock,
 }
 
 impl DeviceLayer {
-    pub fn new(devices: Devices, clock: Clock) -> Self {
-        DeviceLayer { devices, clock }
+    pub fn new(devices: Devices, tokens: Tokens, clock: Clock) -> Self {
+        DeviceLayer {
+            devices,
+            tokens,
+            clock,
+        }
     }
 }
 
@@ -39,6 +44,7 @@ impl<S> Layer<S> for DeviceLayer {
         DeviceGate {
             inner,
             devices: self.devices.clone(),
+            tokens: self.tokens.clone(),
             clock: self.clock.clone(),
         }
     }
@@ -48,6 +54,7 @@ impl<S> Layer<S> for DeviceLayer {
 pub struct DeviceGate<S> {
     inner: S,
     devices: Devices,
+    tokens: Tokens,
     clock: Clock,
 }
 
@@ -73,6 +80,12 @@ where
             registering,
         ) {
             Ok(Caller::Device(device)) => {
+                self.devices.used(
+                    &self.tokens,
+                    device.id,
+                    &device.thumbprint,
+                    device.cert_not_after,
+                );
                 req.extensions_mut().insert(device);
                 Either::Right(self.inner.call(req))
             }
@@ -129,8 +142,9 @@ fn identify(
             ))
         };
     };
-    // Revoked after this connection's handshake: its next request stops here.
-    if !entry.active {
+    // Revoked, or the certificate retired, after this connection's
+    // handshake: its next request stops here.
+    if !entry.usable_at(now) {
         return Err(ApiError::TokenRevoked);
     }
     Ok(Caller::Device(AuthDevice {

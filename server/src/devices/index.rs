@@ -19,6 +19,19 @@ pub struct Entry {
     /// that group's CA.
     pub group: Option<i64>,
     pub serial: Option<String>,
+    /// Refused from then on (seconds): a certificate replaced or retired.
+    pub retire_at: Option<i64>,
+    /// Its first use is still to be recorded (and with it its notAfter, and
+    /// the retirement of the certificates it replaces).
+    pub first_use_pending: bool,
+}
+
+impl Entry {
+    /// Whether this certificate may be used at `now`: its device active,
+    /// itself not retired.
+    pub fn usable_at(&self, now: i64) -> bool {
+        self.active && self.retire_at.is_none_or(|t| now < t)
+    }
 }
 
 pub struct DeviceIndex {
@@ -26,6 +39,9 @@ pub struct DeviceIndex {
     /// Device id → registration id.
     names: RwLock<HashMap<i64, String>>,
     revoked_serials: RwLock<HashSet<String>>,
+    /// Devices revoked: an entry written later (from a read that raced the
+    /// revocation) never makes one active again.
+    revoked_devices: RwLock<HashSet<i64>>,
     /// Bumped at each revocation: open device connections re-check themselves.
     revocations: watch::Sender<u64>,
 }
@@ -42,6 +58,7 @@ impl Default for DeviceIndex {
             by_thumbprint: RwLock::default(),
             names: RwLock::default(),
             revoked_serials: RwLock::default(),
+            revoked_devices: RwLock::default(),
             revocations: watch::channel(0).0,
         }
     }
@@ -56,8 +73,31 @@ impl DeviceIndex {
             .cloned()
     }
 
-    pub fn is_active(&self, thumbprint: &str) -> bool {
-        self.get(thumbprint).is_some_and(|e| e.active)
+    /// Whether this certificate may be used at `now` (see `Entry::usable_at`).
+    pub fn is_usable(&self, thumbprint: &str, now: i64) -> bool {
+        self.get(thumbprint).is_some_and(|e| e.usable_at(now))
+    }
+
+    /// Notes that a certificate's first use is being recorded, so that it
+    /// is recorded once; `true` for the caller that should record it.
+    pub fn take_first_use(&self, thumbprint: &str) -> bool {
+        let mut map = self
+            .by_thumbprint
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        match map.get_mut(thumbprint) {
+            Some(e) if e.first_use_pending => {
+                e.first_use_pending = false;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Tells open device connections to look at their certificate again
+    /// (one was retired).
+    pub fn changed(&self) {
+        self.revocations.send_modify(|n| *n += 1);
     }
 
     pub fn serial_revoked(&self, serial: &str) -> bool {
@@ -86,12 +126,20 @@ impl DeviceIndex {
             .map(|(id, _)| *id)
     }
 
-    pub fn insert(&self, thumbprint: String, entry: Entry) {
+    pub fn insert(&self, thumbprint: String, mut entry: Entry) {
         self.names
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(entry.id, entry.registration_id.clone());
-        if !entry.active {
+        if self
+            .revoked_devices
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&entry.id)
+        {
+            entry.active = false;
+        }
+        if !entry.active && entry.ca_issued {
             if let Some(s) = &entry.serial {
                 self.revoked_serials
                     .write()
@@ -107,13 +155,17 @@ impl DeviceIndex {
 
     /// Marks a device revoked and tells its open connections.
     pub fn revoke(&self, id: i64) {
+        self.revoked_devices
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id);
         let mut map = self
             .by_thumbprint
             .write()
             .unwrap_or_else(|p| p.into_inner());
         for e in map.values_mut().filter(|e| e.id == id) {
             e.active = false;
-            if let Some(s) = &e.serial {
+            if let Some(s) = e.serial.as_ref().filter(|_| e.ca_issued) {
                 self.revoked_serials
                     .write()
                     .unwrap_or_else(|p| p.into_inner())
@@ -146,12 +198,29 @@ mod tests {
                 ca_issued: true,
                 group: None,
                 serial: Some("01".into()),
+                retire_at: None,
+                first_use_pending: false,
             },
         );
-        assert!(idx.is_active("aa"));
+        assert!(idx.is_usable("aa", 0));
         idx.revoke(7);
-        assert!(!idx.is_active("aa"));
+        assert!(!idx.is_usable("aa", 0));
         assert!(idx.serial_revoked("01"));
         assert!(rx.has_changed().unwrap());
+        // A read that raced the revocation cannot make it active again.
+        idx.insert(
+            "aa".into(),
+            Entry {
+                id: 7,
+                registration_id: "seven".into(),
+                active: true,
+                ca_issued: true,
+                group: None,
+                serial: Some("01".into()),
+                retire_at: None,
+                first_use_pending: false,
+            },
+        );
+        assert!(!idx.is_usable("aa", 0));
     }
 }

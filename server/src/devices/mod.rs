@@ -4,6 +4,7 @@
 //! request layer, device tokens, and revocation — which ends the device's
 //! open connections.
 
+pub mod certificates;
 pub mod certs;
 mod gateway;
 pub mod groups;
@@ -17,14 +18,14 @@ mod watch;
 
 use std::sync::Arc;
 
-use app::types::{DeviceStatus, Enrollment};
+use app::types::Enrollment;
 
 pub use gateway::DeviceLayer;
 pub use routes::router;
 pub use south::router as south_router;
 pub use watch::RevocationWatch;
 
-use crate::db::Db;
+use crate::db::{self, Db};
 use certs::{CertError, DeviceCa};
 use groups::GroupIndex;
 use index::{DeviceIndex, Entry};
@@ -68,23 +69,31 @@ struct Inner {
     groups: Arc<GroupIndex>,
     ca: DeviceCa,
     cert_days: u32,
+    /// How long a renewed certificate keeps working beside its successor.
+    cert_overlap: std::time::Duration,
     tokens_per_hour: u32,
     last_seen: LastSeen,
 }
 
+/// What the registry is set up with.
+pub struct DeviceSettings {
+    pub cert_days: u32,
+    pub cert_overlap: std::time::Duration,
+    pub tokens_per_hour: u32,
+}
+
 impl Devices {
-    /// Loads every enrolled device and every enrollment group into the
-    /// indexes.
+    /// Loads every device's certificates and every enrollment group into
+    /// the indexes.
     pub async fn load(
         db: Db,
         ca: DeviceCa,
         provider: Arc<rustls::crypto::CryptoProvider>,
-        cert_days: u32,
-        tokens_per_hour: u32,
+        settings: DeviceSettings,
     ) -> sqlx::Result<Devices> {
         let index = Arc::new(DeviceIndex::default());
-        for row in store::all(&db).await? {
-            index.insert(row.device.cert_sha256.clone(), entry(&row));
+        for row in certificates::store::all(&db).await? {
+            index.insert(row.cert_sha256.clone(), entry(&row));
         }
         let groups = Arc::new(GroupIndex::new(provider));
         for row in groups::store::all(&db).await? {
@@ -95,8 +104,9 @@ impl Devices {
             index,
             groups,
             ca,
-            cert_days,
-            tokens_per_hour,
+            cert_days: settings.cert_days,
+            cert_overlap: settings.cert_overlap,
+            tokens_per_hour: settings.tokens_per_hour,
             last_seen: LastSeen::default(),
         })))
     }
@@ -118,18 +128,22 @@ impl Devices {
         Ok(())
     }
 
-    /// Reads one device again into the index, after a change another
-    /// instance made (enrolled, revoked); a revocation also tells its open
-    /// connections here.
+    /// Reads one device's certificates again into the index, after a
+    /// change here or on another instance (enrolled, revoked, renewed, a
+    /// certificate retired); a revocation or retirement also tells its open
+    /// connections.
     pub async fn reload(&self, id: i64) -> sqlx::Result<()> {
-        let Some(row) = store::get(&self.0.db, id).await? else {
-            return Ok(());
-        };
-        let e = entry(&row);
-        let active = e.active;
-        self.0.index.insert(row.device.cert_sha256.clone(), e);
-        if !active {
+        let rows = certificates::store::of_device(&self.0.db, id).await?;
+        let mut tell = false;
+        for row in &rows {
+            let e = entry(row);
+            tell |= !e.active || e.retire_at.is_some();
+            self.0.index.insert(row.cert_sha256.clone(), e);
+        }
+        if rows.first().is_some_and(|r| !r.active) {
             self.0.index.revoke(id);
+        } else if tell {
+            self.0.index.changed();
         }
         Ok(())
     }
@@ -149,19 +163,23 @@ impl Devices {
     /// Made on each request, so a revocation through any instance is in
     /// the next list any instance gives.
     pub async fn crl(&self) -> anyhow::Result<Vec<u8>> {
-        let revoked = store::revoked_ca_issued(&self.0.db).await?;
+        let revoked = certificates::store::revoked_ca_issued(&self.0.db, db::now()).await?;
         Ok(self.0.ca.crl(&revoked)?)
     }
 }
 
-fn entry(row: &store::DeviceRow) -> Entry {
+fn entry(row: &certificates::store::CertRow) -> Entry {
     Entry {
-        id: row.device.id,
-        registration_id: row.device.registration_id.clone(),
-        active: row.device.status == DeviceStatus::Active,
-        ca_issued: row.device.enrollment == Enrollment::CaIssued,
-        group: row.device.group_id,
+        id: row.device_id,
+        registration_id: row.registration_id.clone(),
+        active: row.active,
+        ca_issued: row.kind == Enrollment::CaIssued,
+        group: (row.kind == Enrollment::Group)
+            .then_some(row.group_id)
+            .flatten(),
         serial: row.serial.clone(),
+        retire_at: row.retire_at,
+        first_use_pending: row.first_used_at.is_none() || row.not_after.is_none(),
     }
 }
 

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{certs, entry, parse_name, parse_registration_id, store, DeviceError, Devices};
+use super::{certs, parse_name, parse_registration_id, store, DeviceError, Devices};
 use crate::{
     audit::{Audit, Entry as Audited, Event},
     db,
@@ -40,6 +40,7 @@ where
         .routes(routes!(revoke))
         .routes(routes!(revoke_tokens))
         .merge(super::groups::router())
+        .merge(super::certificates::router())
 }
 
 /// Devices in id order, a page at a time.
@@ -51,6 +52,10 @@ pub struct Page {
     limit: Option<i64>,
     /// Devices with an id above this one.
     after: Option<i64>,
+    /// Only active devices whose certificate expires within this long
+    /// (e.g. `30d`, `12h`); certificates whose end is not known yet (a
+    /// self-signed one never used) are not listed.
+    expiring_within: Option<String>,
 }
 
 const MAX_PAGE: i64 = 1000;
@@ -74,13 +79,39 @@ async fn list(
             "limit must be between 1 and {MAX_PAGE}"
         )));
     }
-    let mut rows = store::page(&devices.0.db, q.after.unwrap_or(i64::MIN), limit + 1).await?;
+    let expiring = match q.expiring_within.as_deref() {
+        None => None,
+        Some(w) => {
+            let within = humantime::parse_duration(w)
+                .ok()
+                .and_then(|d| i64::try_from(d.as_secs()).ok())
+                .filter(|s| *s <= 100 * 365 * 86_400)
+                .ok_or_else(|| {
+                    ApiError::bad_request("expiring_within must be a duration such as 30d or 12h")
+                })?;
+            Some(db::now() + within)
+        }
+    };
+    let mut rows = store::page(
+        &devices.0.db,
+        q.after.unwrap_or(i64::MIN),
+        limit + 1,
+        expiring,
+    )
+    .await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next = more
         .then(|| rows.last().map(|r| r.device.id))
         .flatten()
-        .map(|last| format!("</api/v1/devices?limit={limit}&after={last}>; rel=\"next\""));
+        .map(|last| {
+            let expiring = q
+                .expiring_within
+                .as_deref()
+                .map(|w| format!("&expiring_within={w}"))
+                .unwrap_or_default();
+            format!("</api/v1/devices?limit={limit}&after={last}{expiring}>; rel=\"next\"")
+        });
     let page: Vec<Device> = rows.into_iter().map(|r| r.device).collect();
     let mut res = Json(page).into_response();
     if let Some(link) = next.and_then(|l| HeaderValue::from_str(&l).ok()) {
@@ -170,7 +201,8 @@ async fn enroll(
         group_id: None,
         cert_not_after: trusted.not_after,
     };
-    let row = match store::insert(&devices.0.db, &new, db::now()).await {
+    let mut tx = devices.0.db.begin().await?;
+    let row = match store::insert(&mut tx, &new, db::now()).await {
         Ok(row) => row,
         Err(e) if db::is_unique_violation(&e) => {
             return Err(DeviceError::Taken(
@@ -180,7 +212,8 @@ async fn enroll(
         }
         Err(e) => return Err(e.into()),
     };
-    devices.index().insert(trusted.thumbprint, entry(&row));
+    tx.commit().await?;
+    devices.reload(row.device.id).await?;
     audit
         .record(
             Audited::new(Event::DeviceEnrolled)

@@ -26,6 +26,7 @@ where
     OpenApiRouter::new()
         .routes(routes!(token))
         .merge(super::groups::south_router())
+        .merge(super::certificates::south_router())
 }
 
 /// Issues a device token bound to the certificate of this connection
@@ -58,6 +59,7 @@ async fn token(
     let issued = tokens
         .issue(Subject::Device {
             id: device.id,
+            thumbprint: &device.thumbprint,
             x5t_s256: &device.x5t_s256,
             cert_not_after: device.cert_not_after,
         })

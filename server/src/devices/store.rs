@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use app::types::{Device, DeviceStatus, Enrollment, Reading, RevocationReason};
-use sqlx::{any::AnyRow, Any, Executor, Row};
+use sqlx::{any::AnyRow, Row};
 
 use crate::{
     db::{self, Db},
@@ -63,8 +63,9 @@ fn row(r: &AnyRow) -> sqlx::Result<DeviceRow> {
     })
 }
 
-pub async fn insert<'e, E: Executor<'e, Database = Any>>(
-    db: E,
+/// Inserts the device and its certificate (in the caller's transaction).
+pub async fn insert(
+    conn: &mut sqlx::AnyConnection,
     d: &NewDevice<'_>,
     now: i64,
 ) -> sqlx::Result<DeviceRow> {
@@ -81,9 +82,19 @@ pub async fn insert<'e, E: Executor<'e, Database = Any>>(
         .bind(now)
         .bind(d.group_id)
         .bind(d.cert_not_after)
-        .fetch_one(db)
+        .fetch_one(&mut *conn)
         .await?;
-    row(&r)
+    let device = row(&r)?;
+    let cert = super::certificates::store::NewCert {
+        cert_sha256: d.cert_sha256,
+        device_id: device.device.id,
+        kind: d.enrollment,
+        serial: d.cert_serial,
+        not_after: d.cert_not_after,
+        first_used_at: Some(now),
+    };
+    super::certificates::store::insert(conn, &cert, now).await?;
+    Ok(device)
 }
 
 pub async fn all(db: &Db) -> sqlx::Result<Vec<DeviceRow>> {
@@ -100,14 +111,25 @@ pub async fn all(db: &Db) -> sqlx::Result<Vec<DeviceRow>> {
 
 /// At most `limit` devices with an id above `after`, in id order, with the
 /// newest reading of each of their sensors.
-pub async fn page(db: &Db, after: i64, limit: i64) -> sqlx::Result<Vec<DeviceRow>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {LISTED} FROM devices WHERE id > $1 ORDER BY id LIMIT $2"
-    ))
-    .bind(after)
-    .bind(limit)
-    .fetch_all(db)
-    .await?;
+/// With `expiring_before`, only active devices whose certificate's
+/// notAfter is known and earlier.
+pub async fn page(
+    db: &Db,
+    after: i64,
+    limit: i64,
+    expiring_before: Option<i64>,
+) -> sqlx::Result<Vec<DeviceRow>> {
+    let filter = if expiring_before.is_some() {
+        "AND status = 'active' AND cert_not_after IS NOT NULL AND cert_not_after < $3"
+    } else {
+        ""
+    };
+    let sql = format!("SELECT {LISTED} FROM devices WHERE id > $1 {filter} ORDER BY id LIMIT $2");
+    let mut q = sqlx::query(&sql).bind(after).bind(limit);
+    if let Some(before) = expiring_before {
+        q = q.bind(before);
+    }
+    let rows = q.fetch_all(db).await?;
     let mut devices = rows.iter().map(row).collect::<sqlx::Result<Vec<_>>>()?;
     if let (Some(first), Some(last)) = (devices.first(), devices.last()) {
         let mut latest = latest_between(db, first.device.id, last.device.id).await?;
@@ -234,22 +256,4 @@ pub async fn touch(db: &Db, seen: &[(i64, i64)]) -> sqlx::Result<()> {
             .await?;
     }
     tx.commit().await
-}
-
-/// `(certificate serial as hex, revoked at)` of every revoked device whose
-/// certificate the device CA issued, for the CRL.
-pub async fn revoked_ca_issued(db: &Db) -> sqlx::Result<Vec<(String, i64)>> {
-    let rows = sqlx::query(
-        "SELECT cert_serial, revoked_at FROM devices \
-         WHERE status = 'revoked' AND enrollment = 'ca_issued' AND cert_serial IS NOT NULL \
-         ORDER BY id",
-    )
-    .fetch_all(db)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            let at: Option<i64> = r.try_get(1)?;
-            Ok((r.try_get(0)?, at.unwrap_or_default()))
-        })
-        .collect()
 }

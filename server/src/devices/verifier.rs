@@ -8,9 +8,10 @@
 //! - a certificate registered through an enrollment group must still chain
 //!   to that group's CA;
 //! - a certificate no device has yet is let in only when its chain ends at
-//!   the CA of a group open for registration (and it is in date, not a CA,
+//!   the CA of a verified enrollment group (and it is in date, not a CA,
 //!   for clientAuth, its CN a registration id): the request layer then
-//!   lets it reach the registration route and nothing else.
+//!   lets it reach the registration route and nothing else, which refuses
+//!   it with the reason when the group is revoked, expired or full.
 //!
 //! In every case rustls still checks the handshake signature made with the
 //! certificate's key (proof of possession).
@@ -95,7 +96,7 @@ impl ClientCertVerifier for DeviceVerifier {
         let Some(entry) = self.index.get(&thumbprint) else {
             // Not a device yet: one about to register through a group?
             self.groups
-                .open_for(end_entity, intermediates, now)
+                .matching(end_entity, intermediates, now)
                 .ok_or(refuse(CertificateError::UnknownIssuer))?;
             ca::registrant(end_entity, now.as_secs() as i64).map_err(|p| {
                 refuse(match p {
@@ -106,7 +107,7 @@ impl ClientCertVerifier for DeviceVerifier {
             })?;
             return Ok(ClientCertVerified::assertion());
         };
-        if !entry.active {
+        if !entry.usable_at(now.as_secs() as i64) {
             return Err(refuse(CertificateError::Revoked));
         }
         if let Some(group) = entry.group {

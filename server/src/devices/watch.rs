@@ -39,10 +39,16 @@ impl ConnectionWatch for RevocationWatch {
                 return;
             };
             loop {
-                let left = not_after - clock.now();
+                let now = clock.now();
                 // A certificate no device has yet (one registering) is
                 // not revoked: it is watched from its registration on.
-                let revoked = index.get(&thumbprint).is_some_and(|e| !e.active);
+                let entry = index.get(&thumbprint);
+                let revoked = entry.as_ref().is_some_and(|e| !e.usable_at(now));
+                // It ends at its notAfter, or at its retirement if sooner.
+                let end = entry
+                    .and_then(|e| e.retire_at)
+                    .map_or(not_after, |t| t.min(not_after));
+                let left = end - now;
                 if revoked || left < 0 {
                     return;
                 }

@@ -49,7 +49,8 @@ struct Device {
 
 fn authenticate(mqtt: &Mqtt, cert: &PeerCert, c: &Connect) -> Option<Device> {
     let entry = mqtt.devices.index().get(&cert.thumbprint)?;
-    if !entry.active || c.username.as_deref() != Some(entry.registration_id.as_str()) {
+    let now = mqtt.tokens.clock().now();
+    if !entry.usable_at(now) || c.username.as_deref() != Some(entry.registration_id.as_str()) {
         return None;
     }
     let token = std::str::from_utf8(c.password.as_deref()?).ok()?;
@@ -58,6 +59,8 @@ fn authenticate(mqtt: &Mqtt, cert: &PeerCert, c: &Connect) -> Option<Device> {
     if bound != Some(cert.x5t_s256.as_str()) || claims.sub != entry.id.to_string() {
         return None;
     }
+    mqtt.devices
+        .used(&mqtt.tokens, entry.id, &cert.thumbprint, cert.not_after);
     Some(Device {
         id: entry.id,
         registration_id: entry.registration_id,
@@ -262,7 +265,11 @@ where
             Err(_) => return Some(Bye::Expired),
             Ok(()) => {}
         }
-        if !mqtt.devices.index().is_active(&device.thumbprint) {
+        if !mqtt
+            .devices
+            .index()
+            .is_usable(&device.thumbprint, mqtt.tokens.clock().now())
+        {
             return Some(Bye::Revoked);
         }
     }

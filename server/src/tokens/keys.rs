@@ -3,9 +3,10 @@
 //! associated data) under a key-encryption key that never enters it
 //! (`VIGIL_KEY_ENCRYPTION_KEY`, or `pki/key-encryption.key`).
 //!
-//! One key is `current` and signs; a rotation retires it, and a retired
-//! key still verifies until the last token it can have signed has expired
-//! (`verify_until`), then leaves the JWKS and verifies nothing.
+//! One key is `current` and signs; a rotation retires it (its private half
+//! is erased), and a retired key still verifies until the last token it can
+//! have signed has expired (`verify_until`), then leaves the JWKS, verifies
+//! nothing, and is deleted by the sweeper.
 //!
 //! Sealing uses ring's AEAD (already in the build through rustls) rather
 //! than code of our own.
@@ -187,8 +188,8 @@ pub async fn rotate(db: &Db, kek: &Kek, keep_for: i64, now: i64) -> anyhow::Resu
     let kid = kid_of(pair.public_key_raw());
     let mut tx = db.begin().await?;
     sqlx::query(
-        "UPDATE signing_keys SET status = 'retired', retired_at = $1, verify_until = $2 \
-         WHERE status = 'current'",
+        "UPDATE signing_keys SET status = 'retired', retired_at = $1, verify_until = $2, \
+         private_key = '' WHERE status = 'current'",
     )
     .bind(now)
     .bind(now + keep_for)

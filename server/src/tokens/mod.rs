@@ -59,6 +59,8 @@ pub enum Subject<'a> {
     /// never outlives that certificate.
     Device {
         id: i64,
+        /// Hex SHA-256 of the certificate, kept in the registry.
+        thumbprint: &'a str,
         x5t_s256: &'a str,
         cert_not_after: i64,
     },
@@ -163,7 +165,7 @@ impl Tokens {
     pub async fn issue(&self, subject: Subject<'_>) -> Result<Issued, TokenError> {
         let now = self.0.clock.now();
         let jti = uuid::Uuid::new_v4().simple().to_string();
-        let (owner, claims, role) = match subject {
+        let (owner, claims, role, cert) = match subject {
             Subject::User { id, role } => {
                 let exp = now + self.0.lifetimes.user.as_secs() as i64;
                 let claims = self.claims(jwt::USER_AUDIENCE, id, &jti, now, exp, TokenType::User);
@@ -171,10 +173,11 @@ impl Tokens {
                     role: Some(role),
                     ..claims
                 };
-                (Owner::User(id), claims, Some(role.as_str()))
+                (Owner::User(id), claims, Some(role.as_str()), None)
             }
             Subject::Device {
                 id,
+                thumbprint,
                 x5t_s256,
                 cert_not_after,
             } => {
@@ -187,7 +190,7 @@ impl Tokens {
                     }),
                     ..claims
                 };
-                (Owner::Device(id), claims, None)
+                (Owner::Device(id), claims, None, Some(thumbprint))
             }
         };
         let token = self.0.keys.sign(&claims)?;
@@ -197,6 +200,7 @@ impl Tokens {
             digest: &token_digest(&token),
             issued_at: now,
             expires_at: claims.exp,
+            cert,
         };
         if !store::insert(&self.0.db, self.0.engine, &record, role).await? {
             return Err(TokenError::OwnerChanged);

@@ -13,6 +13,8 @@ pub struct NewToken<'a> {
     pub digest: &'a str,
     pub issued_at: i64,
     pub expires_at: i64,
+    /// A device token's certificate (hex SHA-256).
+    pub cert: Option<&'a str>,
 }
 
 pub struct TokenRow {
@@ -70,12 +72,12 @@ pub async fn insert(
     role: Option<&str>,
 ) -> sqlx::Result<bool> {
     let guard = match t.owner {
-        Owner::User(_) => "SELECT 1 FROM users WHERE id = $2 AND role = $7",
+        Owner::User(_) => "SELECT 1 FROM users WHERE id = $2 AND role = $8",
         Owner::Device(_) => "SELECT 1 FROM devices WHERE id = $3 AND status = 'active'",
     };
     let sql = format!(
-        "INSERT INTO tokens (token_id, user_id, device_id, token_sha256, issued_at, expires_at) \
-         SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS ({guard}{})",
+        "INSERT INTO tokens (token_id, user_id, device_id, token_sha256, issued_at, expires_at, cert_sha256) \
+         SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS ({guard}{})",
         share_lock(engine)
     );
     let (user_id, device_id) = t.owner.ids();
@@ -85,7 +87,8 @@ pub async fn insert(
         .bind(device_id)
         .bind(t.digest)
         .bind(t.issued_at)
-        .bind(t.expires_at);
+        .bind(t.expires_at)
+        .bind(t.cert);
     if let Some(role) = role {
         q = q.bind(role);
     }

@@ -55,4 +55,11 @@ pub async fn sweep_once(tokens: &Tokens, retention: Duration) {
         Err(e) => tracing::warn!(error = %e, "revocation reload failed"),
     }
     tokens.0.revoked.prune(now);
+    // Signing keys past their verification period: their tokens have all
+    // expired.
+    match super::keys::prune(tokens.db(), now).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(keys = n, "retired signing keys deleted"),
+        Err(e) => tracing::warn!(error = %e, "deleting retired signing keys failed"),
+    }
 }

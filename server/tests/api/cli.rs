@@ -553,3 +553,57 @@ async fn a_device_registers_through_its_group_with_the_cli_and_no_operator_token
     let out = vigil_device(&app, "", &args).await;
     assert!(!out.status.success());
 }
+
+#[tokio::test]
+async fn a_device_renews_its_certificate_with_the_cli_and_keeps_the_old_files() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = vigil_device(
+        &app,
+        &admin,
+        &[
+            "enroll",
+            "--registration-id",
+            "cli-renew",
+            "--csr",
+            "--out",
+            d,
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let device: Device = serde_json::from_slice(&out.stdout).unwrap();
+    let old_pem = std::fs::read_to_string(dir.path().join("device.pem")).unwrap();
+    let out = vigil_device(&app, "", &["renew", "--dir", d]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let new_pem = std::fs::read_to_string(dir.path().join("device.pem")).unwrap();
+    assert_ne!(new_pem, old_pem);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("device.pem.old")).unwrap(),
+        old_pem
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.path().join("device.key"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    // The device goes on with the new files; it is the device's now.
+    let out = vigil_device(&app, "", &["send", "--dir", d, "temperature=3C"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let shown: Device = app
+        .get(&format!("/api/v1/devices/{}", device.id), &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(text(&out).contains("1 readings stored"));
+    assert!(
+        String::from_utf8_lossy(&vigil_device(&app, "", &["renew", "--dir", d]).await.stdout)
+            .contains("renewed")
+    );
+    assert_ne!(shown.cert_sha256, device.cert_sha256);
+}

@@ -391,7 +391,10 @@ async fn an_enrollment_group_verified_or_revoked_on_one_instance_holds_on_anothe
     let revoke = format!("/api/v1/enrollment-groups/{}/revoke", group.id);
     assert_eq!(a.post(&revoke, &admin, None).await.status(), 204);
     let took = held_since(std::time::Instant::now(), || async {
-        b.register(&ca.device("cluster-reg-2"), "").await.is_none()
+        b.register(&ca.device("cluster-reg-2"), "")
+            .await
+            .map(|r| r.0)
+            == Some(403)
     })
     .await;
     assert!(took < bound, "refused on B after {took:?}");
@@ -433,4 +436,60 @@ async fn a_key_rotation_on_one_instance_holds_on_another_and_a_wrong_kek_is_refu
         Err(e) => format!("{e:#}"),
     };
     assert!(refused.contains("key-encryption key"), "{refused}");
+}
+
+#[tokio::test]
+async fn a_certificate_renewed_through_one_instance_and_first_used_on_another_retires_the_old_everywhere(
+) {
+    let a = spawn_app().await;
+    if a.settings.database_url.is_none() {
+        return; // SQLite: one instance only.
+    }
+    let b = second_instance(&a).await;
+    let admin = a.admin_token().await;
+    let (csr_pem, key_pem) = crate::device_helpers::csr("cluster-renew");
+    let enrolled = a
+        .enroll(
+            &admin,
+            &app::types::EnrollRequest {
+                registration_id: "cluster-renew".into(),
+                name: "cluster-renew".into(),
+                csr_pem: Some(csr_pem),
+                ..Default::default()
+            },
+        )
+        .await;
+    let old_pem = enrolled.certificate_pem.unwrap();
+    let on_a = a.device_client(&old_pem, &key_pem);
+    let token = crate::device_helpers::device_token(&a, &on_a).await.token;
+    let (new_csr, new_key) = crate::device_helpers::csr("cluster-renew");
+    let res = on_a
+        .post(a.south_url("/device/v1/certificate"))
+        .header("x-access-token", &token)
+        .json(&serde_json::json!({ "csr_pem": new_csr }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let new_pem = res
+        .json::<app::types::RenewResponse>()
+        .await
+        .unwrap()
+        .certificate_pem;
+    // B knows the new certificate, and its first use there retires the
+    // old one on A.
+    let new_on_b = b.device_client(&new_pem, &new_key);
+    let took = held_since(std::time::Instant::now(), || async {
+        device_token_status(&b, &new_on_b).await == Some(200)
+    })
+    .await;
+    assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+    let took = held_since(std::time::Instant::now(), || async {
+        device_token_status(&a, &a.device_client(&old_pem, &key_pem)).await != Some(200)
+    })
+    .await;
+    assert!(
+        took < std::time::Duration::from_secs(1),
+        "old refused on A after {took:?}"
+    );
 }

@@ -140,6 +140,7 @@ async fn a_token_is_recorded_only_while_its_user_keeps_the_role_it_claims() {
         digest: "d",
         issued_at: now(),
         expires_at: now() + 60,
+        cert: None,
     };
     let insert = vigil::tokens::store::insert;
     assert!(insert(

@@ -97,26 +97,32 @@ impl GroupIndex {
             .map(|_| ())
     }
 
-    /// The group open for registration (active, not past its deadline)
-    /// whose CA this chain ends at.
-    pub fn open_for(
+    /// The group a registering certificate belongs to: one whose CA its
+    /// chain ends at, and which was verified (active, or since revoked or
+    /// expired, so that the registration can say why it is refused). When
+    /// several CAs match (a root and an intermediate under it in two
+    /// groups), a group open for registration wins, then the oldest: the
+    /// choice never depends on the order of a map.
+    pub fn matching(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Option<i64> {
-        let open: Vec<(i64, Arc<Group>)> = self
+        let now_s = now.as_secs() as i64;
+        let mut candidates: Vec<(i64, Arc<Group>)> = self
             .groups
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .filter(|(_, g)| {
-                g.status == GroupStatus::Active
-                    && g.expires_at.is_none_or(|t| t > now.as_secs() as i64)
-            })
+            .filter(|(_, g)| g.status != GroupStatus::Unverified)
             .map(|(id, g)| (*id, g.clone()))
             .collect();
-        open.into_iter()
+        let open =
+            |g: &Group| g.status == GroupStatus::Active && g.expires_at.is_none_or(|t| t > now_s);
+        candidates.sort_by_key(|(id, g)| (!open(g), *id));
+        candidates
+            .into_iter()
             .find(|(_, g)| {
                 g.chain
                     .verify_client_cert(end_entity, intermediates, now)

@@ -2,7 +2,7 @@
 //! certificate chains to an active group's CA registers itself. Until it
 //! has, the request layer lets that certificate reach this route only.
 
-use app::types::{Device, Enrollment};
+use app::types::{Enrollment, Registered};
 use axum::{
     extract::{FromRef, FromRequestParts, State},
     http::{request::Parts, StatusCode},
@@ -13,12 +13,12 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
     ca,
-    store::{self, RegisterError, Registered},
+    store::{self, Outcome, RegisterError},
 };
 use crate::{
     audit::{Entry as Audited, Event},
     db,
-    devices::{entry, store as devices_store, DeviceError, Devices},
+    devices::{store as devices_store, DeviceError, Devices},
     error::{ApiError, ApiResult},
     extract::AuthDevice,
     net::PeerCert,
@@ -67,8 +67,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 /// a registration id another certificate holds: 409 `conflict`.
 #[utoipa::path(post, path = "/device/v1/register", tag = "device API",
     operation_id = "register_device",
-    responses((status = 201, body = Device, description = "registered"),
-        (status = 200, body = Device, description = "registered before"),
+    responses((status = 201, body = Registered, description = "registered"),
+        (status = 200, body = Registered, description = "registered before"),
         Unauthorized,
         (status = 403, description = "forbidden: the group is revoked, expired or full", body = app::types::ErrorBody),
         (status = 409, description = "conflict: another certificate holds this registration id", body = app::types::ErrorBody)),
@@ -76,13 +76,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 async fn register(
     State(devices): State<Devices>,
     caller: Caller,
-) -> ApiResult<(StatusCode, Json<Device>)> {
+) -> ApiResult<(StatusCode, Json<Registered>)> {
     let cert = match caller {
         Caller::Known(device) => {
             let row = devices_store::get(&devices.0.db, device.id)
                 .await?
                 .ok_or(DeviceError::NotFound)?;
-            return Ok((StatusCode::OK, Json(row.device)));
+            return Ok((StatusCode::OK, Json(Registered { device: row.device })));
         }
         Caller::New(cert) => cert,
     };
@@ -90,10 +90,9 @@ async fn register(
     let (end_entity, intermediates) = cert.chain.split_first().ok_or(ApiError::TokenInvalid)?;
     let registrant = ca::registrant(end_entity, now).map_err(|_| ApiError::TokenInvalid)?;
     let unix = UnixTime::since_unix_epoch(std::time::Duration::from_secs(now.max(0) as u64));
-    // The group may have closed since the handshake.
     let group_id = devices
         .groups()
-        .open_for(end_entity, intermediates, unix)
+        .matching(end_entity, intermediates, unix)
         .ok_or_else(|| closed(None))?;
     let new = devices_store::NewDevice {
         registration_id: &registrant.registration_id,
@@ -111,8 +110,8 @@ async fn register(
             .detail(format!("{} (group {group_id})", d.device.registration_id))
     };
     let (status, row) = match store::register(&devices.0.db, group_id, &new, now, audited).await {
-        Ok(Registered::Created(row)) => (StatusCode::CREATED, row),
-        Ok(Registered::Existing(row)) => (StatusCode::OK, row),
+        Ok(Outcome::Created(row)) => (StatusCode::CREATED, row),
+        Ok(Outcome::Existing(row)) => (StatusCode::OK, row),
         Err(RegisterError::Closed) => {
             let group = store::get(&devices.0.db, group_id).await?;
             return Err(closed(group.map(|g| g.group)));
@@ -125,10 +124,8 @@ async fn register(
         }
         Err(RegisterError::Store(e)) => return Err(e.into()),
     };
-    devices
-        .index()
-        .insert(row.device.cert_sha256.clone(), entry(&row));
-    Ok((status, Json(row.device)))
+    devices.reload(row.device.id).await?;
+    Ok((status, Json(Registered { device: row.device })))
 }
 
 /// Why the group takes no registration, as the device is told.

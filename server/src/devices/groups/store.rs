@@ -172,7 +172,7 @@ pub async fn revoke(
 }
 
 /// How a registration ended.
-pub enum Registered {
+pub enum Outcome {
     /// A new device.
     Created(DeviceRow),
     /// This certificate was registered already (by a request that won a
@@ -205,7 +205,7 @@ pub async fn register(
     new: &NewDevice<'_>,
     now: i64,
     audit: impl FnOnce(&DeviceRow) -> Audited,
-) -> Result<Registered, RegisterError> {
+) -> Result<Outcome, RegisterError> {
     let mut tx = db.begin().await?;
     let counted = sqlx::query(
         "UPDATE enrollment_groups SET registered = registered + 1 \
@@ -222,21 +222,21 @@ pub async fn register(
         // A registration that won a race may have filled the group: the
         // same certificate gets its device all the same.
         return match devices::by_thumbprint(db, new.cert_sha256).await? {
-            Some(d) => Ok(Registered::Existing(d)),
+            Some(d) => Ok(Outcome::Existing(d)),
             None => Err(RegisterError::Closed),
         };
     }
     debug_assert_eq!(new.enrollment, Enrollment::Group);
-    match devices::insert(&mut *tx, new, now).await {
+    match devices::insert(&mut tx, new, now).await {
         Ok(device) => {
             Audit::record_in(&mut tx, &audit(&device)).await?;
             tx.commit().await?;
-            Ok(Registered::Created(device))
+            Ok(Outcome::Created(device))
         }
         Err(e) if db::is_unique_violation(&e) => {
             tx.rollback().await?;
             match devices::by_thumbprint(db, new.cert_sha256).await? {
-                Some(d) => Ok(Registered::Existing(d)),
+                Some(d) => Ok(Outcome::Existing(d)),
                 None => Err(RegisterError::Taken),
             }
         }

@@ -182,7 +182,7 @@ async fn a_group_is_verified_by_proof_of_possession_and_its_devices_register_the
     // Registration: 201 the first time, 200 and the same device after.
     let (status, first) = app.register(&device, "").await.expect("handshake");
     assert_eq!(status, 201, "{first}");
-    let first: Device = serde_json::from_value(first).unwrap();
+    let first: Device = serde_json::from_value(first["device"].clone()).unwrap();
     assert_eq!(first.registration_id, "acme-0001");
     assert_eq!(first.enrollment, Enrollment::Group);
     assert_eq!(first.group_id, Some(group.id));
@@ -190,7 +190,9 @@ async fn a_group_is_verified_by_proof_of_possession_and_its_devices_register_the
     let (status, again) = app.register(&device, "").await.unwrap();
     assert_eq!(status, 200);
     assert_eq!(
-        serde_json::from_value::<Device>(again).unwrap().id,
+        serde_json::from_value::<Device>(again["device"].clone())
+            .unwrap()
+            .id,
         first.id
     );
 
@@ -412,7 +414,7 @@ async fn one_certificate_registering_many_times_at_once_makes_one_device() {
         let (status, body) = r.unwrap();
         assert!(status == 201 || status == 200, "{status} {body}");
         created += usize::from(status == 201);
-        ids.push(body["id"].as_i64().unwrap());
+        ids.push(body["device"]["id"].as_i64().unwrap());
     }
     assert_eq!(created, 1);
     ids.dedup();
@@ -452,11 +454,25 @@ async fn revoked_and_expired_groups_take_no_registration_and_revoking_with_devic
     let kept_client = app.device_client(&kept.cert_pem, &kept.key_pem);
     let kept_token = device_token(&app, &kept_client).await;
 
-    // Revoked without its devices: no new registration, the old device
-    // works on.
+    // Revoked without its devices: no new registration (403, saying why),
+    // the old device works on.
     let revoke = format!("/api/v1/enrollment-groups/{}/revoke", group.id);
     assert_eq!(app.post(&revoke, &admin, None).await.status(), 204);
-    assert_eq!(app.register(&ca.device("rev-new"), "").await, None);
+    let (status, body) = app.register(&ca.device("rev-new"), "").await.unwrap();
+    assert_eq!((status, code(&body)), (403, ErrorCode::Forbidden));
+    assert!(
+        body["message"].as_str().unwrap().contains("revoked"),
+        "{body}"
+    );
+    // The refused certificate reaches nothing else either.
+    let refused = ca.device("rev-new-2");
+    let res = app
+        .device_client(&refused.cert_pem, &refused.key_pem)
+        .post(app.south_url("/device/v1/token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
     let res = send_readings(&app, &kept_client, &kept_token.token, one_reading(1.0))
         .await
         .unwrap();
@@ -493,7 +509,7 @@ async fn revoked_and_expired_groups_take_no_registration_and_revoking_with_devic
         .remove(0);
     assert_eq!(shown.status, app::types::DeviceStatus::Revoked);
 
-    // A group past its expires_at: refused at the handshake.
+    // A group past its expires_at: 403, saying so.
     let late = TestCa::root("Late CA");
     let soon = (OffsetDateTime::now_utc() + Duration::seconds(2))
         .format(&time::format_description::well_known::Rfc3339)
@@ -501,7 +517,19 @@ async fn revoked_and_expired_groups_take_no_registration_and_revoking_with_devic
     app.active_group(&admin, &late, json!({"expires_at": soon}))
         .await;
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
-    assert_eq!(app.register(&late.device("late-1"), "").await, None);
+    let (status, body) = app.register(&late.device("late-1"), "").await.unwrap();
+    assert_eq!(status, 403);
+    assert!(
+        body["message"].as_str().unwrap().contains("expired"),
+        "{body}"
+    );
+    // An unverified group's devices do not get through the handshake.
+    let unverified = TestCa::root("Unverified CA");
+    let res = app
+        .create_group(&admin, json!({"name": "u", "ca_pem": unverified.pem}))
+        .await;
+    assert_eq!(res.status(), 201);
+    assert_eq!(app.register(&unverified.device("unv-1"), "").await, None);
 }
 
 #[tokio::test]

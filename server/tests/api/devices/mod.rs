@@ -6,6 +6,7 @@ mod enrollment;
 pub mod groups;
 mod handshake;
 mod readings;
+mod renewal;
 mod revocation;
 
 use app::types::{ReadingIn, ReadingsBatch};

@@ -1,0 +1,107 @@
+//! `POST /device/v1/certificate`: a device renews its certificate over
+//! mutual TLS, from a CSR (its signature is the proof it holds the new
+//! key). The device CA signs it for the same registration id; the
+//! certificate that asked keeps working until the new one is first used,
+//! or for `VIGIL_CERT_OVERLAP`.
+
+use app::types::{Enrollment, RenewRequest, RenewResponse};
+use axum::{
+    extract::{FromRef, State},
+    http::StatusCode,
+    Json,
+};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::{store, MAX_USABLE};
+use crate::{
+    audit::{Audit, Entry as Audited, Event},
+    devices::{DeviceError, Devices},
+    error::{ApiError, ApiResult},
+    extract::{ApiJson, DeviceCaller},
+    openapi::{BadBody, Unauthorized},
+    tokens::Tokens,
+};
+
+/// A CSR is a few hundred bytes; this bounds the parsing work.
+const MAX_CSR: usize = 16 * 1024;
+
+pub fn router<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Devices: FromRef<S>,
+    Tokens: FromRef<S>,
+{
+    OpenApiRouter::new().routes(routes!(renew))
+}
+
+/// Renews the certificate of this connection: 201 with the new one.
+#[utoipa::path(post, path = "/device/v1/certificate", tag = "device API",
+    operation_id = "renew_certificate",
+    request_body = RenewRequest,
+    responses((status = 201, body = RenewResponse), Unauthorized, BadBody,
+        (status = 409, description = "conflict: the device holds the most certificates it may", body = app::types::ErrorBody)),
+    security(("token" = []), ("bearer" = [])))]
+async fn renew(
+    State(devices): State<Devices>,
+    State(tokens): State<Tokens>,
+    caller: DeviceCaller,
+    ApiJson(body): ApiJson<RenewRequest>,
+) -> ApiResult<(StatusCode, Json<RenewResponse>)> {
+    if body.csr_pem.len() > MAX_CSR {
+        return Err(DeviceError::Invalid("csr_pem is too large".into()).into());
+    }
+    let id = caller.device.id;
+    let now = tokens.clock().now();
+    let registration_id = devices
+        .index()
+        .registration_id(id)
+        .ok_or(DeviceError::NotFound)?;
+    let issued = devices
+        .0
+        .ca
+        .sign_csr(&body.csr_pem, &registration_id, devices.0.cert_days)
+        .map_err(DeviceError::from)?;
+    let mut tx = devices.0.db.begin().await?;
+    let new = store::NewCert {
+        cert_sha256: &issued.thumbprint,
+        device_id: id,
+        kind: Enrollment::CaIssued,
+        serial: Some(&issued.serial),
+        not_after: Some(issued.not_after),
+        first_used_at: None,
+    };
+    store::insert(&mut tx, &new, now).await?;
+    // Counted after the insert (a write first: see `store`), with it.
+    if store::usable_count(&mut tx, id, now).await? > MAX_USABLE {
+        return Err(ApiError::Conflict(format!(
+            "a device holds at most {MAX_USABLE} certificates at once; use the newest first"
+        )));
+    }
+    let overlap = i64::try_from(devices.0.cert_overlap.as_secs()).unwrap_or(i64::MAX);
+    store::retire(
+        &mut tx,
+        &caller.device.thumbprint,
+        now.saturating_add(overlap),
+    )
+    .await?;
+    store::make_primary(&mut tx, id, &issued.thumbprint).await?;
+    Audit::record_in(
+        &mut tx,
+        &Audited::new(Event::CertificateRenewed)
+            .actor(format!("device:{id}"))
+            .subject(format!("device:{id}"))
+            .detail(format!(
+                "{} replaces {}",
+                issued.thumbprint, caller.device.thumbprint
+            )),
+    )
+    .await?;
+    tx.commit().await?;
+    devices.reload(id).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(RenewResponse {
+            certificate_pem: issued.pem,
+        }),
+    ))
+}
