@@ -78,6 +78,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/devices/:id") view=pages::device::DevicePage/>
                 <Route path=path!("/admin") view=pages::admin::AdminPage/>
                 <Route path=path!("/password") view=pages::password::PasswordPage/>
+                <Route path=path!("/security") view=pages::security::SecurityPage/>
             </Routes>
         </Router>
     }

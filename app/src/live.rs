@@ -1,7 +1,16 @@
 //! The browser side of the live readings stream: a fetch whose response
 //! body is read as server-sent events, with the token in a header.
 
-use crate::types::{Command, ErrorCode, LiveReading};
+use crate::types::{Command, Device, ErrorCode, LiveReading};
+
+/// What the stream announces besides readings.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// A command's new status.
+    Command(Command),
+    /// A device new to the platform (enrolled or registered).
+    Device(Box<Device>),
+}
 
 /// What a page does when its stream ends: a revoked or expired token signs
 /// the user out; anything else leaves the page as it is.
@@ -46,7 +55,8 @@ pub struct Handlers<R, B, C, E> {
     pub ready: R,
     /// Each batch of readings.
     pub readings: B,
-    /// Each change of a command's status.
+    /// Each change of a command's status, and each device new to the
+    /// platform.
     pub command: C,
     /// The reason the stream ended.
     pub end: E,
@@ -61,7 +71,7 @@ pub fn subscribe(
     handlers: Handlers<
         impl Fn() + 'static,
         impl Fn(Vec<LiveReading>) + 'static,
-        impl Fn(Command) + 'static,
+        impl Fn(Change) + 'static,
         impl Fn(String) + 'static,
     >,
 ) -> Subscription {
@@ -135,7 +145,12 @@ pub fn subscribe(
                 }
                 "commands" => {
                     if let Ok(command) = serde_json::from_str::<Command>(&event.data) {
-                        on_command(command);
+                        on_command(Change::Command(command));
+                    }
+                }
+                "devices" => {
+                    if let Ok(device) = serde_json::from_str::<Device>(&event.data) {
+                        on_command(Change::Device(Box::new(device)));
                     }
                 }
                 "end" => {
@@ -160,7 +175,7 @@ pub fn subscribe(
     _: Handlers<
         impl Fn() + 'static,
         impl Fn(Vec<LiveReading>) + 'static,
-        impl Fn(Command) + 'static,
+        impl Fn(Change) + 'static,
         impl Fn(String) + 'static,
     >,
 ) -> Subscription {

@@ -599,3 +599,32 @@ pub struct RenewResponse {
 pub struct Registered {
     pub device: Device,
 }
+
+/// Valid tokens, by kind of owner.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ActiveTokens {
+    pub users: i64,
+    pub devices: i64,
+}
+
+/// `GET /api/v1/security/overview` (admin): the security signals at once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SecurityOverview {
+    pub generated_at: String,
+    pub active_tokens: ActiveTokens,
+    /// Tokens revoked in the last 24 h (logout, admin, device, password…;
+    /// not expiry).
+    pub revoked_tokens_24h: i64,
+    pub failed_logins_24h: i64,
+    pub throttled_logins_24h: i64,
+    /// The latest revocations of tokens, devices, groups and certificates.
+    pub recent_revocations: Vec<AuditEntry>,
+    /// Active devices whose certificate expires within 30 days (at most 100).
+    pub expiring_certificates: Vec<Device>,
+    /// Active groups at 80 % or more of their `max_devices`.
+    pub groups_near_limit: Vec<EnrollmentGroup>,
+    /// The current signing key's id.
+    pub signing_key: String,
+}

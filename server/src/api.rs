@@ -69,6 +69,7 @@ fn north(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(users::router())
         .merge(tokens::routes::router())
         .merge(tokens::keys_router())
+        .merge(crate::overview::router())
         .merge(audit::router())
         .merge(devices::router())
         .merge(readings::router())

@@ -39,6 +39,7 @@ pub mod metrics;
 pub mod mqtt;
 pub mod net;
 pub mod openapi;
+pub mod overview;
 pub mod pki;
 pub mod readings;
 pub mod settings;

@@ -272,6 +272,7 @@ impl Application {
         ];
         let mut tasks = vec![
             crate::devices::certificates::spawn_settling(devices.clone(), tokens.clone()),
+            spawn_device_announcements(devices.clone(), state.live.clone()),
             tokens::sweeper::spawn(tokens, settings.sweep_interval, settings.token_retention),
             writer_task,
             state
@@ -447,4 +448,24 @@ fn leptos_options(settings: &Settings) -> LeptosOptions {
         .build();
     options.site_addr = settings.https_addr;
     options
+}
+
+/// Tells the live streams of each device new to this instance (event
+/// `devices`, the device as the API shows it), so that lists grow without
+/// a reload.
+fn spawn_device_announcements(devices: Devices, live: LiveHub) -> tokio::task::JoinHandle<()> {
+    let mut added = devices.added();
+    tokio::spawn(async move {
+        loop {
+            match added.recv().await {
+                Ok(device) => {
+                    if let Ok(json) = serde_json::to_vec(&device) {
+                        live.publish_event("devices", device.id, json.into());
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    })
 }

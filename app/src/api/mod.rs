@@ -9,8 +9,9 @@ use crate::session::Auth;
 
 use crate::types::{
     AuditEntry, ChangePassword, Command, CreateUser, Device, EnrollRequest, EnrollResponse,
-    ErrorCode, LoginRequest, LoginResponse, NewCommand, Reading, ResetPassword, TokenInfo,
-    UpdateUser, UserInfo,
+    EnrollmentGroup, ErrorCode, LoginRequest, LoginResponse, NewCommand, NewEnrollmentGroup,
+    Reading, ResetPassword, RevokeGroup, SecurityOverview, SigningKey, TokenInfo, UpdateUser,
+    UserInfo, VerifyGroup,
 };
 
 /// An answer that was not a success, in the contract's terms.
@@ -259,6 +260,51 @@ impl Api {
 
     pub async fn audit(&self) -> Result<Vec<AuditEntry>, ApiFailure> {
         self.get("/api/v1/audit?limit=200").await
+    }
+
+    pub async fn groups(&self) -> Result<Vec<EnrollmentGroup>, ApiFailure> {
+        self.get("/api/v1/enrollment-groups").await
+    }
+
+    pub async fn create_group(
+        &self,
+        body: &NewEnrollmentGroup,
+    ) -> Result<EnrollmentGroup, ApiFailure> {
+        self.send("POST", "/api/v1/enrollment-groups", body).await
+    }
+
+    pub async fn verify_group(
+        &self,
+        id: i64,
+        body: &VerifyGroup,
+    ) -> Result<EnrollmentGroup, ApiFailure> {
+        self.send(
+            "POST",
+            &format!("/api/v1/enrollment-groups/{id}/verify"),
+            body,
+        )
+        .await
+    }
+
+    pub async fn revoke_group(&self, id: i64, with_devices: bool) -> Result<(), ApiFailure> {
+        let token = self.token()?;
+        let path = format!("/api/v1/enrollment-groups/{id}/revoke");
+        let body = RevokeGroup {
+            devices: with_devices,
+        };
+        self.checked(http::send_json_empty("POST", &path, &token, &body).await)
+    }
+
+    pub async fn signing_keys(&self) -> Result<Vec<SigningKey>, ApiFailure> {
+        self.get("/api/v1/keys").await
+    }
+
+    pub async fn rotate_key(&self) -> Result<SigningKey, ApiFailure> {
+        self.send("POST", "/api/v1/keys/rotate", &()).await
+    }
+
+    pub async fn security_overview(&self) -> Result<SecurityOverview, ApiFailure> {
+        self.get("/api/v1/security/overview").await
     }
 
     /// Revokes the session's token; the caller forgets it either way.

@@ -28,6 +28,9 @@ pub fn Header() -> impl IntoView {
                     <Show when=move || matches!(auth.role(), Some(crate::types::Role::Admin | crate::types::Role::Operator))>
                         <a href="/admin" class="text-sm hover:underline">"Admin"</a>
                     </Show>
+                    <Show when=move || matches!(auth.role(), Some(crate::types::Role::Admin))>
+                        <a href="/security" class="text-sm hover:underline">"Security"</a>
+                    </Show>
                 </nav>
                 <div class="flex items-center gap-3">
                     {move || auth.session.get().map(|s| view! {

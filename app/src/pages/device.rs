@@ -221,9 +221,11 @@ fn LiveCharts(id: i64, commands: ArcRwSignal<Vec<Command>>) -> impl IntoView {
                 },
                 command: {
                     let commands = commands.clone();
-                    move |c: Command| {
-                        if c.device_id == id {
-                            upsert(&commands, c);
+                    move |change: live::Change| {
+                        if let live::Change::Command(c) = change {
+                            if c.device_id == id {
+                                upsert(&commands, c);
+                            }
                         }
                     }
                 },

@@ -1,5 +1,6 @@
 //! The devices table: status, last seen and the latest value of each
-//! sensor, updated live row by row; search and a status filter.
+//! sensor, updated live row by row (new devices join it as they are
+//! enrolled or register); search and a status filter.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -110,7 +111,15 @@ pub fn DevicesPanel() -> impl IntoView {
             live::Handlers {
                 ready: move || live_ready.set(true),
                 readings: move |batch| rows.with_untracked(|rows| apply(rows, batch)),
-                command: move |c: Command| rows.with_untracked(|rows| count_command(rows, &c)),
+                command: move |change: live::Change| match change {
+                    live::Change::Command(c) => rows.with_untracked(|rows| count_command(rows, &c)),
+                    // A device new to the platform joins the list.
+                    live::Change::Device(d) => rows.update(|rows| {
+                        if !rows.iter().any(|r| r.id == d.id) {
+                            rows.push(Row::new(*d));
+                        }
+                    }),
+                },
                 end: live::end_handler(auth),
             },
         );

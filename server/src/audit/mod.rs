@@ -4,7 +4,7 @@
 //! retention (`VIGIL_AUDIT_RETENTION`) are trimmed in bounded batches.
 
 mod routes;
-mod store;
+pub mod store;
 
 use std::{net::IpAddr, time::Duration};
 

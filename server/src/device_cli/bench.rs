@@ -1,7 +1,8 @@
-//! Benchmarks of the MQTT listener that need a client of their own:
-//! `revocation-bench` (from a revocation's answer to the session's close)
-//! and `mqtt-idle` (thousands of silent sessions held, without a client
-//! library's buffers for each).
+//! Benchmarks that need a client of their own: `revocation-bench` (from a
+//! revocation's answer to the MQTT session's close), `mqtt-idle`
+//! (thousands of silent sessions held, without a client library's buffers
+//! for each), `spread-bench`, `live-latency`, and `register-bench`
+//! (zero-touch registrations through an enrollment group).
 
 use std::time::Duration;
 
@@ -250,4 +251,64 @@ fn spread(ms: &mut [f64]) -> String {
         at(0.99),
         at(1.0)
     )
+}
+
+/// `vigil-device register-bench`: N devices, their keys and certificates
+/// made beforehand (signed by the group's CA), register through
+/// `POST /device/v1/register` with `concurrency` at once, each over a new
+/// mutual-TLS connection, as a factory line would. Registrations per second
+/// and the latency of each (handshake included).
+pub async fn register_bench(
+    ep: &Endpoints,
+    ca_cert: &std::path::Path,
+    ca_key: &std::path::Path,
+    n: usize,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    use futures_util::{stream, StreamExt};
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let mut devices = Vec::with_capacity(n);
+    for i in 0..n {
+        let rid = format!("regbench-{}-{i}", &run[..8]);
+        devices.push(super::group_certificate(ca_cert, ca_key, &rid, 30)?);
+    }
+    eprintln!("{n} device certificates made; registering, {concurrency} at once");
+    let started = std::time::Instant::now();
+    let results: Vec<anyhow::Result<f64>> = stream::iter(devices)
+        .map(|(cert, key)| async move {
+            let t = std::time::Instant::now();
+            let device = ep.device_client_from_pem(&cert, &key, false)?;
+            let (_, created) = device.register().await?;
+            if !created {
+                bail!("a new certificate was answered as registered before");
+            }
+            Ok(t.elapsed().as_secs_f64() * 1000.0)
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut took = Vec::with_capacity(n);
+    let mut failed = 0;
+    for r in results {
+        match r {
+            Ok(ms) => took.push(ms),
+            Err(e) => {
+                failed += 1;
+                if failed == 1 {
+                    eprintln!("first failure: {e:#}");
+                }
+            }
+        }
+    }
+    if took.is_empty() {
+        bail!("no registration succeeded");
+    }
+    println!(
+        "registrations {}  failed {failed}  in {elapsed:.2} s: {:.0}/s  each: {}",
+        took.len(),
+        took.len() as f64 / elapsed,
+        spread(&mut took)
+    );
+    Ok(())
 }

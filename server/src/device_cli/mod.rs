@@ -137,6 +137,19 @@ pub enum Command {
         #[arg(long, default_value_t = 200)]
         logouts: usize,
     },
+    /// Benchmark: N devices with certificates signed by a group's CA
+    /// (made beforehand) register at once, CONCURRENCY at a time.
+    #[command(hide = true)]
+    RegisterBench {
+        #[arg(long)]
+        ca_cert: PathBuf,
+        #[arg(long)]
+        ca_key: PathBuf,
+        #[arg(long, default_value_t = 2000)]
+        devices: usize,
+        #[arg(long, default_value_t = 100)]
+        concurrency: usize,
+    },
     /// Benchmark: follow the live stream (of VIGIL_NORTH_URL, with the
     /// token in VIGIL_TOKEN) for a time and report how long after its `ts`
     /// (its arrival, for readings sent without one) each reading came.
@@ -235,6 +248,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::LiveLatency { seconds } => {
             bench::live_latency(&ep, &operator_token()?, seconds).await?
         }
+        Command::RegisterBench {
+            ca_cert,
+            ca_key,
+            devices,
+            concurrency,
+        } => bench::register_bench(&ep, &ca_cert, &ca_key, devices, concurrency.max(1)).await?,
         Command::RevocationBench { devices } => {
             bench::revocation_bench(&ep, &operator_token()?, devices).await?
         }

@@ -73,6 +73,9 @@ struct Inner {
     cert_overlap: std::time::Duration,
     tokens_per_hour: u32,
     last_seen: LastSeen,
+    /// Each device new to this instance (enrolled or registered here or on
+    /// another instance), for the live streams.
+    added: tokio::sync::broadcast::Sender<app::types::Device>,
 }
 
 /// What the registry is set up with.
@@ -108,6 +111,7 @@ impl Devices {
             cert_overlap: settings.cert_overlap,
             tokens_per_hour: settings.tokens_per_hour,
             last_seen: LastSeen::default(),
+            added: tokio::sync::broadcast::channel(64).0,
         })))
     }
 
@@ -133,6 +137,7 @@ impl Devices {
     /// certificate retired); a revocation or retirement also tells its open
     /// connections.
     pub async fn reload(&self, id: i64) -> sqlx::Result<()> {
+        let new = self.0.index.registration_id(id).is_none();
         let rows = certificates::store::of_device(&self.0.db, id).await?;
         let mut tell = false;
         for row in &rows {
@@ -145,7 +150,17 @@ impl Devices {
         } else if tell {
             self.0.index.changed();
         }
+        if new && !rows.is_empty() && self.0.added.receiver_count() > 0 {
+            if let Some(row) = store::get(&self.0.db, id).await? {
+                let _ = self.0.added.send(row.device);
+            }
+        }
         Ok(())
+    }
+
+    /// Devices new to this instance, as they come.
+    pub fn added(&self) -> tokio::sync::broadcast::Receiver<app::types::Device> {
+        self.0.added.subscribe()
     }
 
     /// The device was heard from at `at` (seconds); written in batches.

@@ -249,3 +249,26 @@ async fn a_client_that_stops_reading_is_dropped_and_ingestion_goes_on() {
         "dropped rather than fed: {total} of {published} bytes"
     );
 }
+
+#[tokio::test]
+async fn a_device_new_to_the_platform_is_announced_on_the_stream() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let mut all = open(&app, &admin, "").await;
+    let mut seen = String::new();
+    assert!(read_until(&mut all, &mut seen, |s| s.contains("event: ready")).await);
+    let (device, _, _) = app.enrolled_device(&admin, "live-newcomer").await;
+    assert!(
+        read_until(&mut all, &mut seen, |s| s.contains("event: devices")
+            && s.contains("\"registration_id\":\"live-newcomer\""))
+        .await,
+        "{seen}"
+    );
+    let line = seen
+        .lines()
+        .skip_while(|l| *l != "event: devices")
+        .find_map(|l| l.strip_prefix("data: "))
+        .unwrap();
+    let announced: app::types::Device = serde_json::from_str(line).unwrap();
+    assert_eq!(announced.id, device.id);
+}

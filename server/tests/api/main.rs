@@ -18,6 +18,7 @@ mod keys;
 mod live;
 mod mqtt;
 mod observe;
+mod overview;
 mod process;
 mod stop;
 mod tls;

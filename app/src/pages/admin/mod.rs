@@ -1,8 +1,10 @@
-//! Administration: enroll devices (admins and operators); users, tokens and
-//! the audit log (admins). Viewers see nothing of it. One section a file.
+//! Administration: enroll devices (admins and operators); enrollment
+//! groups, users, tokens, signing keys and the audit log (admins). Viewers see nothing of it. One section a file.
 
 mod audit;
 mod enroll;
+mod groups;
+mod keys;
 mod tokens;
 mod users;
 
@@ -11,6 +13,8 @@ use leptos::prelude::*;
 use crate::{components::header::Header, session::require_session, types::Role};
 use audit::Audit;
 use enroll::EnrollDevice;
+use groups::Groups;
+use keys::SigningKeys;
 use tokens::Tokens;
 use users::Users;
 
@@ -33,7 +37,7 @@ pub fn AdminPage() -> impl IntoView {
                 }.into_any(),
                 Some(r) => view! {
                     <EnrollDevice/>
-                    {(r == Role::Admin).then(|| view! { <Users/> <Tokens/> <Audit/> })}
+                    {(r == Role::Admin).then(|| view! { <Groups/> <Users/> <Tokens/> <SigningKeys/> <Audit/> })}
                 }.into_any(),
             }}
         </main>

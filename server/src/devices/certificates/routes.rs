@@ -167,7 +167,9 @@ async fn retire(
     OperatorUser(user): OperatorUser,
     ApiPath((id, sha256)): ApiPath<(i64, String)>,
 ) -> ApiResult<StatusCode> {
-    let thumbprint = certs::parse_thumbprint(&sha256).map_err(DeviceError::from)?;
+    // What is not a thumbprint names no certificate.
+    let thumbprint =
+        certs::parse_thumbprint(&sha256).map_err(|_| ApiError::not_found("certificate"))?;
     let now = tokens.clock().now();
     let certs = store::of_device(&devices.0.db, id).await?;
     let Some(cert) = certs.iter().find(|c| c.cert_sha256 == thumbprint) else {

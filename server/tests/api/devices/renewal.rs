@@ -310,6 +310,11 @@ async fn a_self_signed_device_takes_a_second_thumbprint_and_retires_the_first() 
         .unwrap();
     assert_eq!(shown.cert_sha256, second.thumbprint());
 
+    // What is not a thumbprint names no certificate.
+    assert_eq!(
+        app.delete(&format!("{path}/xyz"), &admin).await.status(),
+        404
+    );
     // The last one stays.
     let (status, code) = error_code(
         app.delete(&format!("{path}/{}", second.thumbprint()), &admin)
