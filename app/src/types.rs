@@ -621,8 +621,11 @@ pub struct SecurityOverview {
     pub throttled_logins_24h: i64,
     /// The latest revocations of tokens, devices, groups and certificates.
     pub recent_revocations: Vec<AuditEntry>,
-    /// Active devices whose certificate expires within 30 days (at most 100).
+    /// Active devices whose certificate expires within 30 days, soonest
+    /// first (at most 100).
     pub expiring_certificates: Vec<Device>,
+    /// How many there are in all.
+    pub expiring_count: i64,
     /// Active groups at 80 % or more of their `max_devices`.
     pub groups_near_limit: Vec<EnrollmentGroup>,
     /// The current signing key's id.

@@ -20,10 +20,13 @@ CREATE TABLE device_certificates (
 INSERT INTO device_certificates (cert_sha256, device_id, kind, serial, not_after, added_at, first_used_at)
     SELECT cert_sha256, id, enrollment, cert_serial, cert_not_after, created_at, created_at FROM devices;
 CREATE INDEX device_certificates_device ON device_certificates (device_id);
-CREATE INDEX device_certificates_retiring ON device_certificates (retire_at) WHERE tokens_revoked = 0 AND retire_at IS NOT NULL;
+CREATE INDEX device_certificates_retiring ON device_certificates (retire_at);
 
--- The certificate a device token is bound to (hex SHA-256).
+-- The certificate a device token is bound to (hex SHA-256): until now a
+-- device had one, so its tokens are bound to it.
 ALTER TABLE tokens ADD COLUMN cert_sha256 TEXT;
+UPDATE tokens SET cert_sha256 = (SELECT cert_sha256 FROM devices WHERE devices.id = tokens.device_id)
+    WHERE device_id IS NOT NULL;
 CREATE INDEX tokens_cert ON tokens (cert_sha256);
 
 -- A certificate added, first used or retired: other instances read the

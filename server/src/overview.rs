@@ -87,11 +87,8 @@ async fn overview(
     }
     recent_revocations.sort_by_key(|e| std::cmp::Reverse(e.id));
     recent_revocations.truncate(RECENT);
-    let expiring_certificates = devices_store::page(db, i64::MIN, 100, Some(now + EXPIRING_WITHIN))
-        .await?
-        .into_iter()
-        .map(|r| r.device)
-        .collect();
+    let (expiring_certificates, expiring_count) =
+        devices_store::expiring(db, now + EXPIRING_WITHIN, 100).await?;
     let groups_near_limit = groups::store::all(db)
         .await?
         .into_iter()
@@ -110,6 +107,7 @@ async fn overview(
         throttled_logins_24h: throttled_24h,
         recent_revocations,
         expiring_certificates,
+        expiring_count,
         groups_near_limit,
         signing_key: tokens.kid(),
     }))

@@ -69,7 +69,7 @@ fn show(o: SecurityOverview) -> impl IntoView {
                 <Card label="Tokens revoked (24 h)" value=o.revoked_tokens_24h testid="revoked-24h"/>
                 <Card label="Failed logins (24 h)" value=o.failed_logins_24h testid="failed-logins-24h"/>
                 <Card label="Throttled logins (24 h)" value=o.throttled_logins_24h testid="throttled-24h"/>
-                <Card label="Certificates expiring (30 d)" value=o.expiring_certificates.len() as i64 testid="expiring-count"/>
+                <Card label="Certificates expiring (30 d)" value=o.expiring_count testid="expiring-count"/>
             </div>
             <p class="mt-2 text-sm text-slate-600">"Signing key: " <code class="font-mono" data-testid="signing-key">{o.signing_key.clone()}</code>
                 {format!(" · as of {}", time::short(&o.generated_at))}</p>

@@ -81,6 +81,10 @@ impl DeviceIndex {
     /// Notes that a certificate's first use is being recorded, so that it
     /// is recorded once; `true` for the caller that should record it.
     pub fn take_first_use(&self, thumbprint: &str) -> bool {
+        // Nearly always recorded already: a read lock says so.
+        if !self.get(thumbprint).is_some_and(|e| e.first_use_pending) {
+            return false;
+        }
         let mut map = self
             .by_thumbprint
             .write()
@@ -139,6 +143,15 @@ impl DeviceIndex {
         {
             entry.active = false;
         }
+        let mut map = self
+            .by_thumbprint
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        // A retirement only ever comes sooner: an entry read before one
+        // committed does not take it back.
+        if let Some(old) = map.get(&thumbprint).and_then(|e| e.retire_at) {
+            entry.retire_at = Some(entry.retire_at.map_or(old, |t| t.min(old)));
+        }
         if !entry.active && entry.ca_issued {
             if let Some(s) = &entry.serial {
                 self.revoked_serials
@@ -147,10 +160,7 @@ impl DeviceIndex {
                     .insert(s.clone());
             }
         }
-        self.by_thumbprint
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(thumbprint, entry);
+        map.insert(thumbprint, entry);
     }
 
     /// Marks a device revoked and tells its open connections.

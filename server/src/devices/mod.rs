@@ -139,10 +139,13 @@ impl Devices {
     pub async fn reload(&self, id: i64) -> sqlx::Result<()> {
         let new = self.0.index.registration_id(id).is_none();
         let rows = certificates::store::of_device(&self.0.db, id).await?;
+        // Open connections look again when a retirement is to come or has
+        // just come (an old one changes nothing for them).
+        let recent = db::now() - 60;
         let mut tell = false;
         for row in &rows {
             let e = entry(row);
-            tell |= !e.active || e.retire_at.is_some();
+            tell |= e.retire_at.is_some_and(|t| t > recent);
             self.0.index.insert(row.cert_sha256.clone(), e);
         }
         if rows.first().is_some_and(|r| !r.active) {

@@ -108,7 +108,7 @@ async fn list(
             let expiring = q
                 .expiring_within
                 .as_deref()
-                .map(|w| format!("&expiring_within={w}"))
+                .map(|w| format!("&expiring_within={}", w.replace(' ', "%20")))
                 .unwrap_or_default();
             format!("</api/v1/devices?limit={limit}&after={last}{expiring}>; rel=\"next\"")
         });

@@ -140,6 +140,29 @@ pub async fn page(
     Ok(devices)
 }
 
+/// Active devices whose certificate's notAfter is known and before
+/// `before`, soonest first (at most `limit`), and how many there are.
+pub async fn expiring(db: &Db, before: i64, limit: i64) -> sqlx::Result<(Vec<Device>, i64)> {
+    const WHERE: &str = "status = 'active' AND cert_not_after IS NOT NULL AND cert_not_after < $1";
+    let rows = sqlx::query(&format!(
+        "SELECT {LISTED} FROM devices WHERE {WHERE} ORDER BY cert_not_after, id LIMIT $2"
+    ))
+    .bind(before)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    let devices = rows
+        .iter()
+        .map(|r| row(r).map(|d| d.device))
+        .collect::<sqlx::Result<Vec<_>>>()?;
+    let count: i64 = sqlx::query(&format!("SELECT COUNT(*) FROM devices WHERE {WHERE}"))
+        .bind(before)
+        .fetch_one(db)
+        .await?
+        .try_get(0)?;
+    Ok((devices, count))
+}
+
 pub async fn exists(db: &Db, id: i64) -> sqlx::Result<bool> {
     Ok(sqlx::query("SELECT 1 FROM devices WHERE id = $1")
         .bind(id)

@@ -73,7 +73,13 @@ pub async fn insert(
 ) -> sqlx::Result<bool> {
     let guard = match t.owner {
         Owner::User(_) => "SELECT 1 FROM users WHERE id = $2 AND role = $8",
-        Owner::Device(_) => "SELECT 1 FROM devices WHERE id = $3 AND status = 'active'",
+        // The device active, and the certificate the token is bound to not
+        // retired (a token for a retired certificate would never be revoked).
+        Owner::Device(_) => {
+            "SELECT 1 FROM devices WHERE id = $3 AND status = 'active' \
+             AND ($7 IS NULL OR EXISTS (SELECT 1 FROM device_certificates c \
+             WHERE c.cert_sha256 = $7 AND (c.retire_at IS NULL OR c.retire_at > $5)))"
+        }
     };
     let sql = format!(
         "INSERT INTO tokens (token_id, user_id, device_id, token_sha256, issued_at, expires_at, cert_sha256) \

@@ -45,7 +45,25 @@ async fn the_security_overview_counts_what_happened_and_is_for_admins_only() {
         )
         .await
         .device;
-    let (_, _, client) = app.enrolled_device(&admin, "overview-token").await;
+    // A device with a token, its certificate valid 90 days.
+    let cert = self_signed(
+        "overview-token",
+        CertSpec {
+            not_after: time::OffsetDateTime::now_utc() + time::Duration::days(90),
+            ..Default::default()
+        },
+    );
+    app.enroll(
+        &admin,
+        &app::types::EnrollRequest {
+            registration_id: "overview-token".into(),
+            name: "token".into(),
+            cert_sha256: Some(cert.thumbprint()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let client = app.device_client(&cert.cert_pem, &cert.key_pem);
     device_token(&app, &client).await;
     let ca = TestCa::root("Overview CA");
     let group = app
@@ -81,6 +99,7 @@ async fn the_security_overview_counts_what_happened_and_is_for_admins_only() {
             .collect::<Vec<_>>(),
         [soon.id]
     );
+    assert_eq!(o.expiring_count, 1);
     assert_eq!(o.groups_near_limit.len(), 1);
     assert_eq!(o.groups_near_limit[0].id, group.id);
     assert_eq!(o.signing_key, app.app.state().tokens.kid());

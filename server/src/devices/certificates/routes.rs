@@ -110,6 +110,10 @@ async fn add(
         ));
     }
     let mut tx = devices.0.db.begin().await?;
+    // One certificate change of a device at a time.
+    if !store::lock_device(&mut tx, id).await? {
+        return Err(DeviceError::NotFound.into());
+    }
     let new = store::NewCert {
         cert_sha256: &thumbprint,
         device_id: id,
@@ -171,40 +175,28 @@ async fn retire(
     let thumbprint =
         certs::parse_thumbprint(&sha256).map_err(|_| ApiError::not_found("certificate"))?;
     let now = tokens.clock().now();
-    let certs = store::of_device(&devices.0.db, id).await?;
-    let Some(cert) = certs.iter().find(|c| c.cert_sha256 == thumbprint) else {
-        return Err(ApiError::not_found("certificate"));
-    };
-    let usable = |c: &&store::CertRow| c.retire_at.is_none_or(|t| t > now);
-    if !usable(&cert) {
-        return Ok(StatusCode::NO_CONTENT);
+    let mut tx = devices.0.db.begin().await?;
+    // One certificate change of a device at a time (two retirements at
+    // once must not leave it with none).
+    if !store::lock_device(&mut tx, id).await? {
+        return Err(DeviceError::NotFound.into());
     }
-    // The newest other certificate still usable, to be the primary.
-    let Some(next) = certs
-        .iter()
-        .filter(usable)
-        .filter(|c| c.cert_sha256 != thumbprint)
-        .max_by_key(|c| c.added_at)
-    else {
+    if !store::retire_of(&mut tx, id, &thumbprint, now).await? {
+        return if store::belongs(&mut tx, id, &thumbprint).await? {
+            Ok(StatusCode::NO_CONTENT) // retired already
+        } else {
+            Err(ApiError::not_found("certificate"))
+        };
+    }
+    let Some(next) = store::newest_usable(&mut tx, id, now).await? else {
         return Err(ApiError::Conflict(
             "a device keeps at least one certificate: add or renew another first, \
              or revoke the device"
                 .into(),
         ));
     };
-    let mut tx = devices.0.db.begin().await?;
-    store::retire(&mut tx, &thumbprint, now).await?;
-    // Two retirements at once must not leave the device with none.
-    if store::usable_count(&mut tx, id, now).await? == 0 {
-        return Err(ApiError::Conflict(
-            "a device keeps at least one certificate".into(),
-        ));
-    }
-    let device = devices_store::get(&devices.0.db, id)
-        .await?
-        .ok_or(DeviceError::NotFound)?;
-    if device.device.cert_sha256 == thumbprint {
-        store::make_primary(&mut tx, id, &next.cert_sha256).await?;
+    if store::primary(&mut tx, id).await?.as_deref() == Some(thumbprint.as_str()) {
+        store::make_primary(&mut tx, id, &next).await?;
     }
     Audit::record_in(
         &mut tx,

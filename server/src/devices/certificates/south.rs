@@ -24,6 +24,9 @@ use crate::{
 
 /// A CSR is a few hundred bytes; this bounds the parsing work.
 const MAX_CSR: usize = 16 * 1024;
+/// Certificates a device may be given in a day (renewing in a loop costs
+/// signatures, rows and CRL entries).
+const RENEWALS_PER_DAY: i64 = 10;
 
 pub fn router<S>() -> OpenApiRouter<S>
 where
@@ -39,7 +42,8 @@ where
     operation_id = "renew_certificate",
     request_body = RenewRequest,
     responses((status = 201, body = RenewResponse), Unauthorized, BadBody,
-        (status = 409, description = "conflict: the device holds the most certificates it may", body = app::types::ErrorBody)),
+        (status = 409, description = "conflict: the device holds the most certificates it may", body = app::types::ErrorBody),
+        (status = 429, description = "rate_limited, with Retry-After: renewals per day", body = app::types::ErrorBody)),
     security(("token" = []), ("bearer" = [])))]
 async fn renew(
     State(devices): State<Devices>,
@@ -62,6 +66,20 @@ async fn renew(
         .sign_csr(&body.csr_pem, &registration_id, devices.0.cert_days)
         .map_err(DeviceError::from)?;
     let mut tx = devices.0.db.begin().await?;
+    // One certificate change of a device at a time; then the certificate
+    // asking must still be good (retired since this connection opened, it
+    // gets nothing).
+    if !store::lock_device(&mut tx, id).await?
+        || !store::usable(&mut tx, &caller.device.thumbprint, now).await?
+    {
+        return Err(ApiError::TokenRevoked);
+    }
+    if store::added_since(&mut tx, id, now - 86_400).await? >= RENEWALS_PER_DAY {
+        return Err(ApiError::RateLimited {
+            retry_after: 3600,
+            message: format!("a device may renew its certificate {RENEWALS_PER_DAY} times a day"),
+        });
+    }
     let new = store::NewCert {
         cert_sha256: &issued.thumbprint,
         device_id: id,
@@ -71,7 +89,8 @@ async fn renew(
         first_used_at: None,
     };
     store::insert(&mut tx, &new, now).await?;
-    // Counted after the insert (a write first: see `store`), with it.
+    // A renewal whose answer was lost is replaced by this one.
+    store::retire_unused(&mut tx, id, &issued.thumbprint, now).await?;
     if store::usable_count(&mut tx, id, now).await? > MAX_USABLE {
         return Err(ApiError::Conflict(format!(
             "a device holds at most {MAX_USABLE} certificates at once; use the newest first"

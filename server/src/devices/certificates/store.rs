@@ -124,6 +124,72 @@ pub async fn retire(conn: &mut AnyConnection, cert_sha256: &str, at: i64) -> sql
     Ok(())
 }
 
+/// Retires one of the device's certificates at `at` (unless it stops
+/// sooner): whether it is the device's and was usable until now.
+pub async fn retire_of(
+    conn: &mut AnyConnection,
+    device_id: i64,
+    cert_sha256: &str,
+    at: i64,
+) -> sqlx::Result<bool> {
+    Ok(sqlx::query(
+        "UPDATE device_certificates SET retire_at = $1 \
+         WHERE cert_sha256 = $2 AND device_id = $3 AND (retire_at IS NULL OR retire_at > $1)",
+    )
+    .bind(at)
+    .bind(cert_sha256)
+    .bind(device_id)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Whether the certificate is the device's (retired or not).
+pub async fn belongs(
+    conn: &mut AnyConnection,
+    device_id: i64,
+    cert_sha256: &str,
+) -> sqlx::Result<bool> {
+    Ok(
+        sqlx::query("SELECT 1 FROM device_certificates WHERE cert_sha256 = $1 AND device_id = $2")
+            .bind(cert_sha256)
+            .bind(device_id)
+            .fetch_optional(conn)
+            .await?
+            .is_some(),
+    )
+}
+
+/// The device's primary certificate.
+pub async fn primary(conn: &mut AnyConnection, device_id: i64) -> sqlx::Result<Option<String>> {
+    sqlx::query("SELECT cert_sha256 FROM devices WHERE id = $1")
+        .bind(device_id)
+        .fetch_optional(conn)
+        .await?
+        .map(|r| r.try_get(0))
+        .transpose()
+}
+
+/// The device's newest certificate still usable at `now`.
+pub async fn newest_usable(
+    conn: &mut AnyConnection,
+    device_id: i64,
+    now: i64,
+) -> sqlx::Result<Option<String>> {
+    sqlx::query(
+        "SELECT cert_sha256 FROM device_certificates \
+         WHERE device_id = $1 AND (retire_at IS NULL OR retire_at > $2) \
+         ORDER BY added_at DESC, cert_sha256 LIMIT 1",
+    )
+    .bind(device_id)
+    .bind(now)
+    .fetch_optional(conn)
+    .await?
+    .map(|r| r.try_get(0))
+    .transpose()
+}
+
 /// Makes `cert` the device's primary certificate (the API's
 /// `cert_sha256`).
 pub async fn make_primary(
@@ -173,9 +239,13 @@ pub async fn first_use(
     .bind(cert)
     .execute(&mut *tx)
     .await?;
+    // Only while the one used is itself still usable (an operator may
+    // have retired it meanwhile): a device never loses every certificate.
     sqlx::query(
         "UPDATE device_certificates SET retire_at = $1 \
-         WHERE device_id = $2 AND cert_sha256 <> $3 AND retire_at > $1",
+         WHERE device_id = $2 AND cert_sha256 <> $3 AND retire_at > $1 \
+         AND EXISTS (SELECT 1 FROM device_certificates u WHERE u.cert_sha256 = $3 \
+                     AND (u.retire_at IS NULL OR u.retire_at > $1))",
     )
     .bind(now)
     .bind(device_id)
@@ -185,8 +255,14 @@ pub async fn first_use(
     tx.commit().await
 }
 
-/// Revokes the tokens bound to certificates retired by `now` whose tokens
-/// were not revoked yet, and notes that they are: `(device ids, tokens)`.
+/// How far back `revoke_retired_tokens` looks for tokens of retired
+/// certificates each time: a token issued while its certificate was being
+/// retired is caught on a later pass.
+const STRAGGLERS: i64 = 600;
+
+/// Revokes the tokens bound to certificates retired by `now` (those
+/// retired in the last ten minutes, each pass), and notes the certificates
+/// whose retirement is new: `(their device ids, tokens revoked)`.
 pub async fn revoke_retired_tokens(
     db: &Db,
     now: i64,
@@ -197,38 +273,101 @@ pub async fn revoke_retired_tokens(
     let due = sqlx::query(
         "UPDATE device_certificates SET tokens_revoked = 1 \
          WHERE tokens_revoked = 0 AND retire_at IS NOT NULL AND retire_at <= $1 \
-         RETURNING cert_sha256, device_id",
+         RETURNING device_id",
     )
     .bind(now)
     .fetch_all(&mut *tx)
     .await?;
-    let mut devices = Vec::new();
-    let mut tokens = Vec::new();
-    for r in &due {
-        let cert: String = r.try_get(0)?;
-        devices.push(r.try_get::<i64, _>(1)?);
-        let revoked = sqlx::query(
-            "UPDATE tokens SET blacklist = 1, blacklist_reason = $1, blacklisted_at = $2 \
-             WHERE cert_sha256 = $3 AND blacklist = 0 AND expires_at >= $4 \
-             RETURNING token_id, expires_at",
-        )
-        .bind(RevocationReason::CertificateRetired.as_str())
-        .bind(now)
-        .bind(&cert)
-        .bind(still_accepted_since(now))
-        .fetch_all(&mut *tx)
-        .await?;
-        for t in &revoked {
-            tokens.push(RevokedToken {
+    let mut devices = due
+        .iter()
+        .map(|r| r.try_get::<i64, _>(0))
+        .collect::<sqlx::Result<Vec<_>>>()?;
+    let revoked = sqlx::query(
+        "UPDATE tokens SET blacklist = 1, blacklist_reason = $1, blacklisted_at = $2 \
+         WHERE blacklist = 0 AND expires_at >= $3 AND cert_sha256 IN \
+         (SELECT cert_sha256 FROM device_certificates WHERE retire_at <= $2 AND retire_at > $4) \
+         RETURNING token_id, expires_at",
+    )
+    .bind(RevocationReason::CertificateRetired.as_str())
+    .bind(now)
+    .bind(still_accepted_since(now))
+    .bind(now - STRAGGLERS)
+    .fetch_all(&mut *tx)
+    .await?;
+    let tokens = revoked
+        .iter()
+        .map(|t| {
+            Ok(RevokedToken {
                 token_id: t.try_get(0)?,
                 expires_at: t.try_get(1)?,
-            });
-        }
-    }
+            })
+        })
+        .collect::<sqlx::Result<Vec<_>>>()?;
     tx.commit().await?;
     devices.sort_unstable();
     devices.dedup();
     Ok((devices, tokens))
+}
+
+/// Takes the device's row lock for the rest of the transaction (a write
+/// that changes nothing): certificate changes of one device happen one at
+/// a time, on both engines.
+pub async fn lock_device(conn: &mut AnyConnection, device_id: i64) -> sqlx::Result<bool> {
+    Ok(sqlx::query("UPDATE devices SET id = id WHERE id = $1")
+        .bind(device_id)
+        .execute(conn)
+        .await?
+        .rows_affected()
+        == 1)
+}
+
+/// Whether the certificate may still be used at `now`, its device active.
+pub async fn usable(conn: &mut AnyConnection, cert_sha256: &str, now: i64) -> sqlx::Result<bool> {
+    Ok(sqlx::query(
+        "SELECT 1 FROM device_certificates c JOIN devices d ON d.id = c.device_id \
+         WHERE c.cert_sha256 = $1 AND d.status = 'active' \
+         AND (c.retire_at IS NULL OR c.retire_at > $2)",
+    )
+    .bind(cert_sha256)
+    .bind(now)
+    .fetch_optional(conn)
+    .await?
+    .is_some())
+}
+
+/// Retires the device's renewals never used, but `keep`: a device that
+/// lost a renewal's answer and renews again does not keep the lost one.
+pub async fn retire_unused(
+    conn: &mut AnyConnection,
+    device_id: i64,
+    keep: &str,
+    now: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE device_certificates SET retire_at = $1 \
+         WHERE device_id = $2 AND cert_sha256 <> $3 AND first_used_at IS NULL \
+         AND (retire_at IS NULL OR retire_at > $1)",
+    )
+    .bind(now)
+    .bind(device_id)
+    .bind(keep)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// How many certificates the device was given in the last day.
+pub async fn added_since(
+    conn: &mut AnyConnection,
+    device_id: i64,
+    since: i64,
+) -> sqlx::Result<i64> {
+    sqlx::query("SELECT COUNT(*) FROM device_certificates WHERE device_id = $1 AND added_at > $2")
+        .bind(device_id)
+        .bind(since)
+        .fetch_one(conn)
+        .await?
+        .try_get(0)
 }
 
 /// `(serial hex, revoked at)` of every certificate the device CA issued

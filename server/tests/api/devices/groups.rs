@@ -629,6 +629,8 @@ async fn a_sqlite_database_from_before_groups_keeps_its_devices_and_their_refere
              VALUES (7, 'old-7', 'Old seven', 'aa', '0102', 'ca_issued', 1)",
             "INSERT INTO readings (device_id, sensor, value, ts, received_at) VALUES (7, 't', 1.5, 1000, 1)",
             "INSERT INTO latest_readings (device_id, sensor, value, ts) VALUES (7, 't', 1.5, 1000)",
+            "INSERT INTO tokens (token_id, device_id, token_sha256, issued_at, expires_at) \
+             VALUES ('t7', 7, 'x', 1, 2)",
         ] {
             sqlx::query(sql).execute(&mut conn).await.unwrap();
         }
@@ -652,6 +654,13 @@ async fn a_sqlite_database_from_before_groups_keeps_its_devices_and_their_refere
         .unwrap()
         .get(0);
     assert_eq!(n, 1);
+    // The device's token is bound to the one certificate it had.
+    let bound: Option<String> = sqlx::query("SELECT cert_sha256 FROM tokens WHERE token_id = 't7'")
+        .fetch_one(&db)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(bound.as_deref(), Some("aa"));
     // Ids go on; the references still point at the table, and hold.
     let id: i64 = sqlx::query(
         "INSERT INTO devices (registration_id, name, cert_sha256, enrollment, created_at) \

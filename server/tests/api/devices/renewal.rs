@@ -378,3 +378,41 @@ async fn devices_whose_certificate_expires_soon_are_listed() {
         .await;
     assert_eq!(expiring("31d").await, [own.id]);
 }
+
+#[tokio::test]
+async fn a_renewal_whose_answer_was_lost_is_replaced_and_renewals_are_bounded() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (device, _, client, token) = ca_issued(&app, &admin, "renew-lost").await;
+    // The first answer is "lost": the device renews again from the same
+    // certificate.
+    let (lost_csr, lost_key) = csr("renew-lost");
+    let res = renew(&app, &client, &token, &lost_csr).await;
+    let lost: RenewResponse = res.json().await.unwrap();
+    let (csr_pem, _) = csr("renew-lost");
+    assert_eq!(renew(&app, &client, &token, &csr_pem).await.status(), 201);
+    handshake_refused(&app, &app.device_client(&lost.certificate_pem, &lost_key)).await;
+    let listed = certificates(&app, &admin, device.id).await;
+    let lost_der = pem::parse(&lost.certificate_pem).unwrap().into_contents();
+    let lost_sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&lost_der));
+    let shown = listed.iter().find(|c| c.cert_sha256 == lost_sha).unwrap();
+    assert_eq!(shown.status, "retired");
+    // Ten new certificates a day at most (the enrolled one among them).
+    let mut statuses = Vec::new();
+    for _ in 0..9 {
+        let (csr_pem, _) = csr("renew-lost");
+        statuses.push(
+            renew(&app, &client, &token, &csr_pem)
+                .await
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        7,
+        "{statuses:?}"
+    );
+    let (status, code) = error_code(renew(&app, &client, &token, &csr_pem).await).await;
+    assert_eq!((status, code), (429, ErrorCode::RateLimited));
+}
