@@ -44,11 +44,54 @@ fn router(state: AppState, api: Router<AppState>) -> Router {
         .nest("/api", api)
         .leptos_routes(&state, routes, move || shell(leptos_options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn(revalidate_assets))
+        .layer(compression())
         .layer(axum::middleware::from_fn_with_state(
             "north",
             crate::metrics::count_requests,
         ))
         .with_state(state)
+}
+
+/// Pages and the dashboard's files (wasm, JavaScript, CSS) go out gzipped
+/// when the browser takes gzip; the API's JSON, the live stream and
+/// anything under 1 KiB do not (their cost per request is better spent
+/// elsewhere, and a stream must not wait on a compressor). Brotli is left
+/// out: compressing a multi-megabyte wasm file anew on each request took it
+/// over a second even at level 4; it belongs in files compressed once at
+/// build time.
+fn compression(
+) -> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate> {
+    use tower_http::compression::{
+        predicate::{NotForContentType, Predicate, SizeAbove},
+        CompressionLayer,
+    };
+    let when = SizeAbove::new(1024)
+        .and(NotForContentType::const_new("application/json"))
+        .and(NotForContentType::const_new("text/event-stream"))
+        .and(NotForContentType::GRPC)
+        .and(NotForContentType::IMAGES);
+    // Level 4: fast, and within a few per cent of gzip's best on wasm.
+    CompressionLayer::new()
+        .gzip(true)
+        .quality(tower_http::CompressionLevel::Precise(4))
+        .compress_when(when)
+}
+
+/// The dashboard's files keep their names from one build to the next, so a
+/// browser may keep them but must ask whether they changed (an answer
+/// with no body when they did not).
+async fn revalidate_assets(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let asset = req.uri().path().starts_with("/pkg/");
+    let mut res = next.run(req).await;
+    if asset && !res.headers().contains_key(header::CACHE_CONTROL) {
+        res.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    }
+    res
 }
 
 /// Readiness: 200 when the database answers within 2 s, 503 otherwise

@@ -219,3 +219,41 @@ async fn the_openapi_document_describes_both_apis() {
     assert!(me["security"].as_array().is_some_and(|s| !s.is_empty()));
     assert!(me["responses"]["401"].is_object());
 }
+
+#[tokio::test]
+async fn pages_and_dashboard_files_are_compressed_and_the_api_is_not() {
+    let site = tempfile::tempdir().unwrap();
+    std::fs::create_dir(site.path().join("pkg")).unwrap();
+    // 64 KiB of something compressible, as a wasm file is.
+    let wasm: Vec<u8> = (0..65_536u32).map(|i| (i % 7) as u8).collect();
+    std::fs::write(site.path().join("pkg/vigil.wasm"), &wasm).unwrap();
+    let root = site.path().to_path_buf();
+    let app = spawn_with(move |s| s.site_root = root).await;
+    let get = |path: &str, encoding: Option<&str>| {
+        let mut req = app.client.get(app.url(path));
+        if let Some(e) = encoding {
+            req = req.header("accept-encoding", e);
+        }
+        req.send()
+    };
+    for (encoding, expected) in [("gzip", "gzip"), ("br, gzip", "gzip")] {
+        let res = get("/pkg/vigil.wasm", Some(encoding)).await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()["content-encoding"], expected);
+        assert_eq!(res.headers()["cache-control"], "no-cache");
+        let body = res.bytes().await.unwrap();
+        assert!(body.len() < wasm.len() / 10, "{} bytes", body.len());
+    }
+    // A client that asks for nothing gets the file as it is.
+    let res = get("/pkg/vigil.wasm", None).await.unwrap();
+    assert!(res.headers().get("content-encoding").is_none());
+    assert_eq!(res.bytes().await.unwrap().to_vec(), wasm);
+    // Server-rendered pages too.
+    let res = get("/login", Some("gzip")).await.unwrap();
+    assert_eq!(res.headers()["content-encoding"], "gzip");
+    // Not the API's JSON, however large (the OpenAPI document).
+    let res = get("/api/v1/openapi.json", Some("br, gzip")).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().get("content-encoding").is_none());
+    assert!(res.bytes().await.unwrap().len() > 10_000);
+}
