@@ -48,10 +48,12 @@ impl Devices {
                 tracing::warn!(error = %e, device_id, "recording a certificate's first use failed");
                 return;
             }
-            devices.settle_retired(&tokens).await;
+            // The index first: the handshake refuses the replaced
+            // certificates as soon as the database does.
             if let Err(e) = devices.reload(device_id).await {
                 tracing::warn!(error = %e, device_id, "reading a device again failed");
             }
+            devices.settle_retired(&tokens).await;
         });
     }
 
