@@ -79,13 +79,17 @@ where
             now,
             registering,
         ) {
-            Ok(Caller::Device(device)) => {
-                self.devices.used(
-                    &self.tokens,
-                    device.id,
-                    &device.thumbprint,
-                    device.cert_not_after,
-                );
+            Ok(Caller::Device(device, first_use)) => {
+                // Rare (a certificate's first request): no second index
+                // read on every other one.
+                if first_use {
+                    self.devices.used(
+                        &self.tokens,
+                        device.id,
+                        &device.thumbprint,
+                        device.cert_not_after,
+                    );
+                }
                 req.extensions_mut().insert(device);
                 Either::Right(self.inner.call(req))
             }
@@ -117,7 +121,9 @@ where
 const REGISTER: &str = "/device/v1/register";
 
 enum Caller {
-    Device(AuthDevice),
+    /// The device, and whether its certificate's first use is still to be
+    /// recorded.
+    Device(AuthDevice, bool),
     Registering(PeerCert),
 }
 
@@ -147,10 +153,13 @@ fn identify(
     if !entry.usable_at(now) {
         return Err(ApiError::TokenRevoked);
     }
-    Ok(Caller::Device(AuthDevice {
-        id: entry.id,
-        thumbprint: cert.thumbprint.clone(),
-        x5t_s256: cert.x5t_s256.clone(),
-        cert_not_after: cert.not_after,
-    }))
+    Ok(Caller::Device(
+        AuthDevice {
+            id: entry.id,
+            thumbprint: cert.thumbprint.clone(),
+            x5t_s256: cert.x5t_s256.clone(),
+            cert_not_after: cert.not_after,
+        },
+        entry.first_use_pending,
+    ))
 }

@@ -59,8 +59,10 @@ fn authenticate(mqtt: &Mqtt, cert: &PeerCert, c: &Connect) -> Option<Device> {
     if bound != Some(cert.x5t_s256.as_str()) || claims.sub != entry.id.to_string() {
         return None;
     }
-    mqtt.devices
-        .used(&mqtt.tokens, entry.id, &cert.thumbprint, cert.not_after);
+    if entry.first_use_pending {
+        mqtt.devices
+            .used(&mqtt.tokens, entry.id, &cert.thumbprint, cert.not_after);
+    }
     Some(Device {
         id: entry.id,
         registration_id: entry.registration_id,
