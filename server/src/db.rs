@@ -187,6 +187,91 @@ where
     })
 }
 
+/// Every SQLite connection's settings. WAL lets readers run beside the
+/// writer; FULL sync keeps every acknowledged commit across a crash. No
+/// commit checkpoints the WAL into the database file on its own (the
+/// readings writer would pay for it inside a request's wait): a task of
+/// its own does it (`spawn_checkpoints`); the large automatic threshold is
+/// only a backstop should that task fall behind.
+const SQLITE_PRAGMAS: &[&str] = &[
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = FULL",
+    "PRAGMA busy_timeout = 5000",
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA wal_autocheckpoint = 65536",
+];
+
+/// How often the SQLite WAL is copied into the database file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Checkpoints the SQLite WAL off the writer's path: every quarter of a
+/// second, a PASSIVE checkpoint on a pool connection copies what the
+/// readers no longer need and never waits for them or blocks a commit.
+/// Nothing for PostgreSQL.
+pub fn spawn_checkpoints(db: Db, engine: Engine) -> Option<tokio::task::JoinHandle<()>> {
+    (engine == Engine::Sqlite).then(|| {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                    .execute(&db)
+                    .await
+                {
+                    tracing::warn!(error = %e, "checkpointing the database failed");
+                }
+            }
+        })
+    })
+}
+
+/// The URL as connected: a SQLite file is created when missing.
+fn normalized(url: &str, engine: Engine) -> String {
+    match engine {
+        Engine::Sqlite if !url.contains("mode=") => {
+            let sep = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{sep}mode=rwc")
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// A connection of the engine's own driver, outside the pool, for the
+/// readings writer: its statements bind thousands of values per commit,
+/// which the concrete drivers take borrowed (the `Any` driver boxes each
+/// one), and PostgreSQL takes them as arrays. Same settings as the pool's
+/// connections (the instance's name included: the change feed knows its
+/// own readings by it).
+pub enum Direct {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+pub async fn connect_direct(url: &str, instance: &str) -> anyhow::Result<Direct> {
+    let engine = Engine::of_url(url)?;
+    let url = normalized(url, engine);
+    Ok(match engine {
+        Engine::Sqlite => {
+            let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
+                .context("parsing the database URL")?
+                .disable_statement_logging();
+            let mut conn = options.connect().await?;
+            for pragma in SQLITE_PRAGMAS {
+                conn.execute(*pragma).await?;
+            }
+            Direct::Sqlite(conn)
+        }
+        Engine::Postgres => {
+            let options = sqlx::postgres::PgConnectOptions::from_str(&url)
+                .context("parsing the database URL")?
+                .application_name(instance)
+                .disable_statement_logging();
+            Direct::Postgres(options.connect().await?)
+        }
+    })
+}
+
 /// Opens the pool (creating the SQLite file if needed) and runs migrations.
 /// Connects and migrates. On PostgreSQL every connection is named
 /// `instance` (`application_name`): the change feed knows each change's
@@ -197,13 +282,7 @@ pub async fn connect(url: &str, instance: &str) -> anyhow::Result<Db> {
     if engine == Engine::Postgres {
         warn_unverified_tls(url);
     }
-    let url = match engine {
-        Engine::Sqlite if !url.contains("mode=") => {
-            let sep = if url.contains('?') { '&' } else { '?' };
-            format!("{url}{sep}mode=rwc")
-        }
-        _ => url.to_owned(),
-    };
+    let url = normalized(url, engine);
     let options = AnyConnectOptions::from_str(&url)
         .context("parsing the database URL")?
         .disable_statement_logging();
@@ -224,12 +303,9 @@ pub async fn connect(url: &str, instance: &str) -> anyhow::Result<Db> {
                     conn.execute(name.as_str()).await?;
                 }
                 if engine == Engine::Sqlite {
-                    // WAL lets readers run beside the writer; FULL sync keeps
-                    // every acknowledged commit across a crash.
-                    conn.execute("PRAGMA journal_mode = WAL").await?;
-                    conn.execute("PRAGMA synchronous = FULL").await?;
-                    conn.execute("PRAGMA busy_timeout = 5000").await?;
-                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    for pragma in SQLITE_PRAGMAS {
+                        conn.execute(*pragma).await?;
+                    }
                 }
                 Ok(())
             })
@@ -267,6 +343,19 @@ pub async fn connect(url: &str, instance: &str) -> anyhow::Result<Db> {
             .context("running database migrations")?;
     }
     Ok(pool)
+}
+
+/// True when the error says the connection itself is gone: I/O, the
+/// driver's worker, or PostgreSQL's connection-exception and shutdown
+/// codes (an administrator or a restart ended the session).
+pub fn is_connection_lost(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
+        _ => false,
+    }
 }
 
 /// True when the error is a unique-constraint violation (→ 409).

@@ -98,7 +98,7 @@ impl Application {
             },
         )
         .await?;
-        let (writer, writer_task) = Writer::spawn(db.clone(), engine);
+        let (writer, writer_task) = Writer::spawn(url.clone(), instance.clone());
         let quotas = Quotas::new(
             db.clone(),
             settings.device_max_sensors as usize,
@@ -283,6 +283,7 @@ impl Application {
             spawn_last_seen_flusher(devices, settings.last_seen_flush),
         ];
         tasks.extend(feed);
+        tasks.extend(crate::db::spawn_checkpoints(state.db.clone(), engine));
         if let Some(retention) = settings.readings_retention.0 {
             tasks.push(crate::readings::spawn_retention(
                 state.db.clone(),

@@ -1,97 +1,219 @@
 //! SQL of ingestion: the group commit's statements, and the sensors a
 //! device has used.
 
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::LazyLock,
+};
 
-use sqlx::Row;
+use sqlx::{Connection, PgConnection, Row, SqliteConnection};
 
 use crate::{
-    db::{self, Db, Engine},
+    db::{self, Db, Direct},
     readings::Reading,
 };
 
-/// Rows per INSERT statement (6 parameters each, under every engine's limit).
-const ROWS_PER_STATEMENT: usize = 500;
+/// Rows per SQLite INSERT statement (6 parameters each, under its limit).
+const SQLITE_ROWS: usize = 500;
+/// Rows per PostgreSQL INSERT: each is one statement whose trigger
+/// announces its ids to the other instances (`feed::readings`), so it is
+/// bounded, but arrays take any number of rows in six parameters.
+const POSTGRES_ROWS: usize = 2000;
+
+/// A commit that failed, and whether COMMIT had been sent: before it,
+/// nothing of the batches is stored and they may be written again.
+#[derive(Debug)]
+pub struct Failed {
+    pub error: sqlx::Error,
+    pub commit_sent: bool,
+}
 
 /// Stores the batches in one transaction: the readings, and the newest
 /// reading of each (device, sensor) in `latest_readings`.
-pub async fn commit(db: &Db, engine: Engine, batches: &[&[Reading]]) -> sqlx::Result<()> {
+pub async fn commit(conn: &mut Direct, batches: &[&[Reading]]) -> Result<(), Failed> {
     let received_at = db::now();
-    let mut tx = db.begin().await?;
     let all: Vec<&Reading> = batches.iter().flat_map(|b| b.iter()).collect();
-    for chunk in all.chunks(ROWS_PER_STATEMENT) {
-        let sql = insert_sql(chunk.len(), engine);
-        let mut q = sqlx::query(&sql);
-        for r in chunk {
-            q = q
-                .bind(r.device_id)
-                .bind(&r.sensor)
-                .bind(r.value)
-                .bind(&r.unit)
-                .bind(r.ts)
-                .bind(received_at);
-        }
-        q.execute(&mut *tx).await?;
+    let newest = newest(&all);
+    match conn {
+        Direct::Sqlite(conn) => sqlite_commit(conn, &all, &newest, received_at).await,
+        Direct::Postgres(conn) => postgres_commit(conn, &all, &newest, received_at).await,
     }
-    // The newest reading per (device, sensor) of this commit, once each.
+}
+
+fn before_commit(error: sqlx::Error) -> Failed {
+    Failed {
+        error,
+        commit_sent: false,
+    }
+}
+
+fn at_commit(error: sqlx::Error) -> Failed {
+    Failed {
+        error,
+        commit_sent: true,
+    }
+}
+
+/// The newest reading per (device, sensor) of a commit, once each.
+fn newest<'a>(all: &[&'a Reading]) -> Vec<&'a Reading> {
     let mut newest: HashMap<(i64, &str), &Reading> = HashMap::new();
-    for r in &all {
+    for r in all {
         let slot = newest.entry((r.device_id, r.sensor.as_str())).or_insert(r);
         if r.ts >= slot.ts {
             *slot = r;
         }
     }
-    let newest: Vec<&Reading> = newest.into_values().collect();
-    for chunk in newest.chunks(ROWS_PER_STATEMENT) {
-        let sql = upsert_latest_sql(chunk.len(), engine);
-        let mut q = sqlx::query(&sql);
+    newest.into_values().collect()
+}
+
+/// Multi-row statements with anonymous `?` placeholders: SQLite looks
+/// numbered ones up by a linear scan per parameter, which made a 3000-
+/// parameter statement spend most of its time finding names. The text of
+/// a full statement is built once.
+async fn sqlite_commit(
+    conn: &mut SqliteConnection,
+    all: &[&Reading],
+    newest: &[&Reading],
+    received_at: i64,
+) -> Result<(), Failed> {
+    static INSERT: LazyLock<String> = LazyLock::new(|| sqlite_insert(SQLITE_ROWS));
+    static UPSERT: LazyLock<String> = LazyLock::new(|| sqlite_upsert(SQLITE_ROWS));
+    let mut tx = conn.begin().await.map_err(before_commit)?;
+    for chunk in all.chunks(SQLITE_ROWS) {
+        let partial;
+        let sql = if chunk.len() == SQLITE_ROWS {
+            INSERT.as_str()
+        } else {
+            partial = sqlite_insert(chunk.len());
+            partial.as_str()
+        };
+        let mut q = sqlx::query(sql);
         for r in chunk {
             q = q
                 .bind(r.device_id)
-                .bind(&r.sensor)
+                .bind(r.sensor.as_str())
                 .bind(r.value)
-                .bind(&r.unit)
+                .bind(r.unit.as_deref())
+                .bind(r.ts)
+                .bind(received_at);
+        }
+        q.execute(&mut *tx).await.map_err(before_commit)?;
+    }
+    for chunk in newest.chunks(SQLITE_ROWS) {
+        let partial;
+        let sql = if chunk.len() == SQLITE_ROWS {
+            UPSERT.as_str()
+        } else {
+            partial = sqlite_upsert(chunk.len());
+            partial.as_str()
+        };
+        let mut q = sqlx::query(sql);
+        for r in chunk {
+            q = q
+                .bind(r.device_id)
+                .bind(r.sensor.as_str())
+                .bind(r.value)
+                .bind(r.unit.as_deref())
                 .bind(r.ts);
         }
-        q.execute(&mut *tx).await?;
+        q.execute(&mut *tx).await.map_err(before_commit)?;
     }
-    tx.commit().await
+    tx.commit().await.map_err(at_commit)
+}
+
+const POSTGRES_INSERT: &str = "INSERT INTO readings (device_id, sensor, value, unit, ts, received_at) \
+     SELECT d, s, v, u, t, $6 FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::DOUBLE PRECISION[], $4::TEXT[], $5::BIGINT[]) AS r (d, s, v, u, t)";
+const POSTGRES_UPSERT: &str = "INSERT INTO latest_readings (device_id, sensor, value, unit, ts) \
+     SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::DOUBLE PRECISION[], $4::TEXT[], $5::BIGINT[]) \
+     ON CONFLICT (device_id, sensor) DO UPDATE SET value = excluded.value, unit = excluded.unit, ts = excluded.ts \
+     WHERE excluded.ts >= latest_readings.ts";
+
+/// Each column as one array: one statement per 2000 rows, always the same
+/// text (prepared once per connection), six parameters however many rows.
+async fn postgres_commit(
+    conn: &mut PgConnection,
+    all: &[&Reading],
+    newest: &[&Reading],
+    received_at: i64,
+) -> Result<(), Failed> {
+    let mut tx = conn.begin().await.map_err(before_commit)?;
+    for chunk in all.chunks(POSTGRES_ROWS) {
+        let (d, s, v, u, t) = columns(chunk);
+        sqlx::query(POSTGRES_INSERT)
+            .bind(d)
+            .bind(s)
+            .bind(v)
+            .bind(u)
+            .bind(t)
+            .bind(received_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(before_commit)?;
+    }
+    for chunk in newest.chunks(POSTGRES_ROWS) {
+        let (d, s, v, u, t) = columns(chunk);
+        sqlx::query(POSTGRES_UPSERT)
+            .bind(d)
+            .bind(s)
+            .bind(v)
+            .bind(u)
+            .bind(t)
+            .execute(&mut *tx)
+            .await
+            .map_err(before_commit)?;
+    }
+    tx.commit().await.map_err(at_commit)
+}
+
+/// The rows' columns, as the arrays of a PostgreSQL statement.
+type Columns<'a> = (
+    Vec<i64>,
+    Vec<&'a str>,
+    Vec<f64>,
+    Vec<Option<&'a str>>,
+    Vec<i64>,
+);
+
+fn columns<'a>(rows: &[&'a Reading]) -> Columns<'a> {
+    let n = rows.len();
+    let mut c: Columns<'a> = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for r in rows {
+        c.0.push(r.device_id);
+        c.1.push(&r.sensor);
+        c.2.push(r.value);
+        c.3.push(r.unit.as_deref());
+        c.4.push(r.ts);
+    }
+    c
 }
 
 /// Keeps `latest_readings` at the newest reading of each sensor.
-fn upsert_latest_sql(rows: usize, engine: Engine) -> String {
+fn sqlite_upsert(rows: usize) -> String {
     format!(
         "INSERT INTO latest_readings (device_id, sensor, value, unit, ts) VALUES {} \
          ON CONFLICT (device_id, sensor) DO UPDATE SET value = excluded.value, unit = excluded.unit, ts = excluded.ts \
          WHERE excluded.ts >= latest_readings.ts",
-        values(rows, 5, engine)
+        placeholders(rows, 5)
     )
 }
 
-/// A multi-row INSERT. SQLite gets anonymous `?` placeholders: it looks
-/// numbered ones up by a linear scan per parameter, which made a 3000-
-/// parameter statement spend most of its time finding names.
-fn insert_sql(rows: usize, engine: Engine) -> String {
+fn sqlite_insert(rows: usize) -> String {
     format!(
         "INSERT INTO readings (device_id, sensor, value, unit, ts, received_at) VALUES {}",
-        values(rows, 6, engine)
+        placeholders(rows, 6)
     )
 }
 
-/// `(…), (…)` placeholders for `rows` rows of `cols` values.
-fn values(rows: usize, cols: usize, engine: Engine) -> String {
-    (0..rows)
-        .map(|i| {
-            let cells: Vec<String> = (1..=cols)
-                .map(|c| match engine {
-                    Engine::Sqlite => "?".to_owned(),
-                    Engine::Postgres => format!("${}", i * cols + c),
-                })
-                .collect();
-            format!("({})", cells.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+/// `(?, ?), (?, ?)` for `rows` rows of `cols` values.
+fn placeholders(rows: usize, cols: usize) -> String {
+    let row = format!("({})", vec!["?"; cols].join(", "));
+    vec![row; rows].join(", ")
 }
 
 /// Every sensor name a device has sent.
@@ -105,18 +227,14 @@ pub async fn sensors(db: &Db, device_id: i64) -> sqlx::Result<HashSet<String>> {
 
 #[cfg(test)]
 mod tests {
-    use super::{insert_sql, Engine};
+    use super::sqlite_insert;
 
     #[test]
-    fn placeholders_suit_each_engine() {
-        let head = "INSERT INTO readings (device_id, sensor, value, unit, ts, received_at) VALUES ";
+    fn placeholders_are_anonymous_for_sqlite() {
         assert_eq!(
-            insert_sql(2, Engine::Postgres),
-            format!("{head}($1, $2, $3, $4, $5, $6), ($7, $8, $9, $10, $11, $12)")
-        );
-        assert_eq!(
-            insert_sql(2, Engine::Sqlite),
-            format!("{head}(?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?)")
+            sqlite_insert(2),
+            "INSERT INTO readings (device_id, sensor, value, unit, ts, received_at) VALUES \
+             (?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?)"
         );
     }
 }

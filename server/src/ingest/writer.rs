@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use super::store;
-use crate::db::{Db, Engine};
+use crate::db::{self, Direct};
 use crate::metrics::METRICS;
 use crate::readings::Reading;
 
@@ -27,9 +27,11 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn spawn(db: Db, engine: Engine) -> (Writer, tokio::task::JoinHandle<()>) {
+    /// The writer holds its own connection to the database at `url`
+    /// (`db::connect_direct`), opened again after a failed commit.
+    pub fn spawn(url: String, instance: String) -> (Writer, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        (Writer { tx }, tokio::spawn(run(db, engine, rx)))
+        (Writer { tx }, tokio::spawn(run(url, instance, rx)))
     }
 
     /// Returns once everything queued before it is committed (or failed).
@@ -56,7 +58,8 @@ impl Writer {
     }
 }
 
-async fn run(db: Db, engine: Engine, mut rx: mpsc::Receiver<Job>) {
+async fn run(url: String, instance: String, mut rx: mpsc::Receiver<Job>) {
+    let mut conn: Option<Direct> = None;
     while let Some(first) = rx.recv().await {
         let mut rows = first.rows.len();
         let mut jobs = vec![first];
@@ -78,7 +81,7 @@ async fn run(db: Db, engine: Engine, mut rx: mpsc::Receiver<Job>) {
         }
         let batches: Vec<&[Reading]> = jobs.iter().map(|j| j.rows.as_slice()).collect();
         let started = std::time::Instant::now();
-        let result = store::commit(&db, engine, &batches).await;
+        let result = commit(&mut conn, &url, &instance, &batches).await;
         METRICS
             .commit_seconds
             .observe(started.elapsed().as_secs_f64());
@@ -87,11 +90,39 @@ async fn run(db: Db, engine: Engine, mut rx: mpsc::Receiver<Job>) {
         }
         if let Err(e) = &result {
             tracing::error!(error = %e, rows, "storing readings failed");
+            // The connection may be what failed: a new one next time.
+            conn = None;
             // A passing fault (locked database, lost connection): breathe.
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         for job in jobs {
             let _ = job.done.send(result.as_ref().map(|_| ()).map_err(|_| ()));
         }
+    }
+}
+
+/// Commits on the writer's connection, opening it first when there is none.
+/// A connection found broken before COMMIT was sent (the database
+/// restarted, or closed it while idle) is replaced and the commit tried
+/// once more: nothing of it was stored. Once COMMIT was sent, whether it
+/// held is unknown, so the batches fail rather than risk being stored twice.
+async fn commit(
+    conn: &mut Option<Direct>,
+    url: &str,
+    instance: &str,
+    batches: &[&[Reading]],
+) -> anyhow::Result<()> {
+    let open = match conn {
+        Some(open) => open,
+        None => conn.insert(db::connect_direct(url, instance).await?),
+    };
+    match store::commit(open, batches).await {
+        Ok(()) => Ok(()),
+        Err(failed) if !failed.commit_sent && db::is_connection_lost(&failed.error) => {
+            tracing::warn!(error = %failed.error, "the readings writer's connection was lost; reconnecting");
+            let open = conn.insert(db::connect_direct(url, instance).await?);
+            Ok(store::commit(open, batches).await.map_err(|f| f.error)?)
+        }
+        Err(failed) => Err(failed.error.into()),
     }
 }

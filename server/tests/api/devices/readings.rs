@@ -310,3 +310,84 @@ async fn readings_stored_longer_ago_than_the_retention_are_deleted_in_batches() 
         0
     );
 }
+
+/// Batches of `n` readings of one sensor.
+fn batch_of(n: usize, sensor: &str) -> Value {
+    let readings: Vec<Value> = (0..n)
+        .map(|i| json!({ "sensor": sensor, "value": i as f64 }))
+        .collect();
+    json!({ "readings": readings })
+}
+
+#[tokio::test]
+async fn the_sqlite_log_is_copied_into_the_database_file_by_its_own_task() {
+    let app = spawn_app().await;
+    if app.settings.database_url.is_some() {
+        return; // PostgreSQL: no write-ahead log of ours to checkpoint.
+    }
+    let admin = app.admin_token().await;
+    let (_, _, client) = app.enrolled_device(&admin, "checkpointed").await;
+    let token = device_token(&app, &client).await.token;
+    let file = app.data_path().join("vigil.db");
+    let before = std::fs::metadata(&file).unwrap().len();
+    for _ in 0..10 {
+        let res = send_readings(&app, &client, &token, batch_of(1000, "t"))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 202);
+    }
+    // 10,000 readings are far below SQLite's automatic threshold (set to
+    // 65,536 pages): only the checkpoint task moves them into the file.
+    let took = held_since(std::time::Instant::now(), || async {
+        std::fs::metadata(&file).unwrap().len() > before + 200 * 1024
+    })
+    .await;
+    assert!(
+        took < std::time::Duration::from_secs(3),
+        "the database file stayed at {} bytes",
+        std::fs::metadata(&file).unwrap().len()
+    );
+}
+
+#[tokio::test]
+async fn the_writer_replaces_a_connection_the_database_closed_without_losing_a_batch() {
+    use sqlx::Row;
+    let app = spawn_app().await;
+    if app.settings.database_url.is_none() {
+        return; // Only PostgreSQL ends sessions from the outside.
+    }
+    let admin = app.admin_token().await;
+    let (device, _, client) = app.enrolled_device(&admin, "reconnected").await;
+    let token = device_token(&app, &client).await.token;
+    let res = send_readings(&app, &client, &token, batch_of(3, "before"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    // Every other session of this instance ends, the writer's among them
+    // (an administrator's pg_terminate_backend, as a restart would).
+    let db = &app.app.state().db;
+    let cut = sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name = $1 \
+         AND pid <> pg_backend_pid()",
+    )
+    .bind(app.app.instance())
+    .fetch_all(db)
+    .await
+    .unwrap();
+    assert!(!cut.is_empty());
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // The next batch is stored at the first try, once.
+    let res = send_readings(&app, &client, &token, batch_of(5, "after"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    let stored: i64 =
+        sqlx::query("SELECT COUNT(*) FROM readings WHERE device_id = $1 AND sensor = 'after'")
+            .bind(device.id)
+            .fetch_one(db)
+            .await
+            .unwrap()
+            .get(0);
+    assert_eq!(stored, 5);
+}
