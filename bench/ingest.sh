@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load benchmark of ingestion on loopback: `vigil-device simulate` drives
 # N devices over mutual TLS against a release build of Vigil (SQLite by
-# default; VIGIL_DATABASE_URL=postgres://… for PostgreSQL).
+# default; VIGIL_DATABASE_URL=postgres://… for PostgreSQL, an empty database).
 #   1. keep-alive connections, batches of 10, as fast as answers come back
 #   2. a new TLS connection per request (handshakes/s)
 # Usage: bash bench/ingest.sh [devices] [seconds]
@@ -22,9 +22,13 @@ echo "== $DEVICES devices, keep-alive mTLS, batches of 10, offered 20,000 readin
 "$BIN/vigil-device" simulate --devices "$DEVICES" --rate 20 --batch 10 --duration "$DURATION" --prefix fixed 2>/dev/null
 echo "== $DEVICES devices, a new mTLS connection per request, batches of 10, ${DURATION}s"
 "$BIN/vigil-device" simulate --devices "$DEVICES" --rate 0 --batch 10 --duration "$DURATION" --new-connections --prefix nc 2>/dev/null
-STORED=$(python3 - "$DATA/vigil.db" <<'PY'
+if [[ "${VIGIL_DATABASE_URL:-}" == postgres* ]]; then
+  STORED=$(psql "$VIGIL_DATABASE_URL" -tAc "select count(*) from readings")
+else
+  STORED=$(python3 - "$DATA/vigil.db" <<'PY'
 import sqlite3, sys
 print(sqlite3.connect(sys.argv[1]).execute("select count(*) from readings").fetchone()[0])
 PY
-)
+  )
+fi
 echo "readings in the database after both runs: $STORED"

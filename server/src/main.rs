@@ -10,6 +10,7 @@ async fn main() -> anyhow::Result<()> {
     let settings = Settings::parse();
     vigil::telemetry::init(&settings.log, settings.log_format);
     let app = Application::build(settings).await?;
+    spawn_memory_trimming();
     tracing::info!(
         north = %app.north_addr(),
         devices = %app.device_addr(),
@@ -40,5 +41,25 @@ async fn stop_signal() {
         }
         eprintln!("vigil: second signal, exiting at once");
         std::process::exit(130);
+    });
+}
+
+/// glibc's allocator keeps memory freed after a load (connections closed,
+/// stream queues emptied) in its arenas, so the process stayed at its peak
+/// RSS long after the load ended (`bench/live.sh`). Every 10 s the free
+/// pages go back to the system; a trim with little to give costs a few
+/// microseconds. (mimalloc was tried instead: idle RSS 84 MB against 51.)
+fn spawn_memory_trimming() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    tokio::spawn(async {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+        loop {
+            tick.tick().await;
+            // SAFETY: malloc_trim takes no pointer and only returns unused
+            // heap pages; it is safe to call from any thread at any time.
+            unsafe {
+                libc::malloc_trim(0);
+            }
+        }
     });
 }

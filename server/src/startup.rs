@@ -98,13 +98,13 @@ impl Application {
             },
         )
         .await?;
-        let (writer, writer_task) = Writer::spawn(url.clone(), instance.clone());
         let quotas = Quotas::new(
             db.clone(),
             settings.device_max_sensors as usize,
             settings.device_max_readings_per_s,
         );
         let live = LiveHub::new(settings.max_streams_per_user as usize);
+        let (writer, writer_task) = Writer::spawn(url.clone(), instance.clone(), live.clone());
         let commands = Commands::new(
             db.clone(),
             engine,
@@ -114,7 +114,6 @@ impl Application {
         );
         let ingest = Pipeline {
             writer: writer.clone(),
-            live: live.clone(),
             devices: devices.clone(),
             quotas: quotas.clone(),
             clock: clock.clone(),

@@ -101,38 +101,45 @@ pub async fn run(ep: &Endpoints, operator_token: &str, o: Options) -> anyhow::Re
         ));
         ids.push(res.device.id);
     }
-    eprintln!(
-        "enrolled {} devices; sending for {} s",
-        o.devices, o.duration
-    );
     let stats = Arc::new(Stats::default());
+    // Every device gets its token (and its MQTT session) before any sends:
+    // a thousand handshakes at once are not part of the measured run.
+    let mut ready = Vec::with_capacity(devices.len());
+    for (i, (device, cert, key)) in devices.into_iter().enumerate() {
+        let (ep, use_mqtt) = (ep.clone(), o.mqtt);
+        ready.push(tokio::spawn(async move {
+            let token = device.token().await?.token;
+            let mqtt = match use_mqtt {
+                true => Some(super::mqtt::connect(&ep, &cert, &key, &token).await?),
+                false => None,
+            };
+            anyhow::Ok((i, device, token, mqtt))
+        }));
+    }
+    let mut connected = Vec::with_capacity(ready.len());
+    for (i, r) in ready.into_iter().enumerate() {
+        match r.await.map_err(anyhow::Error::from).and_then(|r| r) {
+            Ok(d) => connected.push(d),
+            Err(e) => {
+                eprintln!("device {i}: {e:#}");
+                stats.errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+    eprintln!(
+        "enrolled {} devices, {} connected; sending for {} s",
+        o.devices,
+        connected.len(),
+        o.duration
+    );
+    let fleet = connected.len().max(1);
     let start = Instant::now();
     let end = start + Duration::from_secs(o.duration);
     let mut tasks = Vec::new();
-    for (i, (device, cert, key)) in devices.into_iter().enumerate() {
-        let (stats, batch, commands) = (stats.clone(), o.batch, o.commands);
-        let (ep, use_mqtt, in_flight) = (ep.clone(), o.mqtt, o.in_flight);
+    for (i, device, token, mut mqtt) in connected {
+        let (stats, batch, commands, in_flight) = (stats.clone(), o.batch, o.commands, o.in_flight);
         let period = (o.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / o.rate));
         tasks.push(tokio::spawn(async move {
-            let token = match device.token().await {
-                Ok(t) => t.token,
-                Err(e) => {
-                    eprintln!("device {i}: {e:#}");
-                    stats.errors.fetch_add(1, Ordering::Relaxed);
-                    return;
-                }
-            };
-            let mut mqtt = None;
-            if use_mqtt {
-                match super::mqtt::connect(&ep, &cert, &key, &token).await {
-                    Ok(session) => mqtt = Some(session),
-                    Err(e) => {
-                        eprintln!("device {i}: {e:#}");
-                        stats.errors.fetch_add(1, Ordering::Relaxed);
-                        return;
-                    }
-                }
-            }
             let answering = commands.then(|| {
                 tokio::spawn(answer_commands(
                     device.clone(),
@@ -141,7 +148,11 @@ pub async fn run(ep: &Endpoints, operator_token: &str, o: Options) -> anyhow::Re
                     stats.clone(),
                 ))
             });
-            let mut next = Instant::now();
+            // At a fixed rate, each device starts at its own point of the
+            // period, as a real fleet's clocks would: not all at once.
+            let mut next =
+                start + period.map_or(Duration::ZERO, |p| p.mul_f64(i as f64 / fleet as f64));
+            tokio::time::sleep_until(next.into()).await;
             let mut n = 0u64;
             let make = move |n: &mut u64| {
                 let readings = (0..batch)

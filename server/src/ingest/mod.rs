@@ -12,7 +12,6 @@ use app::types::ReadingIn;
 use crate::{
     clock::Clock,
     devices::Devices,
-    live::LiveHub,
     readings::{valid_sensor, Reading},
 };
 use quota::Quotas;
@@ -32,11 +31,10 @@ pub enum IngestError {
 
 /// The path every batch takes, whatever carried it (HTTP or MQTT):
 /// validated whole, admitted by the device's quotas, committed by the
-/// group-commit writer, then published live. Cheap to clone.
+/// group-commit writer, which then publishes them live. Cheap to clone.
 #[derive(Clone)]
 pub struct Pipeline {
     pub writer: Writer,
-    pub live: LiveHub,
     pub devices: Devices,
     pub quotas: Quotas,
     pub clock: Clock,
@@ -56,11 +54,8 @@ impl Pipeline {
             .admit(device_id, &rows, std::time::Instant::now())
             .await?;
         let accepted = rows.len();
-        let published = self.live.has_subscribers().then(|| rows.clone());
+        // Once committed, the writer publishes them live.
         self.writer.write(rows).await.map_err(IngestError::Store)?;
-        if let Some(rows) = published {
-            self.live.publish(&rows);
-        }
         self.devices.mark_seen(device_id, now_ms / 1000);
         Ok(accepted)
     }

@@ -8,6 +8,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::store;
 use crate::db::{self, Direct};
+use crate::live::LiveHub;
 use crate::metrics::METRICS;
 use crate::readings::Reading;
 
@@ -28,10 +29,15 @@ pub struct Writer {
 
 impl Writer {
     /// The writer holds its own connection to the database at `url`
-    /// (`db::connect_direct`), opened again after a failed commit.
-    pub fn spawn(url: String, instance: String) -> (Writer, tokio::task::JoinHandle<()>) {
+    /// (`db::connect_direct`), opened again after a failed commit, and
+    /// publishes each commit's readings to `live`, in one batch.
+    pub fn spawn(
+        url: String,
+        instance: String,
+        live: LiveHub,
+    ) -> (Writer, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        (Writer { tx }, tokio::spawn(run(url, instance, rx)))
+        (Writer { tx }, tokio::spawn(run(url, instance, live, rx)))
     }
 
     /// Returns once everything queued before it is committed (or failed).
@@ -58,7 +64,7 @@ impl Writer {
     }
 }
 
-async fn run(url: String, instance: String, mut rx: mpsc::Receiver<Job>) {
+async fn run(url: String, instance: String, live: LiveHub, mut rx: mpsc::Receiver<Job>) {
     let mut conn: Option<Direct> = None;
     while let Some(first) = rx.recv().await {
         let mut rows = first.rows.len();
@@ -95,8 +101,14 @@ async fn run(url: String, instance: String, mut rx: mpsc::Receiver<Job>) {
             // A passing fault (locked database, lost connection): breathe.
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        let mut committed = Vec::with_capacity(jobs.len());
         for job in jobs {
             let _ = job.done.send(result.as_ref().map(|_| ()).map_err(|_| ()));
+            committed.push(job.rows);
+        }
+        // After the answers: a large commit's serializing delays no 202.
+        if result.is_ok() {
+            live.publish(committed.iter().flatten());
         }
     }
 }

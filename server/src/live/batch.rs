@@ -27,11 +27,13 @@ struct Wire<'a> {
 }
 
 impl LiveBatch {
-    pub fn new(rows: &[Reading]) -> LiveBatch {
-        let mut json = Vec::with_capacity(rows.len() * 96 + 2);
-        let mut spans = Vec::with_capacity(rows.len());
+    pub fn new<'a>(rows: impl IntoIterator<Item = &'a Reading>) -> LiveBatch {
+        let rows = rows.into_iter();
+        let hint = rows.size_hint().0;
+        let mut json = Vec::with_capacity(hint * 96 + 2);
+        let mut spans = Vec::with_capacity(hint);
         json.push(b'[');
-        for (i, r) in rows.iter().enumerate() {
+        for (i, r) in rows.enumerate() {
             if i > 0 {
                 json.push(b',');
             }

@@ -71,11 +71,16 @@ impl LiveHub {
     }
 
     /// Never waits: with no subscriber the batch is not even serialized.
-    pub fn publish(&self, rows: &[Reading]) {
+    /// The readings writer publishes once per commit, all its requests'
+    /// readings in one batch.
+    pub fn publish<'a>(&self, rows: impl IntoIterator<Item = &'a Reading>) {
         if self.tx.receiver_count() == 0 {
             return;
         }
-        let _ = self.tx.send(Arc::new(LiveBatch::new(rows)));
+        let batch = LiveBatch::new(rows);
+        if !batch.is_empty() {
+            let _ = self.tx.send(Arc::new(batch));
+        }
     }
 
     pub fn has_subscribers(&self) -> bool {

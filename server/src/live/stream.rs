@@ -34,6 +34,12 @@ const CLIENT_BYTES: usize = 512 * 1024;
 /// Readings merged into one event at most, when batches arrive faster than
 /// they can be sent one by one.
 const COALESCE_READINGS: usize = 5000;
+/// The least time between two `readings` events of one stream. A reading
+/// that comes after a quiet spell goes out at once; under load, what
+/// arrives within this gap goes in the next event: one event per gap and
+/// client (a dashboard redraws no faster), instead of one per commit,
+/// each a write and a TLS record.
+const READINGS_GAP: Duration = Duration::from_millis(25);
 /// How often a stream checks its token.
 const CHECK_EVERY: Duration = Duration::from_millis(250);
 const HEARTBEAT: Duration = Duration::from_secs(15);
@@ -259,12 +265,16 @@ async fn pump(
         return;
     }
     let mut check = tokio::time::interval(CHECK_EVERY);
+    let now = tokio::time::Instant::now();
+    let mut last_readings = now.checked_sub(READINGS_GAP).unwrap_or(now);
     let reason = 'pump: loop {
         tokio::select! {
             msg = rx.recv() => match msg {
                 Ok(first) => {
-                    // Whatever else is already waiting goes in the same event:
-                    // under load, fewer and larger events.
+                    // Whatever else arrives before the gap since the last
+                    // event has passed goes in the same event: under load,
+                    // fewer and larger events.
+                    tokio::time::sleep_until(last_readings + READINGS_GAP).await;
                     let mut count = first.len();
                     let mut batches = vec![first];
                     while count < COALESCE_READINGS {
@@ -284,7 +294,7 @@ async fn pump(
                     // its byte budget and is dropped, so the token checks
                     // below keep running and nothing piles up.
                     match out.send("readings", &data) {
-                        Sent::Ok => {}
+                        Sent::Ok => last_readings = tokio::time::Instant::now(),
                         Sent::TooSlow => break "too_slow",
                         Sent::Gone => return,
                     }

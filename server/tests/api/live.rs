@@ -272,3 +272,62 @@ async fn a_device_new_to_the_platform_is_announced_on_the_stream() {
     let announced: app::types::Device = serde_json::from_str(line).unwrap();
     assert_eq!(announced.id, device.id);
 }
+
+#[tokio::test]
+async fn a_burst_of_batches_reaches_a_stream_whole_in_fewer_larger_events() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let mut senders = Vec::new();
+    for i in 0..8 {
+        let (_, _, client) = app.enrolled_device(&admin, &format!("burst-{i}")).await;
+        let token = device_token(&app, &client).await.token;
+        senders.push((client, token));
+    }
+    let mut stream = open(&app, &admin, "").await;
+    let mut seen = String::new();
+    assert!(read_until(&mut stream, &mut seen, |s| s.contains("event: ready")).await);
+    // 8 devices × 5 requests × 10 readings, sent at once.
+    let sends = senders.iter().enumerate().map(|(d, (client, token))| {
+        let app = &app;
+        async move {
+            for k in 0..5 {
+                let readings: Vec<Value> = (0..10)
+                    .map(|r| json!({"sensor": "n", "value": (d * 1000 + k * 10 + r) as f64}))
+                    .collect();
+                let res = send_readings(app, client, token, json!({ "readings": readings }))
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), 202);
+            }
+        }
+    });
+    let started = Instant::now();
+    futures_util::future::join_all(sends).await;
+    // Whole events only: a chunk may end inside one.
+    let values = |seen: &str| -> Vec<f64> {
+        let whole = &seen[..seen.rfind("\n\n").unwrap_or(0)];
+        whole
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: ["))
+            .flat_map(|d| serde_json::from_str::<Vec<LiveReading>>(&format!("[{d}")).unwrap())
+            .map(|r| r.value)
+            .collect()
+    };
+    assert!(
+        read_until(&mut stream, &mut seen, |s| values(s).len() >= 400).await,
+        "{} of 400 readings arrived",
+        values(&seen).len()
+    );
+    let mut got = values(&seen);
+    got.sort_by(f64::total_cmp);
+    got.dedup();
+    assert_eq!(got.len(), 400, "each reading once");
+    // One event per 25 ms at most, however many commits came in between.
+    let took = started.elapsed();
+    let events = seen.matches("event: readings").count();
+    let most = (took.as_millis() / 25) as usize + 1;
+    assert!(
+        events <= most,
+        "{events} events in {took:?} for 40 requests"
+    );
+}
