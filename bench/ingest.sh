@@ -22,13 +22,21 @@ echo "== $DEVICES devices, keep-alive mTLS, batches of 10, offered 20,000 readin
 "$BIN/vigil-device" simulate --devices "$DEVICES" --rate 20 --batch 10 --duration "$DURATION" --prefix fixed 2>/dev/null
 echo "== $DEVICES devices, a new mTLS connection per request, batches of 10, ${DURATION}s"
 "$BIN/vigil-device" simulate --devices "$DEVICES" --rate 0 --batch 10 --duration "$DURATION" --new-connections --prefix nc 2>/dev/null
+# Storage per reading: the readings table with its indexes (PostgreSQL),
+# the whole database file less its free pages (SQLite; the other tables
+# are a few pages).
 if [[ "${VIGIL_DATABASE_URL:-}" == postgres* ]]; then
-  STORED=$(psql "$VIGIL_DATABASE_URL" -tAc "select count(*) from readings")
+  read -r STORED BYTES < <(psql "$VIGIL_DATABASE_URL" -tAF ' ' -c \
+    "select count(*), pg_total_relation_size('readings') from readings")
 else
-  STORED=$(python3 - "$DATA/vigil.db" <<'PY'
+  kill "$SERVER"; wait "$SERVER" 2>/dev/null || true # checkpointed on close
+  read -r STORED BYTES < <(python3 - "$DATA/vigil.db" <<'PY'
 import sqlite3, sys
-print(sqlite3.connect(sys.argv[1]).execute("select count(*) from readings").fetchone()[0])
+db = sqlite3.connect(sys.argv[1])
+n = db.execute("select count(*) from readings").fetchone()[0]
+pages = db.execute("pragma page_count").fetchone()[0] - db.execute("pragma freelist_count").fetchone()[0]
+print(n, pages * db.execute("pragma page_size").fetchone()[0])
 PY
   )
 fi
-echo "readings in the database after both runs: $STORED"
+echo "readings in the database after the runs: $STORED, $((BYTES / STORED)) bytes each on disk ($((BYTES / 1048576)) MiB)"
