@@ -413,6 +413,35 @@ pub struct Reading {
     pub ts: String,
 }
 
+/// A device's readings over a time range, cut into equal buckets and
+/// summed up per sensor: what a chart of a long range draws, without the
+/// raw rows (`GET /api/v1/devices/{id}/readings/aggregate`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReadingsAggregate {
+    /// The range, inclusive (RFC 3339, milliseconds).
+    pub from: String,
+    pub to: String,
+    /// Each bucket's width in milliseconds; bucket `k` starts at
+    /// `from + k * bucket_ms`.
+    pub bucket_ms: i64,
+    /// Buckets that hold at least one reading, by sensor then time.
+    pub buckets: Vec<ReadingBucket>,
+}
+
+/// The readings of one sensor that fell in one bucket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReadingBucket {
+    pub sensor: String,
+    /// The bucket's start (RFC 3339, milliseconds).
+    pub start: String,
+    pub count: i64,
+    pub min: f64,
+    pub max: f64,
+    pub avg: f64,
+}
+
 /// A reading as the live stream delivers it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

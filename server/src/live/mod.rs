@@ -8,12 +8,13 @@
 //! reason before closing. The stream ends within a quarter of a second of
 //! its token being revoked or expiring.
 //!
-//! Fan-out: each committed batch is serialized once (`LiveBatch`) and the
-//! same bytes go to every stream through a broadcast channel, so
-//! publishing never waits and costs the same for one viewer or many.
-//! Batches that pile up while a client's event is being written are merged
-//! into its next event; a client with 1 MiB queued unread, or one the
-//! channel overtakes, is dropped.
+//! Fan-out: each commit of the readings writer is serialized once
+//! (`LiveBatch`) and the same bytes go to every stream through a broadcast
+//! channel, so publishing never waits and costs the same for one viewer or
+//! many. A stream sends at most one `readings` event per 25 ms: batches
+//! that arrive within the gap, or pile up while a client's event is being
+//! written, are merged into its next event. A client with its byte budget
+//! queued unread, or one the channel overtakes, is dropped.
 
 mod batch;
 mod stream;

@@ -1,6 +1,6 @@
-//! `GET /api/v1/devices/{id}/readings`.
+//! `GET /api/v1/devices/{id}/readings` and `…/readings/aggregate`.
 
-use app::types::Reading;
+use app::types::{Reading, ReadingsAggregate};
 use axum::{
     extract::{FromRef, State},
     Json,
@@ -25,7 +25,9 @@ where
     S: Clone + Send + Sync + 'static,
     Db: FromRef<S>,
 {
-    OpenApiRouter::new().routes(routes!(list))
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(aggregate))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -89,4 +91,86 @@ async fn list(
         return Err(DeviceError::NotFound.into());
     }
     Ok(Json(store::list(&db, &query).await?))
+}
+
+/// Buckets per aggregate at most, and by default.
+const MAX_BUCKETS: i64 = 1000;
+const DEFAULT_BUCKETS: i64 = 120;
+/// The default range: the last day.
+const DEFAULT_RANGE_MS: i64 = 24 * 3600 * 1000;
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AggregateQuery {
+    /// Only this sensor.
+    #[param(pattern = "^[A-Za-z0-9_.:/-]{1,64}$")]
+    sensor: Option<String>,
+    /// From this time (RFC 3339), inclusive; default a day before `to`.
+    /// Must be before `to`.
+    #[param(format = DateTime)]
+    from: Option<String>,
+    /// Up to this time (RFC 3339), inclusive; default now.
+    #[param(format = DateTime)]
+    to: Option<String>,
+    /// Buckets the range is cut into (default 120).
+    #[param(minimum = 1, maximum = 1000)]
+    buckets: Option<i64>,
+}
+
+/// A device's readings over a range, cut into equal buckets: count, min,
+/// max and average per sensor and bucket, computed by the database, so a
+/// chart of a week downloads at most `buckets` points per sensor. Empty
+/// buckets are left out.
+#[utoipa::path(get, path = "/v1/devices/{id}/readings/aggregate", tag = "devices",
+    operation_id = "aggregate_readings",
+    params(("id" = i64, Path, description = "device id"), AggregateQuery),
+    responses((status = 200, body = ReadingsAggregate), Unauthorized, BadRequest, NotFound),
+    security(("token" = []), ("bearer" = [])))]
+async fn aggregate(
+    State(db): State<Db>,
+    _user: AuthUser,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<AggregateQuery>,
+) -> ApiResult<Json<ReadingsAggregate>> {
+    let buckets = q.buckets.unwrap_or(DEFAULT_BUCKETS);
+    if !(1..=MAX_BUCKETS).contains(&buckets) {
+        return Err(ApiError::bad_request(format!(
+            "buckets must be between 1 and {MAX_BUCKETS}"
+        )));
+    }
+    let sensor = q.sensor.as_deref();
+    if sensor.is_some_and(|s| !super::valid_sensor(s)) {
+        return Err(ApiError::bad_request(
+            "sensor must be 1-64 characters of letters, digits and _ . : - /",
+        ));
+    }
+    let to_ms = millis("to", q.to.as_deref(), chrono::Utc::now().timestamp_millis())?;
+    let from_ms = millis(
+        "from",
+        q.from.as_deref(),
+        to_ms.saturating_sub(DEFAULT_RANGE_MS),
+    )?;
+    if from_ms >= to_ms {
+        return Err(ApiError::bad_request("from must be before to"));
+    }
+    // Ceiling division: `buckets` buckets always cover the whole range.
+    let span = i128::from(to_ms) - i128::from(from_ms) + 1;
+    let width_ms =
+        i64::try_from((span + i128::from(buckets) - 1) / i128::from(buckets)).unwrap_or(i64::MAX);
+    if !devices::exists(&db, id).await? {
+        return Err(DeviceError::NotFound.into());
+    }
+    let query = store::Buckets {
+        device_id: id,
+        sensor,
+        from_ms,
+        to_ms,
+        width_ms,
+    };
+    Ok(Json(ReadingsAggregate {
+        from: crate::db::rfc3339_millis(from_ms),
+        to: crate::db::rfc3339_millis(to_ms),
+        bucket_ms: width_ms,
+        buckets: store::aggregate(&db, &query).await?,
+    }))
 }

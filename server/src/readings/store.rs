@@ -1,6 +1,6 @@
 //! SQL over stored readings.
 
-use app::types::Reading;
+use app::types::{Reading, ReadingBucket};
 use sqlx::Row;
 
 use crate::db::{self, Db};
@@ -35,6 +35,46 @@ pub async fn list(db: &Db, q: &Query<'_>) -> sqlx::Result<Vec<Reading>> {
                 value: r.try_get(1)?,
                 unit: r.try_get(2)?,
                 ts: db::rfc3339_millis(r.try_get(3)?),
+            })
+        })
+        .collect()
+}
+
+/// A time range cut into buckets of `width_ms`, from `from_ms`.
+pub struct Buckets<'a> {
+    pub device_id: i64,
+    pub sensor: Option<&'a str>,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub width_ms: i64,
+}
+
+/// Count, min, max and average per sensor and bucket, computed by the
+/// database over the `(device_id, ts)` index: no raw row leaves it.
+pub async fn aggregate(db: &Db, q: &Buckets<'_>) -> sqlx::Result<Vec<ReadingBucket>> {
+    let rows = sqlx::query(
+        "SELECT sensor, (ts - $2) / $4 AS bucket, COUNT(*), MIN(value), MAX(value), AVG(value) \
+         FROM readings \
+         WHERE device_id = $1 AND ts >= $2 AND ts <= $3 AND ($5 = '' OR sensor = $5) \
+         GROUP BY sensor, bucket ORDER BY sensor, bucket",
+    )
+    .bind(q.device_id)
+    .bind(q.from_ms)
+    .bind(q.to_ms)
+    .bind(q.width_ms)
+    .bind(q.sensor.unwrap_or_default())
+    .fetch_all(db)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let bucket: i64 = r.try_get(1)?;
+            Ok(ReadingBucket {
+                sensor: r.try_get(0)?,
+                start: db::rfc3339_millis(q.from_ms + bucket * q.width_ms),
+                count: r.try_get(2)?,
+                min: r.try_get(3)?,
+                max: r.try_get(4)?,
+                avg: r.try_get(5)?,
             })
         })
         .collect()

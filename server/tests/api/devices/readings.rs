@@ -391,3 +391,134 @@ async fn the_writer_replaces_a_connection_the_database_closed_without_losing_a_b
             .get(0);
     assert_eq!(stored, 5);
 }
+
+#[tokio::test]
+async fn an_aggregate_sums_up_each_sensor_per_bucket_over_a_range() {
+    use app::types::ReadingsAggregate;
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (device, _, client) = app.enrolled_device(&admin, "aggregated").await;
+    let token = device_token(&app, &client).await.token;
+    let (_, _, other) = app.enrolled_device(&admin, "not-aggregated").await;
+    let other_token = device_token(&app, &other).await.token;
+    let at = |s: &str| format!("2026-11-22T10:{s}Z");
+    let body = json!({ "readings": [
+        { "sensor": "t", "value": 1.0, "unit": "C", "ts": at("00:00") },
+        { "sensor": "t", "value": 3.0, "ts": at("00:59.999") },
+        { "sensor": "t", "value": 10.0, "ts": at("01:00") },
+        { "sensor": "t", "value": -4.0, "ts": at("09:59.999") },
+        { "sensor": "t", "value": 99.0, "ts": at("10:00") },
+        { "sensor": "h", "value": 40.0, "ts": at("05:30") },
+        { "sensor": "h", "value": 50.0, "ts": at("05:45") },
+    ]});
+    let res = send_readings(&app, &client, &token, body).await.unwrap();
+    assert_eq!(res.status(), 202);
+    let res = send_readings(
+        &app,
+        &other,
+        &other_token,
+        json!({ "readings": [{ "sensor": "t", "value": 1000.0, "ts": at("00:10") }] }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 202);
+
+    let id = device.id;
+    let range = format!("from={}&to={}", at("00:00"), at("09:59.999"));
+    let res = app
+        .get(
+            &format!("/api/v1/devices/{id}/readings/aggregate?{range}&buckets=10"),
+            &admin,
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let agg: ReadingsAggregate = res.json().await.unwrap();
+    assert_eq!(agg.bucket_ms, 60_000);
+    assert_eq!(agg.from, "2026-11-22T10:00:00.000Z");
+    let got: Vec<(&str, &str, i64, f64, f64, f64)> = agg
+        .buckets
+        .iter()
+        .map(|b| {
+            (
+                b.sensor.as_str(),
+                &b.start[11..19],
+                b.count,
+                b.min,
+                b.max,
+                b.avg,
+            )
+        })
+        .collect();
+    // By sensor, then time; the other device's reading and the one past
+    // `to` are not counted; empty buckets are left out.
+    assert_eq!(
+        got,
+        vec![
+            ("h", "10:05:00", 2, 40.0, 50.0, 45.0),
+            ("t", "10:00:00", 2, 1.0, 3.0, 2.0),
+            ("t", "10:01:00", 1, 10.0, 10.0, 10.0),
+            ("t", "10:09:00", 1, -4.0, -4.0, -4.0),
+        ]
+    );
+    // One sensor only.
+    let agg: ReadingsAggregate = app
+        .get(
+            &format!("/api/v1/devices/{id}/readings/aggregate?{range}&buckets=1&sensor=t"),
+            &admin,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(agg.buckets.len(), 1);
+    assert_eq!((agg.buckets[0].count, agg.buckets[0].max), (4, 10.0));
+    // A viewer may read it too; the default range is the last day (these
+    // readings are older).
+    let (_, viewer) = app
+        .user_with_role(&admin, "agg-viewer", app::types::Role::Viewer)
+        .await;
+    let agg: ReadingsAggregate = app
+        .get(&format!("/api/v1/devices/{id}/readings/aggregate"), &viewer)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(agg.buckets.is_empty());
+    assert_eq!(
+        agg.bucket_ms, 720_001,
+        "a day and a millisecond in 120 buckets"
+    );
+
+    for bad in [
+        "buckets=0".to_owned(),
+        "buckets=1001".to_owned(),
+        "buckets=many".to_owned(),
+        format!("from={}&to={}", at("05:00"), at("05:00")),
+        format!("from={}&to={}", at("06:00"), at("05:00")),
+        "from=yesterday".to_owned(),
+        "sensor=has%20space".to_owned(),
+    ] {
+        let (status, code) = error_code(
+            app.get(
+                &format!("/api/v1/devices/{id}/readings/aggregate?{bad}"),
+                &admin,
+            )
+            .await,
+        )
+        .await;
+        assert_eq!((status, code), (400, ErrorCode::ValidationFailed), "{bad}");
+    }
+    let (status, _) = error_code(
+        app.get("/api/v1/devices/999999/readings/aggregate", &admin)
+            .await,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let res = app
+        .client
+        .get(app.url(&format!("/api/v1/devices/{id}/readings/aggregate")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+}
