@@ -57,6 +57,38 @@ test("a device's readings appear live, and revoking it from the UI cuts it off",
   expect(() => device(["send", "--dir", dir, "temperature=1"])).toThrow(/refused/);
 });
 
+test("a device's charts show the last day summed up by the server, and go back to live", async ({ page, errors }) => {
+  await login(page, ADMIN, ADMIN_PASSWORD);
+  await expect(page.getByTestId("welcome")).toBeVisible();
+  const token = await adminToken(page);
+  const dir = mkdtempSync(path.join(tmpdir(), "vigil-e2e-"));
+  device(["enroll", "--registration-id", "e2e-ranged", "--name", "Ranged", "--out", dir], token);
+  device(["send", "--dir", dir, "pressure=1013hPa", "flow=2.5"]);
+  device(["send", "--dir", dir, "pressure=1015hPa"]);
+  await open(page, "/");
+  await page.getByTestId("device-row-e2e-ranged").getByRole("link", { name: "e2e-ranged" }).click();
+  await expect(page.getByRole("heading", { name: "Ranged" })).toBeVisible();
+  await expect(page.getByRole("heading", { name: "Live (last 10 minutes)" })).toBeVisible();
+
+  const range = page.getByRole("group", { name: "Chart range" });
+  await range.getByRole("button", { name: "24 h" }).click();
+  await expect(range.getByRole("button", { name: "24 h" })).toHaveAttribute("aria-pressed", "true");
+  await expect(page.getByRole("heading", { name: "Last 24 h" })).toBeVisible();
+  const charts = page.getByTestId("range-charts");
+  await expect(charts.getByTestId("chart-pressure")).toBeVisible();
+  await expect(charts.getByTestId("chart-flow")).toBeVisible();
+  await expect(charts.getByTestId("range-count-pressure")).toHaveText("Average per 12 min; 2 readings");
+  await expect(charts.getByTestId("range-count-flow")).toHaveText("Average per 12 min; 1 reading");
+  // The live charts are hidden, not gone: the stream stays open.
+  await expect(page.locator('[data-live="ready"]')).toBeHidden();
+
+  await range.getByRole("button", { name: "Live" }).click();
+  await expect(page.getByTestId("range-charts")).toHaveCount(0);
+  await expect(page.getByTestId("chart-pressure")).toBeVisible();
+  device(["send", "--dir", dir, "pressure=1020hPa"]);
+  await expect(page.getByTestId("latest-pressure")).toHaveText("1020");
+});
+
 test("a viewer cannot reach administration", async ({ page, request, errors }) => {
   await login(page, ADMIN, ADMIN_PASSWORD);
   await expect(page.getByTestId("welcome")).toBeVisible();

@@ -10,8 +10,8 @@ use crate::session::Auth;
 use crate::types::{
     AuditEntry, ChangePassword, Command, CreateUser, Device, EnrollRequest, EnrollResponse,
     EnrollmentGroup, ErrorCode, LoginRequest, LoginResponse, NewCommand, NewEnrollmentGroup,
-    Reading, ResetPassword, RevokeGroup, SecurityOverview, SigningKey, TokenInfo, UpdateUser,
-    UserInfo, VerifyGroup,
+    Reading, ReadingsAggregate, ResetPassword, RevokeGroup, SecurityOverview, SigningKey,
+    TokenInfo, UpdateUser, UserInfo, VerifyGroup,
 };
 
 /// An answer that was not a success, in the contract's terms.
@@ -173,6 +173,19 @@ impl Api {
             ("to", to),
         ]);
         self.get(&format!("/api/v1/devices/{id}/readings{q}")).await
+    }
+
+    /// The device's readings from `from` (RFC 3339) to now, summed up in
+    /// `buckets` buckets per sensor by the server.
+    pub async fn readings_aggregate(
+        &self,
+        id: i64,
+        from: Option<String>,
+        buckets: u32,
+    ) -> Result<ReadingsAggregate, ApiFailure> {
+        let q = query(&[("from", from), ("buckets", Some(buckets.to_string()))]);
+        self.get(&format!("/api/v1/devices/{id}/readings/aggregate{q}"))
+            .await
     }
 
     /// The device's commands, newest first.

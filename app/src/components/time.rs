@@ -31,6 +31,22 @@ pub fn millis(ts: &str) -> f64 {
     }
 }
 
+/// `ms` milliseconds before now, as RFC 3339 (browser only).
+pub fn before_now(ms: f64) -> Option<String> {
+    #[cfg(feature = "browser")]
+    {
+        let at = js_sys::Date::now() - ms;
+        js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(at))
+            .to_iso_string()
+            .as_string()
+    }
+    #[cfg(not(feature = "browser"))]
+    {
+        let _ = ms;
+        None
+    }
+}
+
 /// Now, as RFC 3339 (browser only).
 pub fn now_rfc3339() -> Option<String> {
     #[cfg(feature = "browser")]

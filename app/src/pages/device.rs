@@ -1,5 +1,6 @@
-//! One device: enrollment data, a live chart per sensor (last 10 minutes),
-//! a history table over a chosen time range, and revocation.
+//! One device: enrollment data, a chart per sensor (live over the last 10
+//! minutes, or the last hour, day or week summed up by the server), a
+//! history table over a chosen time range, and revocation.
 
 use leptos::{prelude::*, reactive::send_wrapper_ext::SendOption};
 use leptos_router::hooks::use_params_map;
@@ -15,7 +16,7 @@ use crate::{
     live::{self, Subscription},
     pages::commands::{upsert, CommandsPanel},
     session::{require_session, use_auth},
-    types::{Command, Device, DeviceStatus, Reading, Role},
+    types::{Command, Device, DeviceStatus, Reading, ReadingsAggregate, Role},
 };
 
 /// How much history the charts keep.
@@ -65,7 +66,7 @@ fn DeviceView(id: i64) -> impl IntoView {
                 }}
             </ErrorBoundary>
         </Transition>
-        <LiveCharts id commands/>
+        <Charts id commands/>
         <History id/>
     }
 }
@@ -184,6 +185,139 @@ fn add(all: RwSignal<Vec<Series>>, r: Reading) {
     });
 }
 
+/// What the charts show: the live stream, or a range summed up by the
+/// server (`…/readings/aggregate`), so a week never downloads raw rows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Span {
+    Live,
+    Hour,
+    Day,
+    Week,
+}
+
+impl Span {
+    const ALL: [Span; 4] = [Span::Live, Span::Hour, Span::Day, Span::Week];
+
+    fn label(self) -> &'static str {
+        match self {
+            Span::Live => "Live",
+            Span::Hour => "1 h",
+            Span::Day => "24 h",
+            Span::Week => "7 d",
+        }
+    }
+
+    fn millis(self) -> f64 {
+        let hour = 3600.0 * 1000.0;
+        match self {
+            Span::Live => WINDOW_MS,
+            Span::Hour => hour,
+            Span::Day => 24.0 * hour,
+            Span::Week => 7.0 * 24.0 * hour,
+        }
+    }
+}
+
+/// Points per chart of a range.
+const BUCKETS: u32 = 120;
+
+/// The range picker, the live charts (kept subscribed whatever the range:
+/// the stream also carries the commands panel's changes) and the charts
+/// of a range.
+#[component]
+fn Charts(id: i64, commands: ArcRwSignal<Vec<Command>>) -> impl IntoView {
+    let span = RwSignal::new(Span::Live);
+    view! {
+        <section aria-labelledby="charts-title" class="space-y-2">
+            <div class="flex flex-wrap items-center justify-between gap-2">
+                <h2 id="charts-title" class="text-lg font-semibold">
+                    {move || match span.get() {
+                        Span::Live => "Live (last 10 minutes)".to_owned(),
+                        s => format!("Last {}", s.label()),
+                    }}
+                </h2>
+                <div role="group" aria-label="Chart range" class="inline-flex overflow-hidden rounded border border-slate-300 text-sm">
+                    {Span::ALL.map(|s| view! {
+                        <button type="button"
+                            class="px-3 py-1 aria-pressed:bg-sky-700 aria-pressed:text-white"
+                            aria-pressed=move || (span.get() == s).to_string()
+                            on:click=move |_| span.set(s)>
+                            {s.label()}
+                        </button>
+                    }).collect_view()}
+                </div>
+            </div>
+            <div class:hidden=move || span.get() != Span::Live>
+                <LiveCharts id commands/>
+            </div>
+            <Show when=move || span.get() != Span::Live>
+                <RangeCharts id span=span.into()/>
+            </Show>
+        </section>
+    }
+}
+
+/// One chart per sensor of the range: each point a bucket's average.
+#[component]
+fn RangeCharts(id: i64, span: Signal<Span>) -> impl IntoView {
+    let api = use_api();
+    let summary = LocalResource::new(move || {
+        let from = time::before_now(span.get().millis());
+        async move { api.readings_aggregate(id, from, BUCKETS).await }
+    });
+    view! {
+        <Transition fallback=|| view! { <Loading what="the readings"/> }>
+            <ErrorBoundary fallback=failures>
+                {move || Suspend::new(async move { summary.await.map(range_charts) })}
+            </ErrorBoundary>
+        </Transition>
+    }
+}
+
+fn range_charts(summary: ReadingsAggregate) -> AnyView {
+    if summary.buckets.is_empty() {
+        return view! { <p class="text-slate-500" data-testid="no-range-readings">"No readings in this range."</p> }
+            .into_any();
+    }
+    // Buckets come by sensor, then time.
+    let mut series: Vec<(String, Vec<Point>, i64)> = Vec::new();
+    for b in summary.buckets {
+        if series.last().is_none_or(|(s, _, _)| *s != b.sensor) {
+            series.push((b.sensor.clone(), Vec::new(), 0));
+        }
+        if let Some((_, points, count)) = series.last_mut() {
+            points.push(Point {
+                t: time::millis(&b.start),
+                v: b.avg,
+                ts: b.start,
+            });
+            *count += b.count;
+        }
+    }
+    let minutes = summary.bucket_ms as f64 / 60_000.0;
+    let per = if minutes < 1.0 {
+        format!("{:.0} s", minutes * 60.0)
+    } else if minutes < 120.0 {
+        format!("{minutes:.0} min")
+    } else {
+        format!("{:.0} h", minutes / 60.0)
+    };
+    view! {
+        <div class="grid gap-4 md:grid-cols-2" data-testid="range-charts">
+            {series.into_iter().map(|(sensor, points, count)| view! {
+                <div>
+                    <LineChart sensor=sensor.clone() unit=Signal::derive(|| None)
+                        points=Signal::derive(move || points.clone())/>
+                    <p class="px-1 text-xs text-slate-600" data-testid=format!("range-count-{sensor}")>
+                        {format!("Average per {per}; {count} reading{}", if count == 1 { "" } else { "s" })}
+                    </p>
+                </div>
+            }).collect_view()}
+        </div>
+    }
+    .into_any()
+}
+
 #[component]
 fn LiveCharts(id: i64, commands: ArcRwSignal<Vec<Command>>) -> impl IntoView {
     let (api, auth) = (use_api(), use_auth());
@@ -236,18 +370,19 @@ fn LiveCharts(id: i64, commands: ArcRwSignal<Vec<Command>>) -> impl IntoView {
     });
     on_cleanup(move || stream.update_value(|s| **s = None));
     view! {
-        <section aria-labelledby="live-title" data-live=move || if live_ready.get() { "ready" } else { "connecting" }>
-            <h2 id="live-title" class="mb-2 text-lg font-semibold">"Live (last 10 minutes)"</h2>
+        <div data-live=move || if live_ready.get() { "ready" } else { "connecting" }>
             <Show when=move || series.with(|s| !s.is_empty()) fallback=|| view! {
                 <p class="text-slate-500" data-testid="no-readings">"No readings yet."</p>
             }>
-                <For each=move || series.get() key=|s: &Series| s.sensor.clone() let:s>
-                    <LineChart sensor=s.sensor.clone()
-                        unit=Signal::derive(move || s.unit.get())
-                        points=Signal::derive(move || s.points.get())/>
-                </For>
+                <div class="grid gap-4 md:grid-cols-2">
+                    <For each=move || series.get() key=|s: &Series| s.sensor.clone() let:s>
+                        <LineChart sensor=s.sensor.clone()
+                            unit=Signal::derive(move || s.unit.get())
+                            points=Signal::derive(move || s.points.get())/>
+                    </For>
+                </div>
             </Show>
-        </section>
+        </div>
     }
 }
 
