@@ -114,7 +114,13 @@ fn unverified_remote(url: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::unverified_remote;
+    use super::*;
+
+    #[tokio::test]
+    async fn an_in_memory_sqlite_database_is_refused_by_name() {
+        let err = connect("sqlite::memory:", "vigil-t").await.unwrap_err();
+        assert!(err.to_string().contains("in-memory"), "{err}");
+    }
 
     #[test]
     fn a_remote_database_without_verified_tls_is_named() {
@@ -199,6 +205,9 @@ const SQLITE_PRAGMAS: &[&str] = &[
     "PRAGMA busy_timeout = 5000",
     "PRAGMA foreign_keys = ON",
     "PRAGMA wal_autocheckpoint = 65536",
+    // The log file is cut back to 64 MiB once checkpointed, not kept at
+    // the largest size a burst made it.
+    "PRAGMA journal_size_limit = 67108864",
 ];
 
 /// How often the SQLite WAL is copied into the database file.
@@ -281,6 +290,13 @@ pub async fn connect(url: &str, instance: &str) -> anyhow::Result<Db> {
     let engine = Engine::of_url(url)?;
     if engine == Engine::Postgres {
         warn_unverified_tls(url);
+    }
+    if engine == Engine::Sqlite {
+        anyhow::ensure!(
+            !url.contains(":memory:") && !url.contains("mode=memory"),
+            "VIGIL_DATABASE_URL: an in-memory SQLite database is not supported \
+             (each connection would see its own); name a file"
+        );
     }
     let url = normalized(url, engine);
     let options = AnyConnectOptions::from_str(&url)

@@ -46,20 +46,23 @@ async fn stop_signal() {
 
 /// glibc's allocator keeps memory freed after a load (connections closed,
 /// stream queues emptied) in its arenas, so the process stayed at its peak
-/// RSS long after the load ended (`bench/live.sh`). Every 10 s the free
+/// RSS long after the load ended (`bench/live.sh`). Every 2 s the free
 /// pages go back to the system; a trim with little to give costs a few
 /// microseconds. (mimalloc was tried instead: idle RSS 84 MB against 51.)
 fn spawn_memory_trimming() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     tokio::spawn(async {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
         loop {
             tick.tick().await;
             // SAFETY: malloc_trim takes no pointer and only returns unused
             // heap pages; it is safe to call from any thread at any time.
-            unsafe {
+            // It walks the allocator's arenas under their locks: on the
+            // blocking pool, never on a worker that serves requests.
+            let _ = tokio::task::spawn_blocking(|| unsafe {
                 libc::malloc_trim(0);
-            }
+            })
+            .await;
         }
     });
 }

@@ -175,15 +175,19 @@ impl Api {
         self.get(&format!("/api/v1/devices/{id}/readings{q}")).await
     }
 
-    /// The device's readings from `from` (RFC 3339) to now, summed up in
+    /// The device's readings from `from` to `to` (RFC 3339), summed up in
     /// `buckets` buckets per sensor by the server.
     pub async fn readings_aggregate(
         &self,
         id: i64,
-        from: Option<String>,
+        (from, to): (Option<String>, Option<String>),
         buckets: u32,
     ) -> Result<ReadingsAggregate, ApiFailure> {
-        let q = query(&[("from", from), ("buckets", Some(buckets.to_string()))]);
+        let q = query(&[
+            ("from", from),
+            ("to", to),
+            ("buckets", Some(buckets.to_string())),
+        ]);
         self.get(&format!("/api/v1/devices/{id}/readings/aggregate{q}"))
             .await
     }

@@ -262,8 +262,10 @@ fn Charts(id: i64, commands: ArcRwSignal<Vec<Command>>) -> impl IntoView {
 fn RangeCharts(id: i64, span: Signal<Span>) -> impl IntoView {
     let api = use_api();
     let summary = LocalResource::new(move || {
-        let from = time::before_now(span.get().millis());
-        async move { api.readings_aggregate(id, from, BUCKETS).await }
+        // Both ends by the browser's clock: a skew with the server's
+        // cannot turn the range around.
+        let range = (time::before_now(span.get().millis()), time::before_now(0.0));
+        async move { api.readings_aggregate(id, range, BUCKETS).await }
     });
     view! {
         <Transition fallback=|| view! { <Loading what="the readings"/> }>

@@ -16,6 +16,12 @@ use crate::readings::Reading;
 const MAX_ROWS_PER_COMMIT: usize = 20_000;
 /// Batches waiting for the writer; beyond it requests wait (backpressure).
 const QUEUE: usize = 4096;
+/// Readings per live batch at most (about 100 KB of JSON).
+const LIVE_BATCH: usize = 1000;
+/// Connecting or committing longer than this (a connection silently lost,
+/// a database unreachable) fails the batches rather than hold every
+/// request; the connection is dropped and opened anew.
+const STALL: Duration = Duration::from_secs(20);
 
 struct Job {
     rows: Vec<Reading>,
@@ -107,8 +113,13 @@ async fn run(url: String, instance: String, live: LiveHub, mut rx: mpsc::Receive
             committed.push(job.rows);
         }
         // After the answers: a large commit's serializing delays no 202.
-        if result.is_ok() {
-            live.publish(committed.iter().flatten());
+        // In batches of at most `LIVE_BATCH` readings, so one event stays
+        // far below a stream's byte budget however large the commit.
+        if result.is_ok() && live.has_subscribers() {
+            let all: Vec<&Reading> = committed.iter().flatten().collect();
+            for chunk in all.chunks(LIVE_BATCH) {
+                live.publish(chunk.iter().copied());
+            }
         }
     }
 }
@@ -126,15 +137,28 @@ async fn commit(
 ) -> anyhow::Result<()> {
     let open = match conn {
         Some(open) => open,
-        None => conn.insert(db::connect_direct(url, instance).await?),
+        None => conn.insert(connect(url, instance).await?),
     };
-    match store::commit(open, batches).await {
+    let first = tokio::time::timeout(STALL, store::commit(open, batches))
+        .await
+        .map_err(|_| anyhow::anyhow!("the commit took longer than {STALL:?}"))?;
+    match first {
         Ok(()) => Ok(()),
         Err(failed) if !failed.commit_sent && db::is_connection_lost(&failed.error) => {
             tracing::warn!(error = %failed.error, "the readings writer's connection was lost; reconnecting");
-            let open = conn.insert(db::connect_direct(url, instance).await?);
-            Ok(store::commit(open, batches).await.map_err(|f| f.error)?)
+            *conn = None;
+            let open = conn.insert(connect(url, instance).await?);
+            tokio::time::timeout(STALL, store::commit(open, batches))
+                .await
+                .map_err(|_| anyhow::anyhow!("the commit took longer than {STALL:?}"))?
+                .map_err(|f| f.error.into())
         }
         Err(failed) => Err(failed.error.into()),
     }
+}
+
+async fn connect(url: &str, instance: &str) -> anyhow::Result<Direct> {
+    tokio::time::timeout(STALL, db::connect_direct(url, instance))
+        .await
+        .map_err(|_| anyhow::anyhow!("connecting took longer than {STALL:?}"))?
 }

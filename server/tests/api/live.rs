@@ -331,3 +331,40 @@ async fn a_burst_of_batches_reaches_a_stream_whole_in_fewer_larger_events() {
         "{events} events in {took:?} for 40 requests"
     );
 }
+
+#[tokio::test]
+async fn large_commits_reach_a_stream_that_keeps_up_whole() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let mut senders = Vec::new();
+    for i in 0..8 {
+        let (_, _, client) = app.enrolled_device(&admin, &format!("large-{i}")).await;
+        let token = device_token(&app, &client).await.token;
+        senders.push((client, token));
+    }
+    let mut stream = open(&app, &admin, "").await;
+    let mut seen = String::new();
+    assert!(read_until(&mut stream, &mut seen, |s| s.contains("event: ready")).await);
+    // 8 × 1,000 readings at once: commits far larger than one stream's
+    // byte budget (512 KiB) once serialized.
+    let sends = senders.iter().enumerate().map(|(d, (client, token))| {
+        let app = &app;
+        async move {
+            let readings: Vec<Value> = (0..1000)
+                .map(|r| json!({"sensor": "a-rather-long-sensor-name", "value": (d * 1000 + r) as f64, "unit": "kPa"}))
+                .collect();
+            let res = send_readings(app, client, token, json!({ "readings": readings }))
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 202);
+        }
+    });
+    futures_util::future::join_all(sends).await;
+    let count = |seen: &str| seen.matches("\"device_id\"").count();
+    assert!(
+        read_until(&mut stream, &mut seen, |s| count(s) >= 8000).await,
+        "{} of 8000 readings arrived; the stream ended: {}",
+        count(&seen),
+        seen.contains("event: end")
+    );
+}
