@@ -2,6 +2,7 @@
 //! device has used.
 
 use std::{
+    borrow::Cow,
     collections::{HashMap, HashSet},
     sync::LazyLock,
 };
@@ -70,6 +71,16 @@ fn newest<'a>(all: &[&'a Reading]) -> Vec<&'a Reading> {
 /// numbered ones up by a linear scan per parameter, which made a 3000-
 /// parameter statement spend most of its time finding names. The text of
 /// a full statement is built once.
+/// The text for `rows` rows: the full statement's, built once, or a
+/// shorter one for a commit's last chunk.
+fn statement(full: &'static str, rows: usize, build: fn(usize) -> String) -> Cow<'static, str> {
+    if rows == SQLITE_ROWS {
+        Cow::Borrowed(full)
+    } else {
+        Cow::Owned(build(rows))
+    }
+}
+
 async fn sqlite_commit(
     conn: &mut SqliteConnection,
     all: &[&Reading],
@@ -80,14 +91,8 @@ async fn sqlite_commit(
     static UPSERT: LazyLock<String> = LazyLock::new(|| sqlite_upsert(SQLITE_ROWS));
     let mut tx = conn.begin().await.map_err(before_commit)?;
     for chunk in all.chunks(SQLITE_ROWS) {
-        let partial;
-        let sql = if chunk.len() == SQLITE_ROWS {
-            INSERT.as_str()
-        } else {
-            partial = sqlite_insert(chunk.len());
-            partial.as_str()
-        };
-        let mut q = sqlx::query(sql);
+        let sql = statement(INSERT.as_str(), chunk.len(), sqlite_insert);
+        let mut q = sqlx::query(&sql);
         for r in chunk {
             q = q
                 .bind(r.device_id)
@@ -100,14 +105,8 @@ async fn sqlite_commit(
         q.execute(&mut *tx).await.map_err(before_commit)?;
     }
     for chunk in newest.chunks(SQLITE_ROWS) {
-        let partial;
-        let sql = if chunk.len() == SQLITE_ROWS {
-            UPSERT.as_str()
-        } else {
-            partial = sqlite_upsert(chunk.len());
-            partial.as_str()
-        };
-        let mut q = sqlx::query(sql);
+        let sql = statement(UPSERT.as_str(), chunk.len(), sqlite_upsert);
+        let mut q = sqlx::query(&sql);
         for r in chunk {
             q = q
                 .bind(r.device_id)

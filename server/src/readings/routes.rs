@@ -47,6 +47,16 @@ pub struct Query {
     limit: Option<i64>,
 }
 
+/// The `sensor` filter of both queries, checked like a stored name.
+fn sensor_param(sensor: Option<&str>) -> Result<Option<&str>, ApiError> {
+    if sensor.is_some_and(|s| !super::valid_sensor(s)) {
+        return Err(ApiError::bad_request(
+            "sensor must be 1-64 characters of letters, digits and _ . : - /",
+        ));
+    }
+    Ok(sensor)
+}
+
 fn millis(name: &str, v: Option<&str>, default: i64) -> Result<i64, ApiError> {
     match v {
         None => Ok(default),
@@ -74,12 +84,7 @@ async fn list(
             "limit must be between 1 and {MAX_LIMIT}"
         )));
     }
-    let sensor = q.sensor.as_deref();
-    if sensor.is_some_and(|s| !super::valid_sensor(s)) {
-        return Err(ApiError::bad_request(
-            "sensor must be 1-64 characters of letters, digits and _ . : - /",
-        ));
-    }
+    let sensor = sensor_param(q.sensor.as_deref())?;
     let query = store::Query {
         device_id: id,
         sensor,
@@ -138,12 +143,7 @@ async fn aggregate(
             "buckets must be between 1 and {MAX_BUCKETS}"
         )));
     }
-    let sensor = q.sensor.as_deref();
-    if sensor.is_some_and(|s| !super::valid_sensor(s)) {
-        return Err(ApiError::bad_request(
-            "sensor must be 1-64 characters of letters, digits and _ . : - /",
-        ));
-    }
+    let sensor = sensor_param(q.sensor.as_deref())?;
     let to_ms = millis("to", q.to.as_deref(), chrono::Utc::now().timestamp_millis())?;
     let from_ms = millis(
         "from",

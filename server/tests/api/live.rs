@@ -273,16 +273,27 @@ async fn a_device_new_to_the_platform_is_announced_on_the_stream() {
     assert_eq!(announced.id, device.id);
 }
 
+/// `n` enrolled devices, each with its client and token.
+async fn devices(
+    app: &TestApp,
+    admin: &str,
+    prefix: &str,
+    n: usize,
+) -> Vec<(reqwest::Client, String)> {
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let (_, _, client) = app.enrolled_device(admin, &format!("{prefix}-{i}")).await;
+        let token = device_token(app, &client).await.token;
+        out.push((client, token));
+    }
+    out
+}
+
 #[tokio::test]
 async fn a_burst_of_batches_reaches_a_stream_whole_in_fewer_larger_events() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
-    let mut senders = Vec::new();
-    for i in 0..8 {
-        let (_, _, client) = app.enrolled_device(&admin, &format!("burst-{i}")).await;
-        let token = device_token(&app, &client).await.token;
-        senders.push((client, token));
-    }
+    let senders = devices(&app, &admin, "burst", 8).await;
     let mut stream = open(&app, &admin, "").await;
     let mut seen = String::new();
     assert!(read_until(&mut stream, &mut seen, |s| s.contains("event: ready")).await);
@@ -336,12 +347,7 @@ async fn a_burst_of_batches_reaches_a_stream_whole_in_fewer_larger_events() {
 async fn large_commits_reach_a_stream_that_keeps_up_whole() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
-    let mut senders = Vec::new();
-    for i in 0..8 {
-        let (_, _, client) = app.enrolled_device(&admin, &format!("large-{i}")).await;
-        let token = device_token(&app, &client).await.token;
-        senders.push((client, token));
-    }
+    let senders = devices(&app, &admin, "large", 8).await;
     let mut stream = open(&app, &admin, "").await;
     let mut seen = String::new();
     assert!(read_until(&mut stream, &mut seen, |s| s.contains("event: ready")).await);
