@@ -1,17 +1,12 @@
 // Drives Debian's Chromium (playwright-core) against a running Vigil:
 // hydration time of the devices page, then live-stream latency.
-import { chromium } from "playwright-core";
+import { launch } from "./browser.mjs";
 
 const base = process.env.BASE;
 const token = process.env.VIGIL_TOKEN;
 const watch = Number(process.env.SECONDS_TO_WATCH ?? "20");
 
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-quic", "--no-first-run"],
-});
+const browser = await launch();
 const context = await browser.newContext({ ignoreHTTPSErrors: true });
 const me = await (await context.request.get(`${base}/api/v1/auth/me`, { headers: { "x-access-token": token } })).json();
 await context.addInitScript(([t, u]) => {

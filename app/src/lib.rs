@@ -31,6 +31,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <link rel="icon" href="data:,"/>
+                // The stylesheet by the build's hashed name (`Assets`).
+                <link rel="stylesheet" id="leptos" href=format!("/{}/{}.css", options.site_pkg_dir, options.output_name)/>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
@@ -68,8 +70,12 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     let auth = session::provide();
     api::provide_api(auth);
+    // Served by Vigil, the page's shell links the stylesheet; the Trunk
+    // build (`csr`) has no shell.
+    let style =
+        cfg!(feature = "csr").then(|| view! { <Stylesheet id="leptos" href="/pkg/vigil.css"/> });
     view! {
-        <Stylesheet id="leptos" href="/pkg/vigil.css"/>
+        {style}
         <Title text="Vigil"/>
         <Router>
             <Routes fallback=|| view! { <pages::not_found::NotFound/> }>

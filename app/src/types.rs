@@ -660,3 +660,55 @@ pub struct SecurityOverview {
     /// The current signing key's id.
     pub signing_key: String,
 }
+
+/// `GET /api/v1/summary` (any user): the fleet at a glance, for the
+/// overview's cards, in one answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FleetSummary {
+    pub generated_at: String,
+    /// Seconds: an active device seen within this is online.
+    pub online_within: i64,
+    pub devices: DeviceCounts,
+    /// Readings stored in the last whole minute, on every instance.
+    pub readings_per_minute: i64,
+    /// Readings stored in each of the last 60 minutes, oldest first; the
+    /// last is the current minute, still counting.
+    pub readings_per_minute_series: Vec<MinuteCount>,
+    /// Commands not yet final (`queued` or `delivered`).
+    pub open_commands: i64,
+    /// For admins only: the signals of the Security page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<SecuritySignals>,
+}
+
+/// Devices by state: `online` and `offline` are active devices seen
+/// within `online_within`, or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeviceCounts {
+    pub total: i64,
+    pub online: i64,
+    pub offline: i64,
+    pub revoked: i64,
+}
+
+/// Readings stored in the minute that starts at `start` (RFC 3339).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MinuteCount {
+    pub start: String,
+    pub count: i64,
+}
+
+/// The security signals of the overview.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SecuritySignals {
+    pub failed_logins_24h: i64,
+    /// Tokens, devices, groups and certificates cut off in the last 24 h
+    /// (the audit log's revocation events).
+    pub revocations_24h: i64,
+    /// Active devices whose certificate expires within 30 days.
+    pub expiring_certificates_30d: i64,
+}

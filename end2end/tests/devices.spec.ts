@@ -106,3 +106,48 @@ test("a viewer cannot reach administration", async ({ page, request, errors }) =
   await expect(page.getByTestId("admin-forbidden")).toBeVisible();
   await expect(page.getByRole("heading", { name: "Users" })).toHaveCount(0);
 });
+
+test("the overview's cards count the fleet and lead to the devices behind each figure", async ({ page, errors }) => {
+  await login(page, ADMIN, ADMIN_PASSWORD);
+  await expect(page.getByTestId("welcome")).toBeVisible();
+  const token = await adminToken(page);
+  const within = page.getByTestId("online-within");
+  const figure = async (id: string) => Number(await page.getByTestId(id).textContent());
+
+  // The run's data are younger than an hour: what a day's window adds
+  // later is only what this test does.
+  await within.selectOption("3600");
+  await expect(page.getByTestId("fleet-cards")).toBeVisible();
+  await expect(page.getByTestId("readings-sparkline")).toHaveAttribute("aria-label", /highest \d+/);
+  const online = await figure("summary-online");
+  const offline = await figure("summary-offline");
+  const revoked = await figure("summary-revoked");
+  await expect(page.getByTestId("summary-failed-logins")).toBeVisible();
+
+  const heard = mkdtempSync(path.join(tmpdir(), "vigil-e2e-"));
+  device(["enroll", "--registration-id", "e2e-card-heard", "--name", "Heard", "--out", heard], token);
+  device(["send", "--dir", heard, "level=3"]);
+  const silent = mkdtempSync(path.join(tmpdir(), "vigil-e2e-"));
+  device(["enroll", "--registration-id", "e2e-card-silent", "--name", "Silent", "--out", silent], token);
+
+  // Last-seen times reach the database within VIGIL_LAST_SEEN_FLUSH (5 s):
+  // changing the window fetches the figures anew until they show it.
+  await expect(async () => {
+    await within.selectOption("3600");
+    await within.selectOption("86400");
+    await expect(page.getByTestId("summary-online")).toHaveText(String(online + 1), { timeout: 1000 });
+  }).toPass({ timeout: 15_000 });
+  await expect(page.getByTestId("summary-offline")).toHaveText(String(offline + 1));
+  await expect(page.getByTestId("summary-revoked")).toHaveText(String(revoked));
+
+  // Each card opens the devices list with its filter set.
+  await page.getByRole("link", { name: /^Online/ }).click();
+  await expect(page).toHaveURL(/status=online&within=86400/);
+  await expect(page.getByTestId("devices-status-filter")).toHaveValue("online");
+  await expect(page.getByTestId("device-row-e2e-card-heard")).toBeVisible();
+  await expect(page.getByTestId("device-row-e2e-card-silent")).toHaveCount(0);
+  await page.getByRole("link", { name: /^Offline/ }).click();
+  await expect(page.getByTestId("devices-status-filter")).toHaveValue("offline");
+  await expect(page.getByTestId("device-row-e2e-card-silent")).toBeVisible();
+  await expect(page.getByTestId("device-row-e2e-card-heard")).toHaveCount(0);
+});

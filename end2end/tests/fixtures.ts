@@ -1,4 +1,5 @@
 import { test as base, expect, Page } from "@playwright/test";
+import AxeBuilder from "@axe-core/playwright";
 
 export const ADMIN = "admin";
 export const ADMIN_PASSWORD = process.env.VIGIL_E2E_ADMIN_PASSWORD as string;
@@ -19,15 +20,31 @@ export const test = base.extend<{ errors: string[] }>({
     });
     await use(errors);
     expect(errors, "console errors").toEqual([]);
+    // Where the journey ended is checked as well as where it went (`open`).
+    if (!page.isClosed() && page.url().startsWith("https:")) await expectAccessible(page);
   },
 });
 
 export { expect };
 
-/** Opens a path and waits until the app has hydrated. */
+/** Opens a path, waits until the app has hydrated, and checks the page
+ * with axe-core. */
 export async function open(page: Page, path: string) {
   await page.goto(path);
   await expect(page.locator('body[data-hydrated="true"]')).toBeAttached();
+  await expectAccessible(page);
+}
+
+/** No WCAG 2.1 A or AA violation that axe-core finds on the page as it is. */
+export async function expectAccessible(page: Page) {
+  await expect(page.locator('body[data-hydrated="true"]')).toBeAttached();
+  const { violations } = await new AxeBuilder({ page })
+    .withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"])
+    .analyze();
+  const found = violations.map(
+    (v) => `${v.id} (${v.impact}): ${v.help}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`,
+  );
+  expect(found, `axe-core on ${page.url()}`).toEqual([]);
 }
 
 export async function login(page: Page, username: string, password: string) {

@@ -70,6 +70,7 @@ fn north(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(tokens::routes::router())
         .merge(tokens::keys_router())
         .merge(crate::overview::router())
+        .merge(crate::summary::router())
         .merge(audit::router())
         .merge(devices::router())
         .merge(readings::router())

@@ -23,6 +23,7 @@
 //! `api`, `state`, `web` and `startup`, which assemble the application.
 
 pub mod api;
+pub mod assets;
 pub mod audit;
 pub mod auth;
 pub mod clock;
@@ -46,6 +47,7 @@ pub mod settings;
 pub mod startup;
 pub mod state;
 pub mod stopping;
+pub mod summary;
 pub mod telemetry;
 pub mod tokens;
 pub mod users;

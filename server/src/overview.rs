@@ -14,17 +14,15 @@ use sqlx::Row;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    audit,
-    db::{self, Db},
+    audit, db,
     devices::{groups, store as devices_store},
     error::ApiResult,
     extract::AdminUser,
     openapi::{Forbidden, Unauthorized},
+    summary::{events_since, EXPIRING_WITHIN, REVOCATIONS},
     tokens::Tokens,
 };
 
-/// Certificates that expire within this are listed.
-const EXPIRING_WITHIN: i64 = 30 * 86_400;
 /// Groups at or past this share of their limit are listed.
 const NEAR_LIMIT: f64 = 0.8;
 /// The latest revocations shown.
@@ -37,15 +35,6 @@ where
 {
     OpenApiRouter::new().routes(routes!(overview))
 }
-
-/// Audit events that cut a credential off.
-const REVOCATIONS: [AuditEvent; 5] = [
-    AuditEvent::TokenRevoked,
-    AuditEvent::DeviceRevoked,
-    AuditEvent::DeviceTokensRevoked,
-    AuditEvent::GroupRevoked,
-    AuditEvent::CertificateRetired,
-];
 
 #[utoipa::path(get, path = "/v1/security/overview", tag = "audit",
     operation_id = "security_overview",
@@ -78,8 +67,8 @@ async fn overview(
     .fetch_one(db)
     .await?
     .try_get(0)?;
-    let failed_logins_24h = events_since(db, AuditEvent::LoginFailed, day_ago).await?;
-    let throttled_24h = events_since(db, AuditEvent::LoginThrottled, day_ago).await?;
+    let failed_logins_24h = events_since(db, &[AuditEvent::LoginFailed], day_ago).await?;
+    let throttled_24h = events_since(db, &[AuditEvent::LoginThrottled], day_ago).await?;
     let mut recent_revocations: Vec<AuditEntry> = Vec::new();
     for event in REVOCATIONS {
         recent_revocations
@@ -111,13 +100,4 @@ async fn overview(
         groups_near_limit,
         signing_key: tokens.kid(),
     }))
-}
-
-async fn events_since(db: &Db, event: AuditEvent, since: i64) -> sqlx::Result<i64> {
-    sqlx::query("SELECT COUNT(*) FROM audit_log WHERE event = $1 AND ts > $2")
-        .bind(event.as_str())
-        .bind(since)
-        .fetch_one(db)
-        .await?
-        .try_get(0)
 }

@@ -119,6 +119,7 @@ impl Application {
             clock: clock.clone(),
         };
         let stopping = Stopping::default();
+        let assets = crate::assets::Assets::load(&settings.site_root.join("pkg"), "vigil");
         let state = AppState::new(Shared {
             audit: Audit::new(db.clone()),
             db,
@@ -138,7 +139,8 @@ impl Application {
             ingest: ingest.clone(),
             mqtt_sessions: Sessions::default(),
             stopping: stopping.clone(),
-            leptos: leptos_options(&settings),
+            leptos: leptos_options(&settings, assets.as_deref()),
+            assets,
         });
         let north = TcpListener::bind(settings.https_addr)
             .await
@@ -440,9 +442,11 @@ fn spawn_last_seen_flusher(
     })
 }
 
-fn leptos_options(settings: &Settings) -> LeptosOptions {
+/// Pages link the dashboard's files by their hashed name when the build
+/// is there (`assets`), by the plain one otherwise.
+fn leptos_options(settings: &Settings, assets: Option<&crate::assets::Assets>) -> LeptosOptions {
     let mut options = LeptosOptions::builder()
-        .output_name("vigil")
+        .output_name(assets.map_or("vigil", |a| a.name.as_str()))
         .site_root(settings.site_root.to_string_lossy().into_owned())
         .site_pkg_dir("pkg")
         .build();

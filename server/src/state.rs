@@ -44,6 +44,8 @@ pub struct Shared {
     /// The instance's orderly stop.
     pub stopping: Stopping,
     pub leptos: LeptosOptions,
+    /// The dashboard's files under hashed names, when built.
+    pub assets: Option<Arc<crate::assets::Assets>>,
 }
 
 impl AppState {

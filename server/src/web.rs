@@ -44,7 +44,11 @@ fn router(state: AppState, api: Router<AppState>) -> Router {
         .nest("/api", api)
         .leptos_routes(&state, routes, move || shell(leptos_options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .layer(axum::middleware::from_fn(revalidate_assets))
+        .layer(axum::middleware::from_fn(cache_policy))
+        .layer(axum::middleware::from_fn_with_state(
+            state.assets.clone(),
+            crate::assets::serve,
+        ))
         .layer(compression())
         .layer(axum::middleware::from_fn_with_state(
             "north",
@@ -57,9 +61,10 @@ fn router(state: AppState, api: Router<AppState>) -> Router {
 /// when the browser takes gzip; the API's JSON, the live stream and
 /// anything under 1 KiB do not (their cost per request is better spent
 /// elsewhere, and a stream must not wait on a compressor). Brotli is left
-/// out: compressing a multi-megabyte wasm file anew on each request took it
-/// over a second even at level 4; it belongs in files compressed once at
-/// build time.
+/// out here: compressing a multi-megabyte wasm file anew on each request
+/// took it over a second even at level 4. The hashed files are compressed
+/// once, Brotli included (`assets`); this layer leaves what is already
+/// compressed alone.
 fn compression(
 ) -> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate> {
     use tower_http::compression::{
@@ -78,19 +83,32 @@ fn compression(
         .compress_when(when)
 }
 
-/// The dashboard's files keep their names from one build to the next, so a
-/// browser may keep them but must ask whether they changed (an answer
-/// with no body when they did not).
-async fn revalidate_assets(
+/// Pages are never kept (each carries its own CSP nonce and session
+/// state). The dashboard's files under their plain names keep them from
+/// one build to the next, so a browser may keep them but must ask whether
+/// they changed (an answer with no body when they did not); under their
+/// hashed names (`assets`) they are kept a year.
+async fn cache_policy(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let asset = req.uri().path().starts_with("/pkg/");
     let mut res = next.run(req).await;
-    if asset && !res.headers().contains_key(header::CACHE_CONTROL) {
-        res.headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if res.headers().contains_key(header::CACHE_CONTROL) {
+        return res;
     }
+    let page = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/html"));
+    let policy = match (asset, page) {
+        (true, _) => "no-cache",
+        (false, true) => "no-store",
+        (false, false) => return res,
+    };
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
     res
 }
 

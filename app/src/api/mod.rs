@@ -9,9 +9,9 @@ use crate::session::Auth;
 
 use crate::types::{
     AuditEntry, ChangePassword, Command, CreateUser, Device, EnrollRequest, EnrollResponse,
-    EnrollmentGroup, ErrorCode, LoginRequest, LoginResponse, NewCommand, NewEnrollmentGroup,
-    Reading, ReadingsAggregate, ResetPassword, RevokeGroup, SecurityOverview, SigningKey,
-    TokenInfo, UpdateUser, UserInfo, VerifyGroup,
+    EnrollmentGroup, ErrorCode, FleetSummary, LoginRequest, LoginResponse, NewCommand,
+    NewEnrollmentGroup, Reading, ReadingsAggregate, ResetPassword, RevokeGroup, SecurityOverview,
+    SigningKey, TokenInfo, UpdateUser, UserInfo, VerifyGroup,
 };
 
 /// An answer that was not a success, in the contract's terms.
@@ -318,6 +318,12 @@ impl Api {
 
     pub async fn rotate_key(&self) -> Result<SigningKey, ApiFailure> {
         self.send("POST", "/api/v1/keys/rotate", &()).await
+    }
+
+    /// The fleet at a glance; `online_within` in seconds.
+    pub async fn summary(&self, online_within: u32) -> Result<FleetSummary, ApiFailure> {
+        self.get(&format!("/api/v1/summary?online_within={online_within}"))
+            .await
     }
 
     pub async fn security_overview(&self) -> Result<SecurityOverview, ApiFailure> {

@@ -47,6 +47,27 @@ pub fn before_now(ms: f64) -> Option<String> {
     }
 }
 
+/// Now, in milliseconds since the epoch (browser only; 0 on the server).
+pub fn now_ms() -> f64 {
+    #[cfg(feature = "browser")]
+    {
+        js_sys::Date::now()
+    }
+    #[cfg(not(feature = "browser"))]
+    {
+        0.0
+    }
+}
+
+/// Seconds for people: `5 min`, `1 h`, `24 h`, `90 s`.
+pub fn span(secs: u32) -> String {
+    match secs {
+        s if s >= 3600 && s % 3600 == 0 => format!("{} h", s / 3600),
+        s if s >= 60 && s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
+
 /// Now, as RFC 3339 (browser only).
 pub fn now_rfc3339() -> Option<String> {
     #[cfg(feature = "browser")]
@@ -68,5 +89,8 @@ mod tests {
             "2026-11-22 10:01:00"
         );
         assert_eq!(super::clock("2026-11-22T10:01:00.000Z"), "10:01:00");
+        assert_eq!(super::span(300), "5 min");
+        assert_eq!(super::span(86_400), "24 h");
+        assert_eq!(super::span(90), "90 s");
     }
 }

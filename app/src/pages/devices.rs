@@ -1,6 +1,8 @@
 //! The devices table: status, last seen and the latest value of each
 //! sensor, updated live row by row (new devices join it as they are
-//! enrolled or register); search and a status filter.
+//! enrolled or register); search and a status filter (all, active,
+//! online, offline, revoked), which `?status=` and `?within=` (seconds that
+//! count as online) preset, as the overview's cards link.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -50,8 +52,22 @@ impl Row {
         }
     }
 
-    fn matches(&self, query: &str, status: &str) -> bool {
-        (status == "all" || self.status.as_str() == status)
+    /// Whether the device was seen at or after `since` (ms since the
+    /// epoch); reads `last_seen`, so a filter follows the live stream.
+    fn seen_since(&self, since: f64) -> bool {
+        self.last_seen
+            .with(|t| t.as_deref().is_some_and(|t| time::millis(t) >= since))
+    }
+
+    fn matches(&self, query: &str, status: &str, online_since: f64) -> bool {
+        let active = self.status == DeviceStatus::Active;
+        let state = match status {
+            "all" => true,
+            "online" => active && self.seen_since(online_since),
+            "offline" => active && !self.seen_since(online_since),
+            s => self.status.as_str() == s,
+        };
+        state
             && (query.is_empty()
                 || self.registration_id.to_lowercase().contains(query)
                 || self.name.to_lowercase().contains(query))
@@ -87,6 +103,12 @@ fn count_command(rows: &[Row], c: &Command) {
     }
 }
 
+/// The filter's values.
+const STATUSES: [&str; 5] = ["all", "active", "online", "offline", "revoked"];
+/// Seconds that count as online unless `?within=` says otherwise, as on
+/// the server.
+const DEFAULT_WITHIN_S: u32 = 300;
+
 #[component]
 pub fn DevicesPanel() -> impl IntoView {
     let api = use_api();
@@ -95,6 +117,18 @@ pub fn DevicesPanel() -> impl IntoView {
     let rows = RwSignal::new(Vec::<Row>::new());
     let search = RwSignal::new(String::new());
     let status = RwSignal::new(String::from("all"));
+    let within = RwSignal::new(DEFAULT_WITHIN_S);
+    let query = leptos_router::hooks::use_query_map();
+    Effect::new(move |_| {
+        query.with(|q| {
+            if let Some(s) = q.get("status").filter(|s| STATUSES.contains(&s.as_str())) {
+                status.set(s);
+            }
+            if let Some(w) = q.get("within").and_then(|w| w.parse::<u32>().ok()) {
+                within.set(w);
+            }
+        })
+    });
     let live_ready = RwSignal::new(false);
     let stream = StoredValue::new(SendOption::<Subscription>::new_local(None));
 
@@ -129,14 +163,15 @@ pub fn DevicesPanel() -> impl IntoView {
 
     let visible = move || {
         let (q, st) = (search.get().to_lowercase(), status.get());
+        let online_since = time::now_ms() - f64::from(within.get()) * 1000.0;
         rows.get()
             .into_iter()
-            .filter(|r| r.matches(&q, &st))
+            .filter(|r| r.matches(&q, &st, online_since))
             .collect::<Vec<_>>()
     };
 
     view! {
-        <section class="mt-4" aria-labelledby="devices-title" data-live=move || if live_ready.get() { "ready" } else { "connecting" }>
+        <section id="devices" class="mt-4" aria-labelledby="devices-title" data-live=move || if live_ready.get() { "ready" } else { "connecting" }>
             <div class="mb-2 flex flex-wrap items-end gap-3">
                 <h2 id="devices-title" class="mr-auto text-lg font-semibold">"Devices"</h2>
                 <label class="text-sm">"Search"
@@ -144,10 +179,13 @@ pub fn DevicesPanel() -> impl IntoView {
                         prop:value=move || search.get() on:input=move |ev| search.set(event_target_value(&ev))/>
                 </label>
                 <label class="text-sm">"Status"
-                    <select class="ml-1 rounded border border-slate-300 px-2 py-1"
+                    <select class="ml-1 rounded border border-slate-300 px-2 py-1" data-testid="devices-status-filter"
+                        prop:value=move || status.get()
                         on:change=move |ev| status.set(event_target_value(&ev))>
                         <option value="all">"All"</option>
                         <option value="active">"Active"</option>
+                        <option value="online">{move || format!("Online (seen within {})", time::span(within.get()))}</option>
+                        <option value="offline">"Offline"</option>
                         <option value="revoked">"Revoked"</option>
                     </select>
                 </label>
@@ -159,7 +197,7 @@ pub fn DevicesPanel() -> impl IntoView {
                             <Show when=move || !visible().is_empty() fallback=|| view! {
                                 <p class="text-slate-500" data-testid="devices-empty">"No devices match. Enroll one from the Admin page or with vigil-device."</p>
                             }>
-                                <div class="overflow-x-auto">
+                                <div class="overflow-x-auto" tabindex="0" role="region" aria-label="Devices">
                                     <table class="min-w-full border-collapse bg-white text-sm" data-testid="devices-table">
                                         <thead class="bg-slate-100 text-left">
                                             <tr><th class="p-2">"Registration id"</th><th class="p-2">"Name"</th><th class="p-2">"Status"</th>

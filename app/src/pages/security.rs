@@ -7,6 +7,7 @@ use leptos::prelude::*;
 use crate::{
     api::use_api,
     components::{
+        card::Card,
         header::Header,
         status::{failures, Loading},
         time,
@@ -30,16 +31,6 @@ pub fn SecurityPage() -> impl IntoView {
                 }.into_any(),
             }}
         </main>
-    }
-}
-
-#[component]
-fn Card(label: &'static str, value: i64, testid: &'static str) -> impl IntoView {
-    view! {
-        <div class="rounded bg-white p-3 shadow-sm">
-            <p class="text-sm text-slate-600">{label}</p>
-            <p class="text-2xl font-semibold tabular-nums" data-testid=testid>{value}</p>
-        </div>
     }
 }
 

@@ -142,10 +142,12 @@ pub async fn page(
 
 /// Active devices whose certificate's notAfter is known and before
 /// `before`, soonest first (at most `limit`), and how many there are.
+/// Active devices whose certificate expires before `$1`.
+const EXPIRING: &str = "status = 'active' AND cert_not_after IS NOT NULL AND cert_not_after < $1";
+
 pub async fn expiring(db: &Db, before: i64, limit: i64) -> sqlx::Result<(Vec<Device>, i64)> {
-    const WHERE: &str = "status = 'active' AND cert_not_after IS NOT NULL AND cert_not_after < $1";
     let rows = sqlx::query(&format!(
-        "SELECT {LISTED} FROM devices WHERE {WHERE} ORDER BY cert_not_after, id LIMIT $2"
+        "SELECT {LISTED} FROM devices WHERE {EXPIRING} ORDER BY cert_not_after, id LIMIT $2"
     ))
     .bind(before)
     .bind(limit)
@@ -155,12 +157,16 @@ pub async fn expiring(db: &Db, before: i64, limit: i64) -> sqlx::Result<(Vec<Dev
         .iter()
         .map(|r| row(r).map(|d| d.device))
         .collect::<sqlx::Result<Vec<_>>>()?;
-    let count: i64 = sqlx::query(&format!("SELECT COUNT(*) FROM devices WHERE {WHERE}"))
+    Ok((devices, expiring_count(db, before).await?))
+}
+
+/// How many active devices' certificates expire before `before`.
+pub async fn expiring_count(db: &Db, before: i64) -> sqlx::Result<i64> {
+    sqlx::query(&format!("SELECT COUNT(*) FROM devices WHERE {EXPIRING}"))
         .bind(before)
         .fetch_one(db)
         .await?
-        .try_get(0)?;
-    Ok((devices, count))
+        .try_get(0)
 }
 
 pub async fn exists(db: &Db, id: i64) -> sqlx::Result<bool> {

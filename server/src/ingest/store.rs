@@ -29,16 +29,76 @@ pub struct Failed {
     pub commit_sent: bool,
 }
 
-/// Stores the batches in one transaction: the readings, and the newest
-/// reading of each (device, sensor) in `latest_readings`.
-pub async fn commit(conn: &mut Direct, batches: &[&[Reading]]) -> Result<(), Failed> {
+/// Minutes of `reading_counts` kept: two days.
+const COUNTS_KEPT_MINUTES: i64 = 2 * 24 * 60;
+
+/// The writer's own row of `reading_counts`, and the minute it last
+/// deleted old rows in.
+pub struct Counts<'a> {
+    pub instance: &'a str,
+    pub pruned_minute: i64,
+}
+
+/// Stores the batches in one transaction: the readings, the newest
+/// reading of each (device, sensor) in `latest_readings`, and their number
+/// in this minute's row of `reading_counts` (once a minute, the rows past
+/// two days go).
+pub async fn commit(
+    conn: &mut Direct,
+    counts: &mut Counts<'_>,
+    batches: &[&[Reading]],
+) -> Result<(), Failed> {
     let received_at = db::now();
     let all: Vec<&Reading> = batches.iter().flat_map(|b| b.iter()).collect();
     let newest = newest(&all);
+    let minute = received_at.div_euclid(60);
+    let tally = Tally {
+        instance: counts.instance,
+        minute,
+        count: all.len() as i64,
+        prune_before: (minute != counts.pruned_minute).then(|| minute - COUNTS_KEPT_MINUTES),
+    };
     match conn {
-        Direct::Sqlite(conn) => sqlite_commit(conn, &all, &newest, received_at).await,
-        Direct::Postgres(conn) => postgres_commit(conn, &all, &newest, received_at).await,
+        Direct::Sqlite(conn) => sqlite_commit(conn, &all, &newest, &tally, received_at).await?,
+        Direct::Postgres(conn) => postgres_commit(conn, &all, &newest, &tally, received_at).await?,
     }
+    counts.pruned_minute = minute;
+    Ok(())
+}
+
+/// One commit's line in `reading_counts`.
+struct Tally<'a> {
+    instance: &'a str,
+    minute: i64,
+    count: i64,
+    prune_before: Option<i64>,
+}
+
+/// Adds a commit's readings to its minute (the same text on both
+/// engines: SQLite takes `$n` too).
+const COUNT: &str = "INSERT INTO reading_counts (minute, instance, count) VALUES ($1, $2, $3) \
+     ON CONFLICT (minute, instance) DO UPDATE SET count = reading_counts.count + excluded.count";
+const PRUNE_COUNTS: &str = "DELETE FROM reading_counts WHERE minute < $1";
+
+/// The tally's statements, on a transaction of either engine.
+macro_rules! tally {
+    ($tx:expr, $tally:expr) => {{
+        let t: &Tally = $tally;
+        sqlx::query(COUNT)
+            .bind(t.minute)
+            .bind(t.instance)
+            .bind(t.count)
+            .execute(&mut *$tx)
+            .await
+            .map_err(before_commit)?;
+        if let Some(before) = t.prune_before {
+            sqlx::query(PRUNE_COUNTS)
+                .bind(before)
+                .execute(&mut *$tx)
+                .await
+                .map_err(before_commit)?;
+        }
+    }};
 }
 
 fn before_commit(error: sqlx::Error) -> Failed {
@@ -85,6 +145,7 @@ async fn sqlite_commit(
     conn: &mut SqliteConnection,
     all: &[&Reading],
     newest: &[&Reading],
+    tally: &Tally<'_>,
     received_at: i64,
 ) -> Result<(), Failed> {
     static INSERT: LazyLock<String> = LazyLock::new(|| sqlite_insert(SQLITE_ROWS));
@@ -117,6 +178,7 @@ async fn sqlite_commit(
         }
         q.execute(&mut *tx).await.map_err(before_commit)?;
     }
+    tally!(tx, tally);
     tx.commit().await.map_err(at_commit)
 }
 
@@ -133,6 +195,7 @@ async fn postgres_commit(
     conn: &mut PgConnection,
     all: &[&Reading],
     newest: &[&Reading],
+    tally: &Tally<'_>,
     received_at: i64,
 ) -> Result<(), Failed> {
     let mut tx = conn.begin().await.map_err(before_commit)?;
@@ -161,6 +224,7 @@ async fn postgres_commit(
             .await
             .map_err(before_commit)?;
     }
+    tally!(tx, tally);
     tx.commit().await.map_err(at_commit)
 }
 

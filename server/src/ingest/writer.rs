@@ -72,6 +72,10 @@ impl Writer {
 
 async fn run(url: String, instance: String, live: LiveHub, mut rx: mpsc::Receiver<Job>) {
     let mut conn: Option<Direct> = None;
+    let mut counts = store::Counts {
+        instance: &instance,
+        pruned_minute: i64::MIN,
+    };
     while let Some(first) = rx.recv().await {
         let mut rows = first.rows.len();
         let mut jobs = vec![first];
@@ -93,7 +97,7 @@ async fn run(url: String, instance: String, live: LiveHub, mut rx: mpsc::Receive
         }
         let batches: Vec<&[Reading]> = jobs.iter().map(|j| j.rows.as_slice()).collect();
         let started = std::time::Instant::now();
-        let result = commit(&mut conn, &url, &instance, &batches).await;
+        let result = commit(&mut conn, &url, &mut counts, &batches).await;
         METRICS
             .commit_seconds
             .observe(started.elapsed().as_secs_f64());
@@ -132,14 +136,15 @@ async fn run(url: String, instance: String, live: LiveHub, mut rx: mpsc::Receive
 async fn commit(
     conn: &mut Option<Direct>,
     url: &str,
-    instance: &str,
+    counts: &mut store::Counts<'_>,
     batches: &[&[Reading]],
 ) -> anyhow::Result<()> {
+    let instance = counts.instance;
     let open = match conn {
         Some(open) => open,
         None => conn.insert(connect(url, instance).await?),
     };
-    let first = tokio::time::timeout(STALL, store::commit(open, batches))
+    let first = tokio::time::timeout(STALL, store::commit(open, counts, batches))
         .await
         .map_err(|_| anyhow::anyhow!("the commit took longer than {STALL:?}"))?;
     match first {
@@ -148,7 +153,7 @@ async fn commit(
             tracing::warn!(error = %failed.error, "the readings writer's connection was lost; reconnecting");
             *conn = None;
             let open = conn.insert(connect(url, instance).await?);
-            tokio::time::timeout(STALL, store::commit(open, batches))
+            tokio::time::timeout(STALL, store::commit(open, counts, batches))
                 .await
                 .map_err(|_| anyhow::anyhow!("the commit took longer than {STALL:?}"))?
                 .map_err(|f| f.error.into())

@@ -257,3 +257,134 @@ async fn pages_and_dashboard_files_are_compressed_and_the_api_is_not() {
     assert!(res.headers().get("content-encoding").is_none());
     assert!(res.bytes().await.unwrap().len() > 10_000);
 }
+
+#[tokio::test]
+async fn the_dashboards_files_go_out_under_hashed_names_compressed_once_and_kept_a_year() {
+    use std::io::Read;
+    let site = tempfile::tempdir().unwrap();
+    std::fs::create_dir(site.path().join("pkg")).unwrap();
+    let file = |seed: u32| -> Vec<u8> { (0..65_536u32).map(|i| ((i + seed) % 13) as u8).collect() };
+    let (js, wasm, css) = (file(1), file(2), file(3));
+    for (name, bytes) in [
+        ("vigil.js", &js),
+        ("vigil.wasm", &wasm),
+        ("vigil.css", &css),
+    ] {
+        std::fs::write(site.path().join("pkg").join(name), bytes).unwrap();
+    }
+    let root = site.path().to_path_buf();
+    let app = spawn_with(move |s| s.site_root = root).await;
+    let assets = app
+        .app
+        .state()
+        .assets
+        .clone()
+        .expect("the build's files are found");
+    let name = assets.name.clone();
+    assert!(
+        name.strip_prefix("vigil.")
+            .is_some_and(|h| h.len() == 16 && h.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{name}"
+    );
+
+    // The page links the hashed names, and is never kept.
+    let res = app.client.get(app.url("/login")).send().await.unwrap();
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let html = res.text().await.unwrap();
+    for ext in ["js", "wasm", "css"] {
+        assert!(
+            html.contains(&format!("/pkg/{name}.{ext}")),
+            "{ext} linked: {html}"
+        );
+    }
+    // The API's answers are never kept either.
+    let res = app
+        .client
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["cache-control"], "no-store");
+
+    let started = std::time::Instant::now();
+    while !assets.compressed() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "compressed in time"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let get = |path: String, encoding: &'static str| {
+        let mut req = app.client.get(app.url(&path));
+        if !encoding.is_empty() {
+            req = req.header("accept-encoding", encoding);
+        }
+        req.send()
+    };
+    for (ext, original, kind) in [
+        ("js", &js, "text/javascript"),
+        ("wasm", &wasm, "application/wasm"),
+        ("css", &css, "text/css"),
+    ] {
+        let path = format!("/pkg/{name}.{ext}");
+        for (accept, expected) in [
+            ("gzip, deflate, br", Some("br")),
+            ("gzip", Some("gzip")),
+            ("br;q=0", None),
+            ("", None),
+        ] {
+            let res = get(path.clone(), accept).await.unwrap();
+            assert_eq!(res.status(), 200, "{path} {accept}");
+            let h = res.headers().clone();
+            assert_eq!(h["cache-control"], "public, max-age=31536000, immutable");
+            assert_eq!(h["content-type"], kind);
+            assert_eq!(h["vary"], "accept-encoding");
+            assert_eq!(
+                h.get("content-encoding").map(|v| v.to_str().unwrap()),
+                expected,
+                "{path} {accept}"
+            );
+            let body = res.bytes().await.unwrap();
+            let mut plain = Vec::new();
+            match expected {
+                Some("br") => {
+                    brotli::BrotliDecompress(&mut &body[..], &mut plain).unwrap();
+                }
+                Some(_) => {
+                    flate2::read::GzDecoder::new(&body[..])
+                        .read_to_end(&mut plain)
+                        .unwrap();
+                }
+                None => plain = body.to_vec(),
+            }
+            assert_eq!(&plain, original, "{path} {accept}");
+            if expected.is_some() {
+                assert!(
+                    body.len() < original.len() / 10,
+                    "{path}: {} bytes",
+                    body.len()
+                );
+            }
+        }
+        // Asked again with its tag: no body.
+        let etag = get(path.clone(), "br").await.unwrap().headers()["etag"].clone();
+        let res = app
+            .client
+            .get(app.url(&path))
+            .header("if-none-match", etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 304);
+        assert!(res.bytes().await.unwrap().is_empty());
+    }
+    // Another build's hash is not this build's file; the plain name is
+    // still served, revalidated on every use.
+    let res = get("/pkg/vigil.0123456789abcdef.js".into(), "br")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let res = get("/pkg/vigil.js".into(), "").await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-cache");
+}

@@ -21,6 +21,7 @@ mod observe;
 mod overview;
 mod process;
 mod stop;
+mod summary;
 mod tls;
 mod tokens;
 mod users;

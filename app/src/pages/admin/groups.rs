@@ -140,7 +140,7 @@ pub fn Groups() -> impl IntoView {
                                 return view! { <p class="mt-2 text-slate-500">"No enrollment groups yet."</p> }.into_any();
                             }
                             view! {
-                                <div class="overflow-x-auto"><table class="mt-2 min-w-full text-sm">
+                                <div class="overflow-x-auto" tabindex="0" role="region" aria-label="Enrollment groups"><table class="mt-2 min-w-full text-sm">
                                     <thead class="text-left"><tr><th class="p-1">"Name"</th><th class="p-1">"Status"</th><th class="p-1">"Registered"</th><th class="p-1">"CA"</th><th class="p-1">"Actions"</th></tr></thead>
                                     <tbody><For each=move || list.clone() key=|g: &EnrollmentGroup| (g.id, g.status, g.registered) children=row/></tbody>
                                 </table></div>

@@ -46,7 +46,7 @@ pub fn SigningKeys() -> impl IntoView {
                 <ErrorBoundary fallback=failures>
                     {move || Suspend::new(async move {
                         keys.await.map(|list| view! {
-                            <div class="overflow-x-auto"><table class="mt-2 min-w-full text-sm">
+                            <div class="overflow-x-auto" tabindex="0" role="region" aria-label="Signing keys"><table class="mt-2 min-w-full text-sm">
                                 <thead class="text-left"><tr><th class="p-1">"Key id"</th><th class="p-1">"Status"</th><th class="p-1">"Made (UTC)"</th><th class="p-1">"Verifies until (UTC)"</th></tr></thead>
                                 <tbody><For each=move || list.clone() key=|k: &SigningKey| (k.kid.clone(), k.status.clone()) children=row/></tbody>
                             </table></div>

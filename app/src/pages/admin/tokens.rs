@@ -95,7 +95,7 @@ pub fn Tokens() -> impl IntoView {
                                 return view! { <p class="text-slate-500">"No tokens match."</p> }.into_any();
                             }
                             view! {
-                                <div class="overflow-x-auto"><table class="mt-2 min-w-full text-sm">
+                                <div class="overflow-x-auto" tabindex="0" role="region" aria-label="Tokens"><table class="mt-2 min-w-full text-sm">
                                     <thead class="text-left"><tr><th class="p-1">"Token id"</th><th class="p-1">"Owner"</th><th class="p-1">"Expires (UTC)"</th><th class="p-1">"State"</th><th class="p-1"><span class="sr-only">"Actions"</span></th></tr></thead>
                                     <tbody><For each=move || list.clone() key=|t: &TokenInfo| (t.token_id.clone(), t.blacklist) children=row/></tbody>
                                 </table></div>
