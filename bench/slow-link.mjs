@@ -7,8 +7,8 @@
 import { launch } from "./browser.mjs";
 
 const base = process.env.BASE;
-const browser = await launch();
-const context = await browser.newContext({ ignoreHTTPSErrors: true });
+const browser = await launch([`--ignore-certificate-errors-spki-list=${process.env.VIGIL_SPKI}`]);
+const context = await browser.newContext();
 const page = await context.newPage();
 const cdp = await context.newCDPSession(page);
 await cdp.send("Network.enable");
