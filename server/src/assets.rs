@@ -244,6 +244,44 @@ mod tests {
     }
 
     #[test]
+    fn only_this_builds_hashed_names_are_found() {
+        let asset = |ext| {
+            (
+                ext,
+                Asset {
+                    content_type: "text/plain",
+                    identity: Bytes::from_static(b"x"),
+                    etag: HeaderValue::from_static("\"x\""),
+                    gzip: OnceLock::new(),
+                    brotli: OnceLock::new(),
+                },
+            )
+        };
+        let assets = Assets {
+            name: "vigil.0123456789abcdef".into(),
+            files: vec![asset("js"), asset("wasm"), asset("css")],
+        };
+        for found in [
+            "/pkg/vigil.0123456789abcdef.js",
+            "/pkg/vigil.0123456789abcdef.wasm",
+            "/pkg/vigil.0123456789abcdef_bg.wasm",
+            "/pkg/vigil.0123456789abcdef.css",
+        ] {
+            assert!(assets.find(found).is_some(), "{found}");
+        }
+        for not in [
+            "/pkg/vigil.js",
+            "/pkg/vigil.fedcba9876543210.js",
+            "/pkg/vigil.0123456789abcdef.html",
+            "/pkg/vigil.0123456789abcdef.js.map",
+            "/vigil.0123456789abcdef.js",
+            "/pkg/vigil.0123456789abcdefjs",
+        ] {
+            assert!(assets.find(not).is_none(), "{not}");
+        }
+    }
+
+    #[test]
     fn both_compressions_give_back_the_file() {
         use std::io::Read;
         let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();

@@ -170,17 +170,16 @@ async fn security(db: &Db, now: i64) -> sqlx::Result<SecuritySignals> {
     })
 }
 
-/// Audit entries of any of `events` after `since`.
+/// Audit entries of any of `events` after `since`, in one query.
 pub async fn events_since(db: &Db, events: &[AuditEvent], since: i64) -> sqlx::Result<i64> {
-    let mut total = 0;
+    let listed: Vec<String> = (0..events.len()).map(|i| format!("${}", i + 2)).collect();
+    let sql = format!(
+        "SELECT COUNT(*) FROM audit_log WHERE ts > $1 AND event IN ({})",
+        listed.join(", ")
+    );
+    let mut q = sqlx::query(&sql).bind(since);
     for event in events {
-        let n: i64 = sqlx::query("SELECT COUNT(*) FROM audit_log WHERE event = $1 AND ts > $2")
-            .bind(event.as_str())
-            .bind(since)
-            .fetch_one(db)
-            .await?
-            .try_get(0)?;
-        total += n;
+        q = q.bind(event.as_str());
     }
-    Ok(total)
+    q.fetch_one(db).await?.try_get(0)
 }

@@ -366,6 +366,26 @@ async fn the_dashboards_files_go_out_under_hashed_names_compressed_once_and_kept
                 );
             }
         }
+        // HEAD: the size of what GET would send, and no body.
+        let res = app
+            .client
+            .head(app.url(&path))
+            .header("accept-encoding", "br")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()["content-encoding"], "br");
+        let announced: usize = res.headers()["content-length"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            announced > 0 && announced < original.len() / 10,
+            "{announced}"
+        );
+        assert!(res.bytes().await.unwrap().is_empty());
         // Asked again with its tag: no body.
         let etag = get(path.clone(), "br").await.unwrap().headers()["etag"].clone();
         let res = app
