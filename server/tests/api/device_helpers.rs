@@ -151,7 +151,18 @@ impl TestApp {
         token: &str,
         registration_id: &str,
     ) -> (Device, DeviceCert, Client) {
-        let cert = self_signed(registration_id, CertSpec::default());
+        self.enrolled_device_with(token, registration_id, CertSpec::default())
+            .await
+    }
+
+    /// As `enrolled_device`, with a certificate made to `spec`.
+    pub async fn enrolled_device_with(
+        &self,
+        token: &str,
+        registration_id: &str,
+        spec: CertSpec,
+    ) -> (Device, DeviceCert, Client) {
+        let cert = self_signed(registration_id, spec);
         let req = EnrollRequest {
             registration_id: registration_id.to_owned(),
             name: "test device".to_owned(),

@@ -42,10 +42,21 @@ async fn the_summary_counts_the_fleet_and_shows_security_to_admins_only() {
 
     // One device heard from, one never, one revoked; a command still open;
     // a failed login.
-    let (heard, _, client) = app.enrolled_device(&admin, "summary-heard").await;
+    // Their certificates are valid 90 days: the default 30 lies on the
+    // expiry window's edge, counted or not by a second's timing.
+    let long = || CertSpec {
+        not_after: time::OffsetDateTime::now_utc() + time::Duration::days(90),
+        ..CertSpec::default()
+    };
+    let (heard, _, client) = app
+        .enrolled_device_with(&admin, "summary-heard", long())
+        .await;
     let token = device_token(&app, &client).await.token;
-    app.enrolled_device(&admin, "summary-silent").await;
-    let (revoked, _, _) = app.enrolled_device(&admin, "summary-revoked").await;
+    app.enrolled_device_with(&admin, "summary-silent", long())
+        .await;
+    let (revoked, _, _) = app
+        .enrolled_device_with(&admin, "summary-revoked", long())
+        .await;
     let body = json!({ "readings": [
         { "sensor": "t", "value": 1.0 },
         { "sensor": "t", "value": 2.0 },
