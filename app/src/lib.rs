@@ -70,6 +70,9 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     let auth = session::provide();
     api::provide_api(auth);
+    components::toast::provide();
+    components::confirm::provide();
+    components::time::provide_zone();
     // Served by Vigil, the page's shell links the stylesheet; the Trunk
     // build (`csr`) has no shell.
     let style =
@@ -77,7 +80,10 @@ pub fn App() -> impl IntoView {
     view! {
         {style}
         <Title text="Vigil"/>
+        <components::toast::ToastRegion/>
+        <components::confirm::ConfirmDialog/>
         <Router>
+            <FocusOnNavigate/>
             <Routes fallback=|| view! { <pages::not_found::NotFound/> }>
                 <Route path=path!("/login") view=pages::login::LoginPage/>
                 <Route path=path!("/") view=pages::home::HomePage/>
@@ -88,4 +94,32 @@ pub fn App() -> impl IntoView {
             </Routes>
         </Router>
     }
+}
+
+/// After a move to another page, the focus goes to the top of the
+/// document (a name-only element before the skip link), as a full page
+/// load would put it: the next Tab reaches the skip link, and a screen
+/// reader hears that the page changed, instead of the focus staying
+/// where the old page's element was.
+#[component]
+fn FocusOnNavigate() -> impl IntoView {
+    let path = leptos_router::hooks::use_location().pathname;
+    Effect::new(move |before: Option<String>| {
+        let now = path.get();
+        if before.is_some_and(|b| b != now) {
+            #[cfg(feature = "browser")]
+            {
+                use wasm_bindgen::JsCast;
+                let top = web_sys::window()
+                    .and_then(|w| w.document())
+                    .and_then(|d| d.get_element_by_id("page-top"))
+                    .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok());
+                if let Some(top) = top {
+                    let _ = top.focus();
+                }
+            }
+        }
+        now
+    });
+    view! { <span id="page-top" tabindex="-1" class="sr-only">"Vigil"</span> }
 }

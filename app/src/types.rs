@@ -145,6 +145,43 @@ string_enum! {
 }
 
 string_enum! {
+    /// `status=` of the devices list: a device's status, or for an active
+    /// device whether it was seen within `within` seconds.
+    DeviceFilter {
+        Active = "active",
+        Revoked = "revoked",
+        Online = "online",
+        Offline = "offline",
+    }
+}
+
+string_enum! {
+    /// What the devices list is ordered by (`sort=`); ties go by id.
+    DeviceSort {
+        Id = "id",
+        RegistrationId = "registration_id",
+        /// Case-insensitive.
+        Name = "name",
+        Status = "status",
+        /// Never seen sorts before any time.
+        LastSeen = "last_seen",
+        CreatedAt = "created_at",
+    }
+}
+
+string_enum! {
+    /// `order=` of a sorted list.
+    SortOrder {
+        Asc = "asc",
+        Desc = "desc",
+    }
+}
+
+/// The header of a list's answer that counts everything its filters
+/// match, across all of its pages.
+pub const TOTAL_COUNT_HEADER: &str = "x-total-count";
+
+string_enum! {
     /// How a device's certificate came to be trusted.
     Enrollment {
         /// A self-signed certificate, enrolled by its SHA-256 thumbprint.
@@ -250,6 +287,24 @@ pub struct ResetPassword {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpdateUser {
     pub role: Role,
+}
+
+string_enum! {
+    /// Whose token: a user's or a device's (`kind=` of the token list).
+    TokenKind {
+        User = "user",
+        Device = "device",
+    }
+}
+
+string_enum! {
+    /// Where a token is in its life (`state=` of the token list):
+    /// usable, revoked before its end, or past its end.
+    TokenState {
+        Active = "active",
+        Revoked = "revoked",
+        Expired = "expired",
+    }
 }
 
 /// One entry of the token registry; never the token itself.

@@ -52,7 +52,7 @@ test("a device's readings appear live, and revoking it from the UI cuts it off",
   await expect(page.getByTestId("history-table")).toContainText("21.5C");
 
   await page.getByRole("button", { name: "Revoke device" }).click();
-  await page.getByRole("button", { name: "Confirm: revoke this device" }).click();
+  await page.getByRole("dialog").getByRole("button", { name: "Revoke e2e-boiler" }).click();
   await expect(page.getByTestId("device-status")).toHaveText("revoked");
   expect(() => device(["send", "--dir", dir, "temperature=1"])).toThrow(/refused/);
 });

@@ -75,4 +75,20 @@ test("an admin creates and verifies an enrollment group, and a device that regis
   await expect(page.getByTestId("key-retired")).toHaveCount(1);
   await page.getByRole("link", { name: "Security" }).click();
   await expect(page.getByTestId("signing-key")).not.toHaveText(before);
+
+  // Revoking the group asks first, naming what stays: Cancel changes
+  // nothing; confirming revokes it and says so in a toast.
+  await page.getByRole("link", { name: "Admin" }).click();
+  await row.getByRole("button", { name: "Revoke group", exact: true }).click();
+  const dialog = page.getByRole("dialog");
+  await expect(dialog).toContainText("The devices it registered stay active");
+  await dialog.getByRole("button", { name: "Cancel" }).click();
+  await expect(dialog).toBeHidden();
+  await expect(row.getByTestId("group-status")).toHaveText("active");
+  await row.getByRole("button", { name: "Revoke group", exact: true }).click();
+  await dialog.getByRole("button", { name: "Revoke e2e-line" }).click();
+  await expect(row.getByTestId("group-status")).toHaveText("revoked");
+  await expect(page.getByTestId("toast").filter({ hasText: "Group revoked" })).toBeVisible();
+  await page.getByRole("link", { name: "Devices", exact: true }).click();
+  await expect(page.getByTestId("device-row-e2e-factory-1").getByTestId("device-status")).toHaveText("active");
 });

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use app::types::ErrorBody;
+use app::types::{DeviceFilter, DeviceSort, ErrorBody, SortOrder, TokenKind, TokenState};
 use utoipa::{
     openapi::{
         self,
@@ -25,7 +25,9 @@ use utoipa::{
                        API over mutual TLS (south, `/device/v1`). Errors are \
                        `{\"error\": code, \"message\": text}`.",
     ),
-    components(schemas(ErrorBody)),
+    // The enums only query parameters name (a response's own types are
+    // collected from the operations).
+    components(schemas(ErrorBody, DeviceFilter, DeviceSort, SortOrder, TokenKind, TokenState)),
     modifiers(&TokenSchemes),
 )]
 pub struct ApiDoc;

@@ -71,8 +71,11 @@ async fn overview(
     let throttled_24h = events_since(db, &[AuditEvent::LoginThrottled], day_ago).await?;
     let mut recent_revocations: Vec<AuditEntry> = Vec::new();
     for event in REVOCATIONS {
-        recent_revocations
-            .extend(audit::store::list(db, Some(event), i64::MAX, RECENT as i64).await?);
+        let only = audit::store::Filter {
+            event: Some(event),
+            ..Default::default()
+        };
+        recent_revocations.extend(audit::store::list(db, &only, i64::MAX, RECENT as i64).await?);
     }
     recent_revocations.sort_by_key(|e| std::cmp::Reverse(e.id));
     recent_revocations.truncate(RECENT);

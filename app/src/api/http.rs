@@ -91,15 +91,29 @@ mod browser {
             .map(|_| ())
     }
 
-    /// A GET whose answer may name a next page in its `Link` header.
+    /// A GET whose answer is kept as bytes (a file to save).
+    pub async fn get_bytes(path: &str, token: &str) -> Result<Vec<u8>, ApiFailure> {
+        send::<()>("GET", path, Some(token), None)
+            .await?
+            .binary()
+            .await
+            .map_err(ApiFailure::network)
+    }
+
+    /// A GET of a list whose answer may name the next page in `Link` and
+    /// count every page in `x-total-count`.
     pub async fn get_paged<T: DeserializeOwned>(
         path: &str,
         token: &str,
-    ) -> Result<(T, Option<String>), ApiFailure> {
+    ) -> Result<Page<T>, ApiFailure> {
         let resp = send::<()>("GET", path, Some(token), None).await?;
-        let link = resp.headers().get("link");
-        let body = resp.json::<T>().await.map_err(ApiFailure::network)?;
-        Ok((body, link))
+        let headers = resp.headers();
+        let next = headers.get("link").as_deref().and_then(next_link);
+        let total = headers
+            .get(crate::types::TOTAL_COUNT_HEADER)
+            .and_then(|t| t.parse().ok());
+        let items = resp.json::<Vec<T>>().await.map_err(ApiFailure::network)?;
+        Ok(Page { items, next, total })
     }
 }
 
@@ -131,10 +145,11 @@ mod server {
         Err(unavailable())
     }
 
-    pub async fn get_paged<T: DeserializeOwned>(
-        _: &str,
-        _: &str,
-    ) -> Result<(T, Option<String>), ApiFailure> {
+    pub async fn get_bytes(_: &str, _: &str) -> Result<Vec<u8>, ApiFailure> {
+        Err(unavailable())
+    }
+
+    pub async fn get_paged<T: DeserializeOwned>(_: &str, _: &str) -> Result<Page<T>, ApiFailure> {
         Err(unavailable())
     }
 

@@ -8,10 +8,11 @@ use serde::{de::DeserializeOwned, Serialize};
 use crate::session::Auth;
 
 use crate::types::{
-    AuditEntry, ChangePassword, Command, CreateUser, Device, EnrollRequest, EnrollResponse,
-    EnrollmentGroup, ErrorCode, FleetSummary, LoginRequest, LoginResponse, NewCommand,
-    NewEnrollmentGroup, Reading, ReadingsAggregate, ResetPassword, RevokeGroup, SecurityOverview,
-    SigningKey, TokenInfo, UpdateUser, UserInfo, VerifyGroup,
+    AuditEvent, ChangePassword, Command, CreateUser, Device, DeviceFilter, DeviceSort,
+    EnrollRequest, EnrollResponse, EnrollmentGroup, ErrorCode, FleetSummary, LoginRequest,
+    LoginResponse, NewCommand, NewEnrollmentGroup, Reading, ReadingsAggregate, ResetPassword,
+    RevokeGroup, SecurityOverview, SigningKey, SortOrder, TokenKind, TokenState, UpdateUser,
+    UserInfo, VerifyGroup,
 };
 
 /// An answer that was not a success, in the contract's terms.
@@ -82,9 +83,84 @@ pub fn use_api() -> Api {
 /// Filters of the token registry's list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TokenFilter {
-    pub active: Option<bool>,
+    pub kind: Option<TokenKind>,
+    pub state: Option<TokenState>,
     pub user_id: Option<i64>,
     pub device_id: Option<i64>,
+    pub limit: u32,
+}
+
+impl TokenFilter {
+    /// The first page's path.
+    pub fn path(&self) -> String {
+        let q = query(&[
+            ("kind", self.kind.map(|k| k.as_str().to_owned())),
+            ("state", self.state.map(|s| s.as_str().to_owned())),
+            ("user_id", self.user_id.map(|u| u.to_string())),
+            ("device_id", self.device_id.map(|d| d.to_string())),
+            ("limit", Some(self.limit.to_string())),
+        ]);
+        format!("/api/v1/tokens{q}")
+    }
+}
+
+/// Filters of the audit log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub event: Option<AuditEvent>,
+    pub search: String,
+    pub limit: u32,
+}
+
+impl AuditFilter {
+    /// The first page's path.
+    pub fn path(&self) -> String {
+        let search = self.search.trim();
+        let q = query(&[
+            ("event", self.event.map(|e| e.as_str().to_owned())),
+            ("q", (!search.is_empty()).then(|| search.to_owned())),
+            ("limit", Some(self.limit.to_string())),
+        ]);
+        format!("/api/v1/audit{q}")
+    }
+}
+
+/// One page of a list, and what its answer said of the others.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// The path of the next page, while more remain.
+    pub next: Option<String>,
+    /// Everything the list's filters match, on every page.
+    pub total: Option<i64>,
+}
+
+/// The devices list's filters and order (`GET /api/v1/devices`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceQuery {
+    pub search: String,
+    pub status: Option<DeviceFilter>,
+    /// Seconds that count as online.
+    pub within: u32,
+    pub sort: DeviceSort,
+    pub order: SortOrder,
+    pub limit: u32,
+}
+
+impl DeviceQuery {
+    /// The first page's path.
+    pub fn path(&self) -> String {
+        let search = self.search.trim();
+        let q = query(&[
+            ("q", (!search.is_empty()).then(|| search.to_owned())),
+            ("status", self.status.map(|s| s.as_str().to_owned())),
+            ("within", self.status.map(|_| self.within.to_string())),
+            ("sort", Some(self.sort.as_str().to_owned())),
+            ("order", Some(self.order.as_str().to_owned())),
+            ("limit", Some(self.limit.to_string())),
+        ]);
+        format!("/api/v1/devices{q}")
+    }
 }
 
 /// `?a=1&b=x` from the pairs whose value is present.
@@ -141,25 +217,32 @@ impl Api {
         self.get("/api/v1/auth/me").await
     }
 
-    /// Every device: the pages the `Link` header names, followed to the end.
-    pub async fn devices(&self) -> Result<Vec<Device>, ApiFailure> {
+    /// One page of a list: its first (from a query) or one a `Link` named.
+    pub async fn page<T: DeserializeOwned>(&self, path: &str) -> Result<Page<T>, ApiFailure> {
         let token = self.token()?;
-        let mut all = Vec::new();
-        let mut next = Some("/api/v1/devices".to_owned());
-        while let Some(path) = next.take() {
-            let (page, link): (Vec<Device>, _) =
-                self.checked(http::get_paged(&path, &token).await)?;
-            all.extend(page);
-            next = link.as_deref().and_then(next_link);
-        }
-        Ok(all)
+        self.checked(http::get_paged(path, &token).await)
     }
 
     pub async fn device(&self, id: i64) -> Result<Device, ApiFailure> {
         self.get(&format!("/api/v1/devices/{id}")).await
     }
 
-    /// `from`/`to` are RFC 3339; newest first.
+    /// The first page of a device's readings from `from` to `to` (RFC
+    /// 3339), newest first; later pages by their `Link`.
+    pub fn readings_path(
+        id: i64,
+        (from, to): (Option<String>, Option<String>),
+        limit: u32,
+    ) -> String {
+        let q = query(&[
+            ("limit", Some(limit.to_string())),
+            ("from", from),
+            ("to", to),
+        ]);
+        format!("/api/v1/devices/{id}/readings{q}")
+    }
+
+    /// The newest `limit` readings of a device from `from` to `to`.
     pub async fn readings(
         &self,
         id: i64,
@@ -167,12 +250,20 @@ impl Api {
         to: Option<String>,
         limit: u32,
     ) -> Result<Vec<Reading>, ApiFailure> {
-        let q = query(&[
-            ("limit", Some(limit.to_string())),
-            ("from", from),
-            ("to", to),
-        ]);
-        self.get(&format!("/api/v1/devices/{id}/readings{q}")).await
+        let path = Api::readings_path(id, (from, to), limit);
+        Ok(self.page::<Reading>(&path).await?.items)
+    }
+
+    /// A device's readings from `from` to `to` as CSV, oldest first.
+    pub async fn readings_csv(
+        &self,
+        id: i64,
+        (from, to): (Option<String>, Option<String>),
+    ) -> Result<Vec<u8>, ApiFailure> {
+        let token = self.token()?;
+        let q = query(&[("from", from), ("to", to)]);
+        let path = format!("/api/v1/devices/{id}/readings.csv{q}");
+        self.checked(http::get_bytes(&path, &token).await)
     }
 
     /// The device's readings from `from` to `to` (RFC 3339), summed up in
@@ -260,23 +351,9 @@ impl Api {
             .await
     }
 
-    pub async fn tokens(&self, f: &TokenFilter) -> Result<Vec<TokenInfo>, ApiFailure> {
-        let q = query(&[
-            ("limit", Some("500".into())),
-            ("active", f.active.map(|a| a.to_string())),
-            ("user_id", f.user_id.map(|u| u.to_string())),
-            ("device_id", f.device_id.map(|d| d.to_string())),
-        ]);
-        self.get(&format!("/api/v1/tokens{q}")).await
-    }
-
     pub async fn revoke_token(&self, token_id: &str) -> Result<(), ApiFailure> {
         let path = format!("/api/v1/tokens/{token_id}/revoke");
         self.empty("POST", &path).await
-    }
-
-    pub async fn audit(&self) -> Result<Vec<AuditEntry>, ApiFailure> {
-        self.get("/api/v1/audit?limit=200").await
     }
 
     pub async fn groups(&self) -> Result<Vec<EnrollmentGroup>, ApiFailure> {

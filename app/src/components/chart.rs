@@ -1,4 +1,8 @@
-//! A line chart of one sensor in SVG, with axes, bounds and unit.
+//! A line chart of one sensor in SVG, with axes, bounds and unit; for a
+//! summed-up range, the band between each bucket's lowest and highest
+//! value under the average. Charts drawn side by side share a time axis
+//! and a hover cursor (`provide_cursor`): pointing at one marks the same
+//! moment on all, each with its value there.
 
 use leptos::prelude::*;
 
@@ -9,12 +13,23 @@ const RIGHT: f64 = 12.0;
 const TOP: f64 = 12.0;
 const BOTTOM: f64 = 28.0;
 
-/// One point: (milliseconds since the epoch, value), plus the RFC 3339 time.
+/// One point: (milliseconds since the epoch, value), plus the RFC 3339 time
+/// and, for a bucket, its lowest and highest value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Point {
     pub t: f64,
     pub v: f64,
     pub ts: String,
+    pub band: Option<(f64, f64)>,
+}
+
+/// The moment pointed at (ms since the epoch), shared by the charts under
+/// the component that provides it.
+#[derive(Clone, Copy)]
+pub struct Cursor(RwSignal<Option<f64>>);
+
+pub fn provide_cursor() {
+    provide_context(Cursor(RwSignal::new(None)));
 }
 
 fn fmt(v: f64) -> String {
@@ -25,13 +40,65 @@ fn fmt(v: f64) -> String {
     }
 }
 
+/// The point nearest to `t`.
+fn nearest(pts: &[Point], t: f64) -> Option<&Point> {
+    pts.iter()
+        .min_by(|a, b| (a.t - t).abs().total_cmp(&(b.t - t).abs()))
+}
+
+/// The time under the pointer: its x across the chart's plot area, as a
+/// share of the time axis (browser only).
+#[cfg(feature = "browser")]
+fn pointed(ev: &leptos::ev::PointerEvent, (t0, t1): (f64, f64)) -> Option<f64> {
+    use wasm_bindgen::JsCast;
+    let svg = ev.current_target()?.dyn_into::<web_sys::Element>().ok()?;
+    let rect = svg.get_bounding_client_rect();
+    if rect.width() <= 0.0 {
+        return None;
+    }
+    let x = (f64::from(ev.client_x()) - rect.left()) / rect.width() * W;
+    let share = ((x - LEFT) / (W - LEFT - RIGHT)).clamp(0.0, 1.0);
+    Some(t0 + share * (t1 - t0))
+}
+
 #[component]
 pub fn LineChart(
     sensor: String,
     unit: Signal<Option<String>>,
     points: Signal<Vec<Point>>,
+    /// The time axis (ms); by default from the first point to the last.
+    #[prop(optional)]
+    domain: Option<Signal<(f64, f64)>>,
 ) -> impl IntoView {
+    let cursor = use_context::<Cursor>();
     let label = sensor.clone();
+    let axis = move || {
+        domain.map(|d| d.get()).or_else(|| {
+            points.with(|p| {
+                let (first, last) = (p.first()?.t, p.last()?.t);
+                Some((first, last.max(first + 1.0)))
+            })
+        })
+    };
+    let readout = move || {
+        let t = cursor.and_then(|c| c.0.get())?;
+        points.with(|p| {
+            nearest(p, t).map(|p| format!("{} at {}", fmt(p.v), super::time::clock(&p.ts)))
+        })
+    };
+    let on_move = move |ev: leptos::ev::PointerEvent| {
+        #[cfg(feature = "browser")]
+        if let (Some(c), Some(a)) = (cursor, axis()) {
+            c.0.set(pointed(&ev, a));
+        }
+        #[cfg(not(feature = "browser"))]
+        let _ = ev;
+    };
+    let on_leave = move |_| {
+        if let Some(c) = cursor {
+            c.0.set(None);
+        }
+    };
     view! {
         <figure class="rounded border border-slate-200 bg-white p-2" data-testid=format!("chart-{sensor}")>
             <figcaption class="px-1 text-sm font-medium">
@@ -39,23 +106,36 @@ pub fn LineChart(
                 <span class="ml-2 text-slate-500" data-testid=format!("latest-{sensor}")>
                     {move || points.with(|p| p.last().map(|p| fmt(p.v)))}
                 </span>
+                <span class="ml-2 text-xs text-slate-600" data-testid=format!("cursor-{sensor}")>{readout}</span>
             </figcaption>
-            <svg viewBox=format!("0 0 {W} {H}") class="h-auto w-full" role="img"
-                 aria-label=format!("{sensor} over time")>
+            <svg viewBox=format!("0 0 {W} {H}") class="h-auto w-full touch-none" role="img"
+                 aria-label=format!("{sensor} over time") on:pointermove=on_move on:pointerleave=on_leave>
                 {move || {
                     let pts = points.get();
-                    if pts.is_empty() {
+                    let Some((t0, t1)) = axis().filter(|_| !pts.is_empty()) else {
                         return view! { <text x="50%" y="50%" text-anchor="middle" class="fill-slate-400 text-sm">"No readings yet"</text> }.into_any();
-                    }
-                    let (t0, t1) = (pts[0].t, pts[pts.len() - 1].t.max(pts[0].t + 1.0));
-                    let (mut lo, mut hi) = pts.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| (lo.min(p.v), hi.max(p.v)));
+                    };
+                    let (mut lo, mut hi) = pts.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| {
+                        let (a, b) = p.band.unwrap_or((p.v, p.v));
+                        (lo.min(a).min(p.v), hi.max(b).max(p.v))
+                    });
                     if hi - lo < 1e-9 { lo -= 1.0; hi += 1.0; }
-                    let x = |t: f64| LEFT + (t - t0) / (t1 - t0) * (W - LEFT - RIGHT);
-                    let y = |v: f64| TOP + (hi - v) / (hi - lo) * (H - TOP - BOTTOM);
+                    let x = move |t: f64| LEFT + (t - t0) / (t1 - t0) * (W - LEFT - RIGHT);
+                    let y = move |v: f64| TOP + (hi - v) / (hi - lo) * (H - TOP - BOTTOM);
                     let line: String = pts.iter().map(|p| format!("{:.1},{:.1}", x(p.t), y(p.v))).collect::<Vec<_>>().join(" ");
+                    // The band: along the highs, back along the lows.
+                    let band = pts.iter().all(|p| p.band.is_some()).then(|| {
+                        let up = pts.iter().filter_map(|p| p.band.map(|(_, b)| format!("{:.1},{:.1}", x(p.t), y(b))));
+                        let down = pts.iter().rev().filter_map(|p| p.band.map(|(a, _)| format!("{:.1},{:.1}", x(p.t), y(a))));
+                        up.chain(down).collect::<Vec<_>>().join(" ")
+                    });
                     let u = unit.get().unwrap_or_default();
-                    let first = super::time::clock(&pts[0].ts);
-                    let last = super::time::clock(&pts[pts.len() - 1].ts);
+                    let (first, last) = (super::time::clock(&pts[0].ts), super::time::clock(&pts[pts.len() - 1].ts));
+                    let mark = move || {
+                        let t = cursor.and_then(|c| c.0.get()).filter(|t| (t0..=t1).contains(t))?;
+                        let px = x(t);
+                        Some(view! { <line x1=px y1=TOP x2=px y2=H - BOTTOM class="stroke-slate-500" stroke-dasharray="4 3" data-testid="chart-cursor"/> })
+                    };
                     view! {
                         <line x1=LEFT y1=TOP x2=LEFT y2=H - BOTTOM class="stroke-slate-400"/>
                         <line x1=LEFT y1=H - BOTTOM x2=W - RIGHT y2=H - BOTTOM class="stroke-slate-400"/>
@@ -63,10 +143,34 @@ pub fn LineChart(
                         <text x=LEFT - 4.0 y=H - BOTTOM text-anchor="end" class="fill-slate-600 text-[10px]">{format!("{}{u}", fmt(lo))}</text>
                         <text x=LEFT y=H - 8.0 class="fill-slate-600 text-[10px]">{first}</text>
                         <text x=W - RIGHT y=H - 8.0 text-anchor="end" class="fill-slate-600 text-[10px]">{last}</text>
+                        {band.map(|b| view! { <polygon points=b class="fill-sky-600/20" data-testid="chart-band"/> })}
                         <polyline points=line fill="none" class="stroke-sky-600" stroke-width="2"/>
+                        {mark}
                     }.into_any()
                 }}
             </svg>
         </figure>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(t: f64) -> Point {
+        Point {
+            t,
+            v: t / 10.0,
+            ts: String::new(),
+            band: None,
+        }
+    }
+
+    #[test]
+    fn the_cursor_reads_the_nearest_point() {
+        let pts = [at(0.0), at(100.0), at(250.0)];
+        assert_eq!(nearest(&pts, 160.0).map(|p| p.t), Some(100.0));
+        assert_eq!(nearest(&pts, 190.0).map(|p| p.t), Some(250.0));
+        assert_eq!(nearest(&[], 1.0), None);
     }
 }

@@ -1,7 +1,10 @@
 pub mod card;
 pub mod chart;
+pub mod confirm;
 pub mod file;
 pub mod header;
+pub mod pager;
 pub mod sparkline;
 pub mod status;
 pub mod time;
+pub mod toast;

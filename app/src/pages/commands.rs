@@ -5,7 +5,7 @@ use leptos::prelude::*;
 
 use crate::{
     api::use_api,
-    components::{status::Failure, time},
+    components::{status::Failure, time::Time, toast::use_toasts},
     session::use_auth,
     types::{Command, CommandStatus, NewCommand, Role},
 };
@@ -62,7 +62,7 @@ pub fn CommandsPanel(
     list: ArcRwSignal<Vec<Command>>,
     active: bool,
 ) -> impl IntoView {
-    let (api, auth) = (use_api(), use_auth());
+    let (api, auth, toasts) = (use_api(), use_auth(), use_toasts());
     let loaded = LocalResource::new(move || async move { api.commands(device_id).await });
     let error = RwSignal::new(None::<String>);
     let filled = list.clone();
@@ -82,7 +82,9 @@ pub fn CommandsPanel(
     let cancel = Action::new_local(move |id: &i64| {
         let id = *id;
         async move {
-            match api.cancel_command(id).await {
+            let r = api.cancel_command(id).await;
+            toasts.outcome(&r, format!("Command {id} cancelled"));
+            match r {
                 Ok(()) => error.set(None),
                 Err(f) => error.set(Some(f.message)),
             }
@@ -101,7 +103,7 @@ pub fn CommandsPanel(
                 <div class="max-h-96 overflow-auto" tabindex="0" role="region" aria-label="Commands">
                     <table class="min-w-full text-sm" data-testid="commands-table">
                         <thead class="sticky top-0 bg-slate-100 text-left"><tr>
-                            <th class="p-1">"Sent (UTC)"</th><th class="p-1">"Name"</th><th class="p-1">"Status"</th>
+                            <th class="p-1">"Sent"</th><th class="p-1">"Name"</th><th class="p-1">"Status"</th>
                             <th class="p-1">"Result"</th><th class="p-1"><span class="sr-only">"Actions"</span></th>
                         </tr></thead>
                         <tbody>
@@ -127,7 +129,7 @@ fn CommandRow(c: Command, can_cancel: bool, on_cancel: impl Fn(i64) + 'static) -
     let payload = serde_json::to_string(&c.payload).unwrap_or_default();
     view! {
         <tr class="border-t border-slate-100 align-top" data-testid="command-row" data-status=c.status.as_str()>
-            <td class="p-1 whitespace-nowrap">{time::short(&c.created_at)}</td>
+            <td class="p-1 whitespace-nowrap"><Time ts=c.created_at.clone()/></td>
             <td class="p-1"><span class="font-mono">{c.name.clone()}</span>
                 <div class="max-w-xs truncate font-mono text-xs text-slate-500" title=payload.clone()>{payload.clone()}</div></td>
             <td class="p-1"><span class=format!("rounded px-2 py-0.5 {}", badge(c.status)) data-testid="command-status">{c.status.as_str()}</span></td>
@@ -141,7 +143,7 @@ fn CommandRow(c: Command, can_cancel: bool, on_cancel: impl Fn(i64) + 'static) -
 
 #[component]
 fn SendForm(device_id: i64, list: ArcRwSignal<Vec<Command>>) -> impl IntoView {
-    let api = use_api();
+    let (api, toasts) = (use_api(), use_toasts());
     let name = RwSignal::new(String::new());
     let payload = RwSignal::new(String::new());
     let ttl = RwSignal::new(String::from("60"));
@@ -152,6 +154,7 @@ fn SendForm(device_id: i64, list: ArcRwSignal<Vec<Command>>) -> impl IntoView {
             match api.send_command(device_id, &body).await {
                 Ok(c) => {
                     problem.set(None);
+                    toasts.done(format!("Command {} sent ({})", c.name, c.id));
                     upsert(&list, c);
                 }
                 Err(f) => problem.set(Some(f.message)),

@@ -1,22 +1,27 @@
-//! The devices table: status, last seen and the latest value of each
-//! sensor, updated live row by row (new devices join it as they are
-//! enrolled or register); search and a status filter (all, active,
-//! online, offline, revoked), which `?status=` and `?within=` (seconds that
-//! count as online) preset, as the overview's cards link.
+//! The devices table, a page at a time from the server, which searches,
+//! filters and sorts (`GET /api/v1/devices`): status, last seen, the
+//! latest value of each sensor and open commands, updated live row by row;
+//! a device new to the platform reloads the page. `?status=` and
+//! `?within=` (seconds that count as online) preset the filter, as the
+//! overview's cards link.
 
 use std::collections::{BTreeMap, HashSet};
 
 use leptos::{prelude::*, reactive::send_wrapper_ext::SendOption};
 
 use crate::{
-    api::use_api,
+    api::{use_api, DeviceQuery},
     components::{
+        pager::{Pager, Trail},
         status::{failures, Loading},
-        time,
+        time::{self, Ago},
     },
     live::{self, Subscription},
     session::use_auth,
-    types::{Command, CommandStatus, Device, DeviceStatus, LiveReading},
+    types::{
+        Command, CommandStatus, Device, DeviceFilter, DeviceSort, DeviceStatus, LiveReading,
+        SortOrder,
+    },
 };
 
 /// One row: what does not change in place, and signals for what the live
@@ -51,27 +56,6 @@ impl Row {
             open_commands: ArcRwSignal::new(d.open_commands),
         }
     }
-
-    /// Whether the device was seen at or after `since` (ms since the
-    /// epoch); reads `last_seen`, so a filter follows the live stream.
-    fn seen_since(&self, since: f64) -> bool {
-        self.last_seen
-            .with(|t| t.as_deref().is_some_and(|t| time::millis(t) >= since))
-    }
-
-    fn matches(&self, query: &str, status: &str, online_since: f64) -> bool {
-        let active = self.status == DeviceStatus::Active;
-        let state = match status {
-            "all" => true,
-            "online" => active && self.seen_since(online_since),
-            "offline" => active && !self.seen_since(online_since),
-            s => self.status.as_str() == s,
-        };
-        state
-            && (query.is_empty()
-                || self.registration_id.to_lowercase().contains(query)
-                || self.name.to_lowercase().contains(query))
-    }
 }
 
 /// Applies a live batch to the rows it names.
@@ -103,40 +87,98 @@ fn count_command(rows: &[Row], c: &Command) {
     }
 }
 
-/// The filter's values.
-const STATUSES: [&str; 5] = ["all", "active", "online", "offline", "revoked"];
+/// Devices per page.
+const PAGE: u32 = 50;
 /// Seconds that count as online unless `?within=` says otherwise, as on
 /// the server.
 const DEFAULT_WITHIN_S: u32 = 300;
+/// A search waits this long after the last key typed.
+#[cfg_attr(not(feature = "browser"), allow(dead_code))]
+const SEARCH_DELAY_MS: u64 = 300;
+/// New devices reload the page at most this often.
+#[cfg_attr(not(feature = "browser"), allow(dead_code))]
+const RELOAD_DELAY_MS: u64 = 1000;
+
+/// The sortable columns: their order and heading.
+const COLUMNS: [(DeviceSort, &str); 4] = [
+    (DeviceSort::RegistrationId, "Registration id"),
+    (DeviceSort::Name, "Name"),
+    (DeviceSort::Status, "Status"),
+    (DeviceSort::LastSeen, "Last seen"),
+];
+
+/// Runs `f` after `ms` (in the browser; on the server, never).
+fn later(ms: u64, f: impl FnOnce() + 'static) {
+    #[cfg(feature = "browser")]
+    set_timeout(f, std::time::Duration::from_millis(ms));
+    #[cfg(not(feature = "browser"))]
+    let _ = (ms, f);
+}
 
 #[component]
 pub fn DevicesPanel() -> impl IntoView {
     let api = use_api();
     let auth = use_auth();
-    let list = LocalResource::new(move || async move { api.devices().await });
-    let rows = RwSignal::new(Vec::<Row>::new());
-    let search = RwSignal::new(String::new());
-    let status = RwSignal::new(String::from("all"));
-    let within = RwSignal::new(DEFAULT_WITHIN_S);
-    let query = leptos_router::hooks::use_query_map();
+    time::provide_now();
+    let filters = RwSignal::new(DeviceQuery {
+        search: String::new(),
+        status: None,
+        within: DEFAULT_WITHIN_S,
+        sort: DeviceSort::RegistrationId,
+        order: SortOrder::Asc,
+        limit: PAGE,
+    });
+    let url = leptos_router::hooks::use_query_map();
     Effect::new(move |_| {
-        query.with(|q| {
-            if let Some(s) = q.get("status").filter(|s| STATUSES.contains(&s.as_str())) {
-                status.set(s);
-            }
-            if let Some(w) = q.get("within").and_then(|w| w.parse::<u32>().ok()) {
-                within.set(w);
-            }
+        url.with(|q| {
+            let status = q.get("status").and_then(|s| DeviceFilter::parse(&s));
+            let within = q.get("within").and_then(|w| w.parse::<u32>().ok());
+            filters.update(|f| {
+                f.status = status;
+                f.within = within.unwrap_or(DEFAULT_WITHIN_S);
+            });
         })
     });
-    let live_ready = RwSignal::new(false);
-    let stream = StoredValue::new(SendOption::<Subscription>::new_local(None));
-
+    let first = Memo::new(move |_| filters.with(DeviceQuery::path));
+    let trail = Trail::new(first);
+    let reload = RwSignal::new(0u32);
+    let list = LocalResource::new(move || {
+        let path = trail.current();
+        reload.track();
+        async move { api.page::<Device>(&path).await }
+    });
+    let rows = RwSignal::new(Vec::<Row>::new());
     Effect::new(move |_| {
-        if let Some(Ok(devices)) = list.get() {
-            rows.set(devices.into_iter().map(Row::new).collect());
+        if let Some(Ok(p)) = list.get() {
+            trail.loaded(p.next, p.total);
+            rows.set(p.items.into_iter().map(Row::new).collect());
         }
     });
+
+    let typed = RwSignal::new(String::new());
+    let on_search = move |ev| {
+        let text = event_target_value(&ev);
+        typed.set(text.clone());
+        // The page may be gone by then (a link followed at once).
+        later(SEARCH_DELAY_MS, move || {
+            if typed.try_get_untracked().as_ref() == Some(&text) {
+                filters.try_update(|f| f.search = text);
+            }
+        });
+    };
+    let reload_pending = StoredValue::new(false);
+    let reload_soon = move || {
+        if !reload_pending.get_value() {
+            reload_pending.set_value(true);
+            later(RELOAD_DELAY_MS, move || {
+                reload_pending.try_update_value(|p| *p = false);
+                reload.try_update(|n| *n += 1);
+            });
+        }
+    };
+
+    let live_ready = RwSignal::new(false);
+    let stream = StoredValue::new(SendOption::<Subscription>::new_local(None));
     Effect::new(move |_| {
         let Some(token) = auth.token() else { return };
         let sub = live::subscribe(
@@ -147,12 +189,9 @@ pub fn DevicesPanel() -> impl IntoView {
                 readings: move |batch| rows.with_untracked(|rows| apply(rows, batch)),
                 command: move |change: live::Change| match change {
                     live::Change::Command(c) => rows.with_untracked(|rows| count_command(rows, &c)),
-                    // A device new to the platform joins the list.
-                    live::Change::Device(d) => rows.update(|rows| {
-                        if !rows.iter().any(|r| r.id == d.id) {
-                            rows.push(Row::new(*d));
-                        }
-                    }),
+                    // A device new to the platform: the page is read again,
+                    // so it appears where the order puts it.
+                    live::Change::Device(_) => reload_soon(),
                 },
                 end: live::end_handler(auth),
             },
@@ -161,30 +200,25 @@ pub fn DevicesPanel() -> impl IntoView {
     });
     on_cleanup(move || stream.update_value(|s| **s = None));
 
-    let visible = move || {
-        let (q, st) = (search.get().to_lowercase(), status.get());
-        let online_since = time::now_ms() - f64::from(within.get()) * 1000.0;
-        rows.get()
-            .into_iter()
-            .filter(|r| r.matches(&q, &st, online_since))
-            .collect::<Vec<_>>()
+    let set_status = move |ev| {
+        let s = DeviceFilter::parse(&event_target_value(&ev));
+        filters.update(|f| f.status = s);
     };
-
     view! {
         <section id="devices" class="mt-4" aria-labelledby="devices-title" data-live=move || if live_ready.get() { "ready" } else { "connecting" }>
             <div class="mb-2 flex flex-wrap items-end gap-3">
                 <h2 id="devices-title" class="mr-auto text-lg font-semibold">"Devices"</h2>
                 <label class="text-sm">"Search"
                     <input type="search" class="ml-1 rounded border border-slate-300 px-2 py-1" placeholder="id or name"
-                        prop:value=move || search.get() on:input=move |ev| search.set(event_target_value(&ev))/>
+                        prop:value=move || typed.get() on:input=on_search/>
                 </label>
                 <label class="text-sm">"Status"
                     <select class="ml-1 rounded border border-slate-300 px-2 py-1" data-testid="devices-status-filter"
-                        prop:value=move || status.get()
-                        on:change=move |ev| status.set(event_target_value(&ev))>
+                        prop:value=move || filters.with(|f| f.status.map_or("all", DeviceFilter::as_str).to_owned())
+                        on:change=set_status>
                         <option value="all">"All"</option>
                         <option value="active">"Active"</option>
-                        <option value="online">{move || format!("Online (seen within {})", time::span(within.get()))}</option>
+                        <option value="online">{move || format!("Online (seen within {})", time::span(filters.with(|f| f.within)))}</option>
                         <option value="offline">"Offline"</option>
                         <option value="revoked">"Revoked"</option>
                     </select>
@@ -194,17 +228,19 @@ pub fn DevicesPanel() -> impl IntoView {
                 <ErrorBoundary fallback=failures>
                     {move || Suspend::new(async move {
                         list.await.map(|_| view! {
-                            <Show when=move || !visible().is_empty() fallback=|| view! {
+                            <Show when=move || !rows.with(Vec::is_empty) fallback=|| view! {
                                 <p class="text-slate-500" data-testid="devices-empty">"No devices match. Enroll one from the Admin page or with vigil-device."</p>
                             }>
                                 <div class="overflow-x-auto" tabindex="0" role="region" aria-label="Devices">
                                     <table class="min-w-full border-collapse bg-white text-sm" data-testid="devices-table">
                                         <thead class="bg-slate-100 text-left">
-                                            <tr><th class="p-2">"Registration id"</th><th class="p-2">"Name"</th><th class="p-2">"Status"</th>
-                                                <th class="p-2">"Last seen (UTC)"</th><th class="p-2">"Latest"</th><th class="p-2">"Open commands"</th></tr>
+                                            <tr>
+                                                {COLUMNS.into_iter().map(|(sort, label)| view! { <SortHeader sort label filters/> }).collect_view()}
+                                                <th class="p-2">"Latest"</th><th class="p-2">"Open commands"</th>
+                                            </tr>
                                         </thead>
                                         <tbody>
-                                            <For each=visible key=|r: &Row| r.id children=device_row/>
+                                            <For each=move || rows.get() key=|r: &Row| r.id children=device_row/>
                                         </tbody>
                                     </table>
                                 </div>
@@ -213,7 +249,47 @@ pub fn DevicesPanel() -> impl IntoView {
                     })}
                 </ErrorBoundary>
             </Transition>
+            <Pager trail count=Signal::derive(move || rows.with(Vec::len)) page_size=PAGE label="Device pages" testid="devices-shown"/>
         </section>
+    }
+}
+
+/// A column heading that sorts the list by it: a first click ascending
+/// (last seen: most recent first), the next reverses.
+#[component]
+fn SortHeader(
+    sort: DeviceSort,
+    label: &'static str,
+    filters: RwSignal<DeviceQuery>,
+) -> impl IntoView {
+    let state = move || filters.with(|f| (f.sort == sort).then_some(f.order));
+    let aria = move || match state() {
+        Some(SortOrder::Asc) => "ascending",
+        Some(SortOrder::Desc) => "descending",
+        None => "none",
+    };
+    let arrow = move || match state() {
+        Some(SortOrder::Asc) => "▲",
+        Some(SortOrder::Desc) => "▼",
+        None => "",
+    };
+    let click = move |_| {
+        filters.update(|f| {
+            f.order = match (f.sort == sort, f.order, sort) {
+                (true, SortOrder::Asc, _) => SortOrder::Desc,
+                (true, SortOrder::Desc, _) => SortOrder::Asc,
+                (false, _, DeviceSort::LastSeen) => SortOrder::Desc,
+                (false, _, _) => SortOrder::Asc,
+            };
+            f.sort = sort;
+        })
+    };
+    view! {
+        <th class="p-2" aria-sort=aria>
+            <button type="button" class="font-semibold underline-offset-2 hover:underline" on:click=click>
+                {label} <span aria-hidden="true">{arrow}</span>
+            </button>
+        </th>
     }
 }
 
@@ -237,7 +313,10 @@ fn device_row(row: Row) -> impl IntoView {
             <td class="p-2"><a class="text-sky-700 underline" href=format!("/devices/{id}")>{registration_id.clone()}</a></td>
             <td class="p-2">{name}</td>
             <td class="p-2"><span class=format!("rounded px-2 py-0.5 {badge}") data-testid="device-status">{status.as_str()}</span></td>
-            <td class="p-2">{move || last_seen.get().as_deref().map(time::short).unwrap_or_else(|| "never".into())}</td>
+            <td class="p-2">{move || match last_seen.get() {
+                Some(ts) => view! { <Ago ts/> }.into_any(),
+                None => "never".into_any(),
+            }}</td>
             <td class="p-2" data-testid="device-latest">{move || latest.with(|m| {
                 m.iter().map(|(s, (v, u))| format!("{s}: {v}{}", u.as_deref().unwrap_or(""))).collect::<Vec<_>>().join(", ")
             })}</td>

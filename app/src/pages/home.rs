@@ -10,7 +10,7 @@ use crate::{
         header::Header,
         sparkline::Sparkline,
         status::{failures, Loading},
-        time,
+        time::{self, Time},
     },
     pages::devices::DevicesPanel,
     session::require_session,
@@ -28,7 +28,7 @@ pub fn HomePage() -> impl IntoView {
     let auth = require_session();
     view! {
         <Header/>
-        <main class="mx-auto max-w-5xl p-4">
+        <main id="main" tabindex="-1" class="mx-auto max-w-5xl p-4">
             <h1 class="mb-2 text-xl font-semibold">"Overview"</h1>
             <Show when=move || auth.signed_in()>
                 <Welcome/>
@@ -128,6 +128,6 @@ fn cards(s: FleetSummary) -> impl IntoView {
             </Card>
             {security}
         </div>
-        <p class="mt-1 text-xs text-slate-500">{format!("As of {} UTC; {} devices in all.", time::short(&s.generated_at), s.devices.total)}</p>
+        <p class="mt-1 text-xs text-slate-500">"As of " <Time ts=s.generated_at.clone()/> {format!("; {} devices in all.", s.devices.total)}</p>
     }
 }

@@ -52,7 +52,7 @@ pub fn LoginPage() -> impl IntoView {
     let input_class = "mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 \
                        focus:outline-none focus:ring-2 focus:ring-sky-500";
     view! {
-        <main class="min-h-screen flex items-center justify-center p-4">
+        <main id="main" tabindex="-1" class="min-h-screen flex items-center justify-center p-4">
             <form
                 method="post"
                 class="w-full max-w-sm space-y-4 rounded-lg bg-white p-6 shadow"

@@ -12,7 +12,7 @@ pub fn NotFound() -> impl IntoView {
     }
     view! {
         <Header/>
-        <main class="mx-auto max-w-5xl p-4">
+        <main id="main" tabindex="-1" class="mx-auto max-w-5xl p-4">
             <h1 class="text-xl font-semibold">"Page not found"</h1>
             <p class="mt-2">"There is nothing at this address. "
                 <a href="/" class="text-sky-700 underline">"See all devices"</a>"."</p>

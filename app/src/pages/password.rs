@@ -69,7 +69,7 @@ pub fn PasswordPage() -> impl IntoView {
     };
     view! {
         <Header/>
-        <main class="mx-auto max-w-md space-y-4 p-4">
+        <main id="main" tabindex="-1" class="mx-auto max-w-md space-y-4 p-4">
             <h1 class="text-xl font-semibold">"Change password"</h1>
             <Show when=move || auth.signed_in()>
                 <p class="text-sm text-slate-600">

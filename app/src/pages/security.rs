@@ -10,7 +10,7 @@ use crate::{
         card::Card,
         header::Header,
         status::{failures, Loading},
-        time,
+        time::Time,
     },
     session::require_session,
     types::{Role, SecurityOverview},
@@ -21,7 +21,7 @@ pub fn SecurityPage() -> impl IntoView {
     let auth = require_session();
     view! {
         <Header/>
-        <main class="mx-auto max-w-5xl space-y-6 p-4">
+        <main id="main" tabindex="-1" class="mx-auto max-w-5xl space-y-6 p-4">
             <h1 class="text-xl font-semibold">"Security overview"</h1>
             {move || match auth.role() {
                 None => view! { <p class="text-slate-500">"Loading…"</p> }.into_any(),
@@ -63,7 +63,7 @@ fn show(o: SecurityOverview) -> impl IntoView {
                 <Card label="Certificates expiring (30 d)" value=o.expiring_count testid="expiring-count"/>
             </div>
             <p class="mt-2 text-sm text-slate-600">"Signing key: " <code class="font-mono" data-testid="signing-key">{o.signing_key.clone()}</code>
-                {format!(" · as of {}", time::short(&o.generated_at))}</p>
+                " · as of " <Time ts=o.generated_at.clone()/></p>
         </section>
         <section aria-labelledby="revocations-title" class="rounded bg-white p-4 shadow-sm">
             <h2 id="revocations-title" class="text-lg font-semibold">"Recent revocations"</h2>
@@ -72,7 +72,7 @@ fn show(o: SecurityOverview) -> impl IntoView {
             } else {
                 view! { <ul class="mt-2 space-y-1 text-sm" data-testid="recent-revocations">
                     {revocations.into_iter().map(|e| view! {
-                        <li>{format!("{} · {} · {} {}", time::short(&e.ts), e.event.as_str(),
+                        <li><Time ts=e.ts.clone()/>{format!(" · {} · {} {}", e.event.as_str(),
                             e.subject.unwrap_or_default(), e.actor.map(|a| format!("by {a}")).unwrap_or_default())}</li>
                     }).collect_view()}
                 </ul> }.into_any()

@@ -4,7 +4,10 @@ use app::types::{AuditEntry, AuditEvent};
 use sqlx::Row;
 
 use super::Entry;
-use crate::db::{self, Db};
+use crate::{
+    db::{self, Db},
+    sql::{self, Conditions},
+};
 
 pub async fn insert<'e, E>(ex: E, e: &Entry, now: i64) -> sqlx::Result<()>
 where
@@ -24,23 +27,39 @@ where
     Ok(())
 }
 
-/// Newest first: entries of `event` (all when `None`) with an id below
+/// What the audit list shows: an event, text in its actor, subject,
+/// address or detail.
+#[derive(Default)]
+pub struct Filter {
+    pub event: Option<AuditEvent>,
+    pub search: Option<String>,
+}
+
+fn conditions(f: &Filter) -> Conditions {
+    let mut c = Conditions::default();
+    if let Some(e) = f.event {
+        let n = c.text(e.as_str());
+        c.push(format!("event = {n}"));
+    }
+    if let Some(text) = &f.search {
+        sql::any_contains(&mut c, &["actor", "subject", "ip", "detail"], text);
+    }
+    c
+}
+
+/// Newest first: at most `limit` entries of the filter with an id below
 /// `before`.
-pub async fn list(
-    db: &Db,
-    event: Option<AuditEvent>,
-    before: i64,
-    limit: i64,
-) -> sqlx::Result<Vec<AuditEntry>> {
-    let rows = sqlx::query(
-        "SELECT id, ts, event, actor, subject, ip, detail FROM audit_log \
-         WHERE ($1 = '' OR event = $1) AND id < $2 ORDER BY id DESC LIMIT $3",
-    )
-    .bind(event.map(AuditEvent::as_str).unwrap_or_default())
-    .bind(before)
-    .bind(limit)
-    .fetch_all(db)
-    .await?;
+pub async fn list(db: &Db, f: &Filter, before: i64, limit: i64) -> sqlx::Result<Vec<AuditEntry>> {
+    let mut c = conditions(f);
+    let b = c.int(before);
+    c.push(format!("id < {b}"));
+    let n = c.int(limit);
+    let sql = format!(
+        "SELECT id, ts, event, actor, subject, ip, detail FROM audit_log {} \
+         ORDER BY id DESC LIMIT {n}",
+        c.where_clause()
+    );
+    let rows = c.bind(sqlx::query(&sql)).fetch_all(db).await?;
     rows.iter()
         .map(|r| {
             let event: String = r.try_get(2)?;
@@ -56,6 +75,13 @@ pub async fn list(
             })
         })
         .collect()
+}
+
+/// How many entries the filter matches, on every page.
+pub async fn count(db: &Db, f: &Filter) -> sqlx::Result<i64> {
+    let c = conditions(f);
+    let sql = format!("SELECT COUNT(*) FROM audit_log {}", c.where_clause());
+    c.bind(sqlx::query(&sql)).fetch_one(db).await?.try_get(0)
 }
 
 /// Up to `$2` entries older than `$1`, oldest first (`db::delete_in_batches`).

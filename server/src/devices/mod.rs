@@ -10,6 +10,7 @@ mod gateway;
 pub mod groups;
 pub mod index;
 mod last_seen;
+mod list;
 mod routes;
 mod south;
 pub mod store;

@@ -1,22 +1,24 @@
-//! `/api/v1/devices`: list, enroll, show, revoke, revoke tokens.
+//! `/api/v1/devices`: enroll, show, revoke, revoke tokens (the list is
+//! `list`).
 
 use app::types::{Device, EnrollRequest, EnrollResponse, Enrollment, RevocationReason};
 use axum::{
     extract::{FromRef, State},
-    http::{header, HeaderValue, StatusCode},
-    response::{IntoResponse, Response},
+    http::StatusCode,
     Json,
 };
-use serde::Deserialize;
-use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{certs, parse_name, parse_registration_id, store, DeviceError, Devices};
+use super::{
+    certs,
+    list::{__path_list, list},
+    parse_name, parse_registration_id, store, DeviceError, Devices,
+};
 use crate::{
     audit::{Audit, Entry as Audited, Event},
     db,
-    error::{ApiError, ApiResult},
-    extract::{AdminUser, ApiJson, ApiPath, ApiQuery, AuthUser, OperatorUser},
+    error::ApiResult,
+    extract::{AdminUser, ApiJson, ApiPath, AuthUser, OperatorUser},
     openapi::{BadBody, BadRequest, Conflict, Forbidden, NotFound, Unauthorized},
     tokens::{
         store::{revoke_owner, Owner},
@@ -41,83 +43,6 @@ where
         .routes(routes!(revoke_tokens))
         .merge(super::groups::router())
         .merge(super::certificates::router())
-}
-
-/// Devices in id order, a page at a time.
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct Page {
-    /// At most this many (default 1000).
-    #[param(minimum = 1, maximum = 1000)]
-    limit: Option<i64>,
-    /// Devices with an id above this one.
-    after: Option<i64>,
-    /// Only active devices whose certificate expires within this long
-    /// (e.g. `30d`, `12h`); certificates whose end is not known yet (a
-    /// self-signed one never used) are not listed.
-    expiring_within: Option<String>,
-}
-
-const MAX_PAGE: i64 = 1000;
-
-/// Devices in id order, with the newest reading of each sensor; while more
-/// remain, `Link: <...>; rel="next"` gives the next page.
-#[utoipa::path(get, path = "/v1/devices", tag = "devices", operation_id = "list_devices",
-    params(Page),
-    responses((status = 200, body = Vec<Device>,
-        headers(("link" = String, description = "the next page, while more remain"))),
-        Unauthorized, BadRequest),
-    security(("token" = []), ("bearer" = [])))]
-async fn list(
-    State(devices): State<Devices>,
-    _user: AuthUser,
-    ApiQuery(q): ApiQuery<Page>,
-) -> ApiResult<Response> {
-    let limit = q.limit.unwrap_or(MAX_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request(format!(
-            "limit must be between 1 and {MAX_PAGE}"
-        )));
-    }
-    let expiring = match q.expiring_within.as_deref() {
-        None => None,
-        Some(w) => {
-            let within = humantime::parse_duration(w)
-                .ok()
-                .and_then(|d| i64::try_from(d.as_secs()).ok())
-                .filter(|s| *s <= 100 * 365 * 86_400)
-                .ok_or_else(|| {
-                    ApiError::bad_request("expiring_within must be a duration such as 30d or 12h")
-                })?;
-            Some(db::now() + within)
-        }
-    };
-    let mut rows = store::page(
-        &devices.0.db,
-        q.after.unwrap_or(i64::MIN),
-        limit + 1,
-        expiring,
-    )
-    .await?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    let next = more
-        .then(|| rows.last().map(|r| r.device.id))
-        .flatten()
-        .map(|last| {
-            let expiring = q
-                .expiring_within
-                .as_deref()
-                .map(|w| format!("&expiring_within={}", w.replace(' ', "%20")))
-                .unwrap_or_default();
-            format!("</api/v1/devices?limit={limit}&after={last}{expiring}>; rel=\"next\"")
-        });
-    let page: Vec<Device> = rows.into_iter().map(|r| r.device).collect();
-    let mut res = Json(page).into_response();
-    if let Some(link) = next.and_then(|l| HeaderValue::from_str(&l).ok()) {
-        res.headers_mut().insert(header::LINK, link);
-    }
-    Ok(res)
 }
 
 #[utoipa::path(get, path = "/v1/devices/{id}", tag = "devices", operation_id = "show_device",

@@ -26,7 +26,7 @@ pub struct NewDevice<'a> {
 
 const COLUMNS: &str = "id, registration_id, name, status, cert_sha256, enrollment, created_at, last_seen, cert_serial, group_id";
 /// `COLUMNS` and the count of the device's open commands (reads only).
-const LISTED: &str = "id, registration_id, name, status, cert_sha256, enrollment, created_at, last_seen, cert_serial, group_id, \
+pub(crate) const LISTED: &str = "id, registration_id, name, status, cert_sha256, enrollment, created_at, last_seen, cert_serial, group_id, \
      (SELECT COUNT(*) FROM commands c WHERE c.device_id = devices.id \
       AND c.status IN ('queued', 'delivered')) AS open_commands";
 
@@ -39,7 +39,7 @@ fn decode<T>(column: &str, value: String, parse: fn(&str) -> Option<T>) -> sqlx:
     parse(&value).ok_or_else(|| sqlx::Error::Decode(format!("{column}: unknown `{value}`").into()))
 }
 
-fn row(r: &AnyRow) -> sqlx::Result<DeviceRow> {
+pub(crate) fn row(r: &AnyRow) -> sqlx::Result<DeviceRow> {
     let last_seen: Option<i64> = r.try_get("last_seen")?;
     Ok(DeviceRow {
         device: Device {
@@ -105,37 +105,6 @@ pub async fn all(db: &Db) -> sqlx::Result<Vec<DeviceRow>> {
     let mut latest = latest(db, None).await?;
     for d in &mut devices {
         d.device.latest = latest.remove(&d.device.id).unwrap_or_default();
-    }
-    Ok(devices)
-}
-
-/// At most `limit` devices with an id above `after`, in id order, with the
-/// newest reading of each of their sensors.
-/// With `expiring_before`, only active devices whose certificate's
-/// notAfter is known and earlier.
-pub async fn page(
-    db: &Db,
-    after: i64,
-    limit: i64,
-    expiring_before: Option<i64>,
-) -> sqlx::Result<Vec<DeviceRow>> {
-    let filter = if expiring_before.is_some() {
-        "AND status = 'active' AND cert_not_after IS NOT NULL AND cert_not_after < $3"
-    } else {
-        ""
-    };
-    let sql = format!("SELECT {LISTED} FROM devices WHERE id > $1 {filter} ORDER BY id LIMIT $2");
-    let mut q = sqlx::query(&sql).bind(after).bind(limit);
-    if let Some(before) = expiring_before {
-        q = q.bind(before);
-    }
-    let rows = q.fetch_all(db).await?;
-    let mut devices = rows.iter().map(row).collect::<sqlx::Result<Vec<_>>>()?;
-    if let (Some(first), Some(last)) = (devices.first(), devices.last()) {
-        let mut latest = latest_between(db, first.device.id, last.device.id).await?;
-        for d in &mut devices {
-            d.device.latest = latest.remove(&d.device.id).unwrap_or_default();
-        }
     }
     Ok(devices)
 }
@@ -211,6 +180,24 @@ async fn latest(db: &Db, device: Option<i64>) -> sqlx::Result<HashMap<i64, Vec<R
     }
 }
 
+/// Newest reading per sensor of the devices `ids` (a page of the list).
+pub(crate) async fn latest_of(db: &Db, ids: &[i64]) -> sqlx::Result<HashMap<i64, Vec<Reading>>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let listed: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT device_id, sensor, value, unit, ts FROM latest_readings \
+         WHERE device_id IN ({}) ORDER BY device_id, sensor",
+        listed.join(", ")
+    );
+    let mut q = sqlx::query(&sql);
+    for id in ids {
+        q = q.bind(*id);
+    }
+    by_device(&q.fetch_all(db).await?)
+}
+
 /// Newest reading per sensor of the devices with ids in `first..=last`.
 async fn latest_between(
     db: &Db,
@@ -225,8 +212,13 @@ async fn latest_between(
     .bind(last)
     .fetch_all(db)
     .await?;
+    by_device(&rows)
+}
+
+/// `device_id, sensor, value, unit, ts` rows, by device.
+fn by_device(rows: &[AnyRow]) -> sqlx::Result<HashMap<i64, Vec<Reading>>> {
     let mut out: HashMap<i64, Vec<Reading>> = HashMap::new();
-    for r in &rows {
+    for r in rows {
         out.entry(r.try_get(0)?).or_default().push(Reading {
             sensor: r.try_get(1)?,
             value: r.try_get(2)?,

@@ -1,6 +1,7 @@
 //! Stored readings: `GET /api/v1/devices/{id}/readings`, newest first, with
 //! sensor and time-range filters and a bounded page.
 
+mod export;
 mod routes;
 mod store;
 

@@ -13,29 +13,51 @@ pub struct Query<'a> {
     pub from_ms: i64,
     pub to_ms: i64,
     pub limit: i64,
+    /// Only readings past this (ts, id) in the order read.
+    pub after: Option<(i64, i64)>,
 }
 
-pub async fn list(db: &Db, q: &Query<'_>) -> sqlx::Result<Vec<Reading>> {
-    let rows = sqlx::query(
-        "SELECT sensor, value, unit, ts FROM readings \
-         WHERE device_id = $1 AND ($2 = '' OR sensor = $2) AND ts >= $3 AND ts <= $4 \
-         ORDER BY ts DESC, id DESC LIMIT $5",
-    )
-    .bind(q.device_id)
-    .bind(q.sensor.unwrap_or_default())
-    .bind(q.from_ms)
-    .bind(q.to_ms)
-    .bind(q.limit)
-    .fetch_all(db)
-    .await?;
+/// A reading and where it stands in the order: (ts, id).
+pub type Positioned = (Reading, (i64, i64));
+
+/// Newest first (`newest_first`) or oldest first.
+pub async fn list(db: &Db, q: &Query<'_>, newest_first: bool) -> sqlx::Result<Vec<Positioned>> {
+    let (cmp, dir) = if newest_first {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
+    let page = match q.after {
+        Some(_) => format!("AND (ts {cmp} $6 OR (ts = $6 AND id {cmp} $7))"),
+        None => String::new(),
+    };
+    let sql = format!(
+        "SELECT sensor, value, unit, ts, id FROM readings \
+         WHERE device_id = $1 AND ($2 = '' OR sensor = $2) AND ts >= $3 AND ts <= $4 {page} \
+         ORDER BY ts {dir}, id {dir} LIMIT $5"
+    );
+    let mut query = sqlx::query(&sql)
+        .bind(q.device_id)
+        .bind(q.sensor.unwrap_or_default())
+        .bind(q.from_ms)
+        .bind(q.to_ms)
+        .bind(q.limit);
+    if let Some((ts, id)) = q.after {
+        query = query.bind(ts).bind(id);
+    }
+    let rows = query.fetch_all(db).await?;
     rows.iter()
         .map(|r| {
-            Ok(Reading {
-                sensor: r.try_get(0)?,
-                value: r.try_get(1)?,
-                unit: r.try_get(2)?,
-                ts: db::rfc3339_millis(r.try_get(3)?),
-            })
+            let ts: i64 = r.try_get(3)?;
+            Ok((
+                Reading {
+                    sensor: r.try_get(0)?,
+                    value: r.try_get(1)?,
+                    unit: r.try_get(2)?,
+                    ts: db::rfc3339_millis(ts),
+                },
+                (ts, r.try_get(4)?),
+            ))
         })
         .collect()
 }

@@ -1,11 +1,14 @@
 //! SQL of the token registry. The `blacklist` columns are the contract's
 //! name for what the code calls revoked.
 
-use app::types::RevocationReason;
+use app::types::{RevocationReason, TokenKind, TokenState};
 use sqlx::{any::AnyRow, Any, Executor, Row};
 
 use super::revoked::{still_accepted_since, RevokedToken};
-use crate::db::{Db, Engine};
+use crate::{
+    db::{Db, Engine},
+    sql::Conditions,
+};
 
 pub struct NewToken<'a> {
     pub token_id: &'a str,
@@ -31,8 +34,12 @@ pub struct TokenRow {
 pub struct Filter {
     pub user_id: Option<i64>,
     pub device_id: Option<i64>,
+    /// The contract's `active`: usable (`true`), or revoked or expired.
     pub active: Option<bool>,
-    pub limit: i64,
+    pub kind: Option<TokenKind>,
+    pub state: Option<TokenState>,
+    /// Tokens after this (issued_at, token_id) in the list's order.
+    pub after: Option<(i64, String)>,
 }
 
 /// Whose tokens: a user's or a device's.
@@ -204,39 +211,67 @@ pub async fn revoked_since(db: &Db, now: i64, since: i64) -> sqlx::Result<Vec<Re
     rows.iter().map(revoked_token).collect()
 }
 
-pub async fn list(db: &Db, f: &Filter, now: i64) -> sqlx::Result<Vec<TokenRow>> {
-    let mut sql = String::from(
-        "SELECT token_id, user_id, device_id, issued_at, expires_at, blacklist, blacklist_reason \
-         FROM tokens WHERE 1 = 1",
-    );
-    let mut n = 0;
-    let mut next = || {
-        n += 1;
-        format!("${n}")
-    };
-    if f.user_id.is_some() {
-        sql += &format!(" AND user_id = {}", next());
-    }
-    if f.device_id.is_some() {
-        sql += &format!(" AND device_id = {}", next());
-    }
-    match f.active {
-        Some(true) => sql += &format!(" AND blacklist = 0 AND expires_at > {}", next()),
-        Some(false) => sql += &format!(" AND (blacklist = 1 OR expires_at <= {})", next()),
-        None => {}
-    }
-    sql += &format!(" ORDER BY issued_at DESC, token_id LIMIT {}", next());
-    let mut q = sqlx::query(&sql);
+/// The filter's conditions, without where the page starts.
+fn conditions(f: &Filter, now: i64) -> Conditions {
+    let mut c = Conditions::default();
     if let Some(u) = f.user_id {
-        q = q.bind(u);
+        let n = c.int(u);
+        c.push(format!("user_id = {n}"));
     }
     if let Some(d) = f.device_id {
-        q = q.bind(d);
+        let n = c.int(d);
+        c.push(format!("device_id = {n}"));
     }
-    if f.active.is_some() {
-        q = q.bind(now);
+    if let Some(active) = f.active {
+        let n = c.int(now);
+        c.push(if active {
+            format!("blacklist = 0 AND expires_at > {n}")
+        } else {
+            format!("(blacklist = 1 OR expires_at <= {n})")
+        });
     }
-    let rows = q.bind(f.limit).fetch_all(db).await?;
+    match f.kind {
+        Some(TokenKind::User) => c.push("user_id IS NOT NULL"),
+        Some(TokenKind::Device) => c.push("device_id IS NOT NULL"),
+        None => {}
+    }
+    // The sweeper marks expired tokens with the reason `expired`: those
+    // are expired, not revoked.
+    match f.state {
+        Some(TokenState::Active) => {
+            let n = c.int(now);
+            c.push(format!("blacklist = 0 AND expires_at > {n}"));
+        }
+        Some(TokenState::Revoked) => {
+            c.push("blacklist = 1 AND COALESCE(blacklist_reason, '') <> 'expired'")
+        }
+        Some(TokenState::Expired) => {
+            let n = c.int(now);
+            c.push(format!(
+                "((blacklist = 0 AND expires_at <= {n}) OR blacklist_reason = 'expired')"
+            ));
+        }
+        None => {}
+    }
+    c
+}
+
+/// At most `limit` tokens of the filter, newest first.
+pub async fn list(db: &Db, f: &Filter, now: i64, limit: i64) -> sqlx::Result<Vec<TokenRow>> {
+    let mut c = conditions(f, now);
+    if let Some((issued_at, token_id)) = &f.after {
+        let (a, b) = (c.int(*issued_at), c.text(token_id.clone()));
+        c.push(format!(
+            "(issued_at < {a} OR (issued_at = {a} AND token_id > {b}))"
+        ));
+    }
+    let n = c.int(limit);
+    let sql = format!(
+        "SELECT token_id, user_id, device_id, issued_at, expires_at, blacklist, blacklist_reason \
+         FROM tokens {} ORDER BY issued_at DESC, token_id LIMIT {n}",
+        c.where_clause()
+    );
+    let rows = c.bind(sqlx::query(&sql)).fetch_all(db).await?;
     rows.iter()
         .map(|r| {
             let reason: Option<String> = r.try_get(6)?;
@@ -251,6 +286,13 @@ pub async fn list(db: &Db, f: &Filter, now: i64) -> sqlx::Result<Vec<TokenRow>> 
             })
         })
         .collect()
+}
+
+/// How many tokens the filter matches, on every page.
+pub async fn count(db: &Db, f: &Filter, now: i64) -> sqlx::Result<i64> {
+    let c = conditions(f, now);
+    let sql = format!("SELECT COUNT(*) FROM tokens {}", c.where_clause());
+    c.bind(sqlx::query(&sql)).fetch_one(db).await?.try_get(0)
 }
 
 /// Marks expired tokens and purges those expired before `purge_before`.

@@ -115,3 +115,57 @@ async fn entries_past_the_retention_are_trimmed_in_batches_and_recent_ones_stay(
         .iter()
         .all(|e| !e.subject.as_deref().unwrap_or("").starts_with("old-")));
 }
+
+#[tokio::test]
+async fn the_log_is_searched_and_paged_through_link() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    // A failed login for each of five users; `_` is one of LIKE's
+    // wildcards and a character of usernames.
+    for name in ["mallory-a", "mallory_b", "Mallory-c", "mallory-d", "eve"] {
+        app.user_with_role(&admin, name, Role::Viewer).await;
+        assert_eq!(app.login(name, "not it").await.status(), 401);
+    }
+    let get = |path: String| {
+        let app = &app;
+        let admin = admin.clone();
+        async move {
+            let res = app.get(&path, &admin).await;
+            assert_eq!(res.status(), 200, "{path}");
+            let total: i64 = res.headers()["x-total-count"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let next = res.headers().get("link").map(|l| {
+                let l = l.to_str().unwrap();
+                l[l.find('<').unwrap() + 1..l.find('>').unwrap()].to_owned()
+            });
+            let page: Vec<AuditEntry> = res.json().await.unwrap();
+            (page, total, next)
+        }
+    };
+    let (all, total, next) = get("/api/v1/audit?event=login_failed&q=mallory".into()).await;
+    assert_eq!((all.len(), total, next), (4, 4, None), "case-insensitive");
+    let (wild, ..) = get("/api/v1/audit?event=login_failed&q=mallory_".into()).await;
+    assert_eq!(wild.len(), 1, "_ is a character, not a wildcard");
+    let (none, ..) = get("/api/v1/audit?q=mal%25ry".into()).await;
+    assert!(none.is_empty(), "nor is %");
+
+    // Two by two, newest first, the search kept on every page.
+    let mut seen = Vec::new();
+    let mut next = Some("/api/v1/audit?event=login_failed&q=mallory&limit=2".to_owned());
+    while let Some(path) = next.take() {
+        assert!(path.contains("q=mallory"), "{path}");
+        let (page, total, more) = get(path).await;
+        assert_eq!(total, 4);
+        seen.extend(page.iter().map(|e| e.id));
+        next = more;
+    }
+    assert_eq!(seen, all.iter().map(|e| e.id).collect::<Vec<_>>());
+
+    let res = app
+        .get(&format!("/api/v1/audit?q={}", "x".repeat(129)), &admin)
+        .await;
+    assert_eq!(error_code(res).await.0, 400);
+}

@@ -165,3 +165,131 @@ async fn a_token_is_recorded_only_while_its_user_keeps_the_role_it_claims() {
             .unwrap()
     );
 }
+
+/// Every page from `path` on, following `Link`: the token ids in order and
+/// the total each page announced.
+async fn follow(app: &TestApp, token: &str, path: &str) -> (Vec<String>, Vec<i64>) {
+    let (mut ids, mut totals) = (Vec::new(), Vec::new());
+    let mut next = Some(path.to_owned());
+    while let Some(path) = next.take() {
+        let res = app.get(&path, token).await;
+        assert_eq!(res.status(), 200, "{path}");
+        totals.push(
+            res.headers()["x-total-count"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap(),
+        );
+        next = res.headers().get("link").map(|l| {
+            let l = l.to_str().unwrap();
+            l[l.find('<').unwrap() + 1..l.find('>').unwrap()].to_owned()
+        });
+        let page: Vec<TokenInfo> = res.json().await.unwrap();
+        ids.extend(page.into_iter().map(|t| t.token_id));
+        assert!(totals.len() < 30, "the pages never end");
+    }
+    (ids, totals)
+}
+
+#[tokio::test]
+async fn tokens_are_filtered_by_kind_and_state_and_paged_through_link() {
+    use crate::device_helpers::*;
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let db = &app.app.state().db;
+    let now = now();
+    // Issued in the same second (ties the cursor must break) and apart:
+    // active, revoked, past their end, and marked expired by the sweeper.
+    let rows: [(&str, i64, i64, bool, Option<&str>); 7] = [
+        ("t-active-a", now - 100, now + 3600, false, None),
+        ("t-active-b", now - 100, now + 3600, false, None),
+        ("t-active-c", now - 100, now + 3600, false, None),
+        (
+            "t-revoked",
+            now - 200,
+            now + 3600,
+            true,
+            Some("admin_revoked"),
+        ),
+        ("t-logout", now - 300, now + 3600, true, Some("logout")),
+        ("t-past", now - 7200, now - 60, false, None),
+        ("t-swept", now - 7200, now - 120, true, Some("expired")),
+    ];
+    for (id, issued, expires, black, reason) in rows {
+        sqlx::query(
+            "INSERT INTO tokens (token_id, user_id, token_sha256, issued_at, expires_at, \
+             blacklist, blacklist_reason) VALUES ($1, 1, 'x', $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(issued)
+        .bind(expires)
+        .bind(i64::from(black))
+        .bind(reason)
+        .execute(db)
+        .await
+        .unwrap();
+    }
+    let (device, _, client) = app.enrolled_device(&admin, "tok-kind").await;
+    let device_tok = device_token(&app, &client).await;
+
+    let ids = |q: String| {
+        let app = &app;
+        let admin = admin.clone();
+        async move { follow(app, &admin, &format!("/api/v1/tokens?{q}")).await.0 }
+    };
+    let device_only = ids("kind=device".into()).await;
+    assert_eq!(device_only, [device_tok.token_id.clone()]);
+    let users = ids("kind=user".into()).await;
+    assert!(!users.contains(&device_tok.token_id));
+    assert_eq!(
+        ids(format!("device_id={}&kind=user", device.id)).await,
+        Vec::<String>::new()
+    );
+    let mut revoked = ids("state=revoked".into()).await;
+    revoked.sort();
+    assert_eq!(revoked, ["t-logout", "t-revoked"]);
+    let mut expired = ids("state=expired".into()).await;
+    expired.sort();
+    assert_eq!(
+        expired,
+        ["t-past", "t-swept"],
+        "the sweeper's mark is expiry"
+    );
+    let active = ids("state=active&kind=user".into()).await;
+    for t in ["t-active-a", "t-active-b", "t-active-c"] {
+        assert!(active.contains(&t.to_owned()), "{t} in {active:?}");
+    }
+    assert!(!active.iter().any(|t| t == "t-past" || t == "t-revoked"));
+
+    // Two at a time, every token once, newest first, the filter and the
+    // total kept on every page.
+    let (all, _) = follow(&app, &admin, "/api/v1/tokens?kind=user").await;
+    let (paged, totals) = follow(&app, &admin, "/api/v1/tokens?kind=user&limit=2").await;
+    assert_eq!(paged, all);
+    assert_eq!(totals.len(), all.len().div_ceil(2), "{totals:?}");
+    assert!(totals.iter().all(|t| *t == all.len() as i64), "{totals:?}");
+    let res = app.get("/api/v1/tokens?kind=user&limit=2", &admin).await;
+    let link = res.headers()["link"].to_str().unwrap().to_owned();
+    assert!(
+        link.contains("kind=user") && link.ends_with("rel=\"next\""),
+        "{link}"
+    );
+    let (last, _) = follow(&app, &admin, "/api/v1/tokens?state=expired&limit=1").await;
+    assert_eq!(last, ["t-past", "t-swept"]);
+
+    for bad in [
+        "kind=robot",
+        "state=dead",
+        "cursor=yesterday",
+        "cursor=12.a%20b",
+        "cursor=.t-active-a",
+    ] {
+        let res = app.get(&format!("/api/v1/tokens?{bad}"), &admin).await;
+        assert_eq!(
+            error_code(res).await,
+            (400, ErrorCode::ValidationFailed),
+            "{bad}"
+        );
+    }
+}

@@ -5,13 +5,13 @@ use leptos::{ev::SubmitEvent, prelude::*};
 use super::{BUTTON, INPUT};
 use crate::{
     api::use_api,
-    components::{file::read_chosen_text, status::Failure},
+    components::{file::read_chosen_text, status::Failure, toast::use_toasts},
     types::EnrollRequest,
 };
 
 #[component]
 pub fn EnrollDevice() -> impl IntoView {
-    let api = use_api();
+    let (api, toasts) = (use_api(), use_toasts());
     let (reg, name, thumb, csr) = (
         RwSignal::new(String::new()),
         RwSignal::new(String::new()),
@@ -20,7 +20,11 @@ pub fn EnrollDevice() -> impl IntoView {
     );
     let enroll = Action::new_local(move |req: &EnrollRequest| {
         let req = req.clone();
-        async move { api.enroll(&req).await }
+        async move {
+            let r = api.enroll(&req).await;
+            toasts.outcome(&r, format!("Enrolled {}", req.registration_id));
+            r
+        }
     });
     let pending = enroll.pending();
     let error = Signal::derive(move || match enroll.value().get() {

@@ -8,9 +8,11 @@ use super::{BUTTON, INPUT};
 use crate::{
     api::use_api,
     components::{
+        confirm::{use_confirm, Ask},
         file::read_chosen_text,
         status::{failures, Failure, Loading},
-        time,
+        time::Time,
+        toast::use_toasts,
     },
     types::{EnrollmentGroup, GroupStatus, NewEnrollmentGroup, VerifyGroup},
 };
@@ -24,7 +26,7 @@ enum Change {
 
 #[component]
 pub fn Groups() -> impl IntoView {
-    let api = use_api();
+    let (api, confirm, toasts) = (use_api(), use_confirm(), use_toasts());
     let (name, ca, max) = (
         RwSignal::new(String::new()),
         RwSignal::new(String::new()),
@@ -33,22 +35,39 @@ pub fn Groups() -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let create = Action::new_local(move |body: &NewEnrollmentGroup| {
         let body = body.clone();
-        async move { api.create_group(&body).await.map(|_| ()) }
+        async move {
+            let r = api.create_group(&body).await.map(|_| ());
+            toasts.outcome(&r, format!("Group {} created: verify it next", body.name));
+            r
+        }
     });
     let change = Action::new_local(move |c: &Change| {
         let c = c.clone();
         async move {
             match c {
-                Change::Verify(id, pem) => api
-                    .verify_group(
-                        id,
-                        &VerifyGroup {
-                            certificate_pem: pem,
-                        },
-                    )
-                    .await
-                    .map(|_| ()),
-                Change::Revoke(id, devices) => api.revoke_group(id, devices).await,
+                Change::Verify(id, pem) => {
+                    let r = api
+                        .verify_group(
+                            id,
+                            &VerifyGroup {
+                                certificate_pem: pem,
+                            },
+                        )
+                        .await
+                        .map(|_| ());
+                    toasts.outcome(&r, "Group verified: its devices can register");
+                    r
+                }
+                Change::Revoke(id, devices) => {
+                    let r = api.revoke_group(id, devices).await;
+                    let done = if devices {
+                        "Group and its devices revoked"
+                    } else {
+                        "Group revoked"
+                    };
+                    toasts.outcome(&r, done);
+                    r
+                }
             }
         }
     });
@@ -86,12 +105,32 @@ pub fn Groups() -> impl IntoView {
             .map(|m| format!("{} / {m}", g.registered))
             .unwrap_or_else(|| g.registered.to_string());
         let status = g.status;
+        let group = g.name.clone();
+        let ask_revoke = move |devices: bool| {
+            let (detail, label) = if devices {
+                (format!("No device can register through {group} any more, and every device it registered is revoked: their certificates are refused at the next handshake, their tokens at once, their connections and MQTT sessions end."),
+                 format!("Revoke {group} and its devices"))
+            } else {
+                (format!("No device can register through {group} any more. The devices it registered stay active; revoke them one by one, or revoke the group with its devices."),
+                 format!("Revoke {group}"))
+            };
+            confirm.ask(
+                Ask {
+                    title: format!("Revoke enrollment group {group}?"),
+                    detail,
+                    confirm: label,
+                },
+                move || {
+                    change.dispatch_local(Change::Revoke(id, devices));
+                },
+            );
+        };
         view! {
             <tr class="border-t border-slate-100 align-top" data-testid=format!("group-row-{}", g.name)>
                 <td class="p-1">{g.name.clone()}</td>
                 <td class="p-1" data-testid="group-status">{g.status.as_str()}</td>
                 <td class="p-1 tabular-nums" data-testid="group-registered">{limit}</td>
-                <td class="p-1">{g.ca_subject.clone()}<br/><span class="text-xs text-slate-500">{format!("until {}", time::short(&g.ca_not_after))}</span></td>
+                <td class="p-1">{g.ca_subject.clone()}<br/><span class="text-xs text-slate-500">"until " <Time ts=g.ca_not_after.clone()/></span></td>
                 <td class="p-1">
                     {(status == GroupStatus::Unverified).then(|| view! {
                         <p class="text-xs">"Have the CA sign a certificate whose CN is "
@@ -107,9 +146,9 @@ pub fn Groups() -> impl IntoView {
                     {(status != GroupStatus::Revoked).then(|| view! {
                         <div class="mt-1 flex flex-wrap gap-2">
                             <button type="button" class="text-red-700 underline disabled:opacity-50" disabled=move || pending.get()
-                                on:click=move |_| if !pending.get_untracked() { change.dispatch_local(Change::Revoke(id, false)); }>"Revoke group"</button>
+                                on:click={let ask = ask_revoke.clone(); move |_| if !pending.get_untracked() { ask(false) }}>"Revoke group"</button>
                             <button type="button" class="text-red-700 underline disabled:opacity-50" disabled=move || pending.get()
-                                on:click=move |_| if !pending.get_untracked() { change.dispatch_local(Change::Revoke(id, true)); }>"Revoke group and its devices"</button>
+                                on:click=move |_| if !pending.get_untracked() { ask_revoke(true) }>"Revoke group and its devices"</button>
                         </div>
                     })}
                 </td>

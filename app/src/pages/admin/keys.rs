@@ -8,15 +8,23 @@ use crate::{
     api::use_api,
     components::{
         status::{failures, Failure, Loading},
-        time,
+        time::Time,
+        toast::use_toasts,
     },
     types::SigningKey,
 };
 
 #[component]
 pub fn SigningKeys() -> impl IntoView {
-    let api = use_api();
-    let rotate = Action::new_local(move |_: &()| async move { api.rotate_key().await });
+    let (api, toasts) = (use_api(), use_toasts());
+    let rotate = Action::new_local(move |_: &()| async move {
+        let r = api.rotate_key().await;
+        toasts.outcome(
+            &r,
+            "Signing key rotated: new tokens use it, the old one still verifies",
+        );
+        r
+    });
     let rotated = rotate.version();
     let keys = LocalResource::new(move || {
         rotated.track();
@@ -30,8 +38,8 @@ pub fn SigningKeys() -> impl IntoView {
     let row = |k: SigningKey| {
         view! { <tr class="border-t border-slate-100" data-testid=format!("key-{}", k.status)>
             <td class="p-1 font-mono text-xs">{k.kid.clone()}</td><td class="p-1">{k.status.clone()}</td>
-            <td class="p-1">{time::short(&k.created_at)}</td>
-            <td class="p-1">{k.verify_until.as_deref().map(time::short).unwrap_or_else(|| "—".into())}</td>
+            <td class="p-1"><Time ts=k.created_at.clone()/></td>
+            <td class="p-1">{match k.verify_until.clone() { Some(ts) => view! { <Time ts/> }.into_any(), None => "—".into_any() }}</td>
         </tr> }
     };
     view! {
@@ -47,7 +55,7 @@ pub fn SigningKeys() -> impl IntoView {
                     {move || Suspend::new(async move {
                         keys.await.map(|list| view! {
                             <div class="overflow-x-auto" tabindex="0" role="region" aria-label="Signing keys"><table class="mt-2 min-w-full text-sm">
-                                <thead class="text-left"><tr><th class="p-1">"Key id"</th><th class="p-1">"Status"</th><th class="p-1">"Made (UTC)"</th><th class="p-1">"Verifies until (UTC)"</th></tr></thead>
+                                <thead class="text-left"><tr><th class="p-1">"Key id"</th><th class="p-1">"Status"</th><th class="p-1">"Made"</th><th class="p-1">"Verifies until"</th></tr></thead>
                                 <tbody><For each=move || list.clone() key=|k: &SigningKey| (k.kid.clone(), k.status.clone()) children=row/></tbody>
                             </table></div>
                         })

@@ -28,7 +28,7 @@ pub fn AdminPage() -> impl IntoView {
     let role = move || auth.role();
     view! {
         <Header/>
-        <main class="mx-auto max-w-5xl space-y-6 p-4">
+        <main id="main" tabindex="-1" class="mx-auto max-w-5xl space-y-6 p-4">
             <h1 class="text-xl font-semibold">"Administration"</h1>
             {move || match role() {
                 None => view! { <p class="text-slate-500">"Loading…"</p> }.into_any(),

@@ -1,4 +1,5 @@
-//! The token registry: filter and revoke.
+//! The token registry: filtered by kind, state, user and device, a page at
+//! a time; revoking one asks first, naming the token and its owner.
 
 use leptos::{ev::SubmitEvent, prelude::*};
 
@@ -6,36 +7,60 @@ use super::{BUTTON, INPUT};
 use crate::{
     api::{use_api, TokenFilter},
     components::{
-        status::{failures, Failure, Loading},
-        time,
+        confirm::{use_confirm, Ask},
+        pager::{Pager, Trail},
+        status::{failures, Loading},
+        time::Time,
+        toast::use_toasts,
     },
-    types::TokenInfo,
+    types::{TokenInfo, TokenKind, TokenState},
 };
+
+/// Tokens per page.
+const PAGE: u32 = 50;
+
+fn owner(t: &TokenInfo) -> String {
+    match (t.user_id, t.device_id) {
+        (Some(u), _) => format!("user {u}"),
+        (_, Some(d)) => format!("device {d}"),
+        _ => String::new(),
+    }
+}
 
 #[component]
 pub fn Tokens() -> impl IntoView {
-    let api = use_api();
+    let (api, confirm, toasts) = (use_api(), use_confirm(), use_toasts());
     let filter = RwSignal::new(TokenFilter {
-        active: Some(true),
+        state: Some(TokenState::Active),
+        limit: PAGE,
         ..Default::default()
     });
-    let error = RwSignal::new(None::<String>);
-    let revoke = Action::new_local(move |token_id: &String| {
-        let token_id = token_id.clone();
-        async move { api.revoke_token(&token_id).await }
+    let trail = Trail::new(Memo::new(move |_| filter.with(TokenFilter::path)));
+    let revoke = Action::new_local(move |t: &TokenInfo| {
+        let t = t.clone();
+        async move {
+            let r = api.revoke_token(&t.token_id).await;
+            toasts.outcome(
+                &r,
+                format!("Token {} of {} revoked.", short_id(&t.token_id), owner(&t)),
+            );
+        }
     });
     let revoked = revoke.version();
     let tokens = LocalResource::new(move || {
-        let f = filter.get();
+        let path = trail.current();
         revoked.track();
-        async move { api.tokens(&f).await }
+        async move { api.page::<TokenInfo>(&path).await }
     });
+    let count = RwSignal::new(0usize);
     Effect::new(move |_| {
-        if let Some(Err(f)) = revoke.value().get() {
-            error.set(Some(f.message));
+        if let Some(Ok(p)) = tokens.get() {
+            trail.loaded(p.next.clone(), p.total);
+            count.set(p.items.len());
         }
     });
-    let (state, user, device) = (
+    let (kind, state, user, device) = (
+        RwSignal::new(String::new()),
         RwSignal::new("active".to_owned()),
         RwSignal::new(String::new()),
         RwSignal::new(String::new()),
@@ -44,34 +69,45 @@ pub fn Tokens() -> impl IntoView {
         ev.prevent_default();
         let id = |s: String| s.trim().parse::<i64>().ok();
         filter.set(TokenFilter {
-            active: match state.get_untracked().as_str() {
-                "active" => Some(true),
-                "inactive" => Some(false),
-                _ => None,
-            },
+            kind: TokenKind::parse(&kind.get_untracked()),
+            state: TokenState::parse(&state.get_untracked()),
             user_id: id(user.get_untracked()),
             device_id: id(device.get_untracked()),
+            limit: PAGE,
         });
     };
     let pending = revoke.pending();
     let row = move |t: TokenInfo| {
-        let owner = match (t.user_id, t.device_id) {
-            (Some(u), _) => format!("user {u}"),
-            (_, Some(d)) => format!("device {d}"),
-            _ => String::new(),
-        };
+        let who = owner(&t);
         let state = match (t.blacklist, t.blacklist_reason) {
             (false, _) => "active",
             (true, Some(reason)) => reason.as_str(),
             (true, None) => "revoked",
         };
-        let id = t.token_id.clone();
+        let ask = move |t: TokenInfo| {
+            let title = format!("Revoke token {}?", short_id(&t.token_id));
+            let detail = format!(
+                "The token {} of {} is refused at once on every instance: its requests, live streams and MQTT sessions end. {} can sign in or ask for a token again.",
+                t.token_id, owner(&t), owner(&t)
+            );
+            confirm.ask(
+                Ask {
+                    title,
+                    detail,
+                    confirm: "Revoke token".into(),
+                },
+                move || {
+                    revoke.dispatch_local(t);
+                },
+            );
+        };
+        let open = (!t.blacklist).then(|| t.clone());
         view! { <tr class="border-t border-slate-100">
-            <td class="p-1 font-mono text-xs">{t.token_id.clone()}</td><td class="p-1">{owner}</td>
-            <td class="p-1">{time::short(&t.expires_at)}</td><td class="p-1">{state}</td>
-            <td class="p-1">{(!t.blacklist).then(|| view! {
+            <td class="p-1 font-mono text-xs">{t.token_id.clone()}</td><td class="p-1">{who}</td>
+            <td class="p-1"><Time ts=t.issued_at.clone()/></td><td class="p-1"><Time ts=t.expires_at.clone()/></td><td class="p-1">{state}</td>
+            <td class="p-1">{open.map(|t| view! {
                 <button type="button" class="text-red-700 underline disabled:opacity-50" disabled=move || pending.get()
-                    on:click=move |_| if !pending.get_untracked() { revoke.dispatch_local(id.clone()); }>"Revoke"</button>
+                    on:click=move |_| ask(t.clone())>"Revoke"</button>
             })}</td>
         </tr> }
     };
@@ -79,24 +115,27 @@ pub fn Tokens() -> impl IntoView {
         <section aria-labelledby="tokens-title" class="rounded bg-white p-4 shadow-sm">
             <h2 id="tokens-title" class="text-lg font-semibold">"Tokens"</h2>
             <form class="my-2 flex flex-wrap items-end gap-2 text-sm" on:submit=apply>
+                <label>"Kind"<select class=INPUT on:change=move |ev| kind.set(event_target_value(&ev))>
+                    <option value="">"users and devices"</option><option value="user">"users"</option><option value="device">"devices"</option>
+                </select></label>
                 <label>"State"<select class=INPUT on:change=move |ev| state.set(event_target_value(&ev))>
-                    <option value="active">"active"</option><option value="inactive">"revoked or expired"</option><option value="all">"all"</option>
+                    <option value="active">"active"</option><option value="revoked">"revoked"</option><option value="expired">"expired"</option><option value="">"all"</option>
                 </select></label>
                 <label>"User id"<input class=INPUT inputmode="numeric" on:input=move |ev| user.set(event_target_value(&ev))/></label>
                 <label>"Device id"<input class=INPUT inputmode="numeric" on:input=move |ev| device.set(event_target_value(&ev))/></label>
                 <button type="submit" class=BUTTON>"Filter"</button>
             </form>
-            <Failure message=error.into()/>
             <Transition fallback=|| view! { <Loading what="tokens"/> }>
                 <ErrorBoundary fallback=failures>
                     {move || Suspend::new(async move {
-                        tokens.await.map(|list| {
-                            if list.is_empty() {
+                        tokens.await.map(|page| {
+                            if page.items.is_empty() {
                                 return view! { <p class="text-slate-500">"No tokens match."</p> }.into_any();
                             }
+                            let list = page.items;
                             view! {
-                                <div class="overflow-x-auto" tabindex="0" role="region" aria-label="Tokens"><table class="mt-2 min-w-full text-sm">
-                                    <thead class="text-left"><tr><th class="p-1">"Token id"</th><th class="p-1">"Owner"</th><th class="p-1">"Expires (UTC)"</th><th class="p-1">"State"</th><th class="p-1"><span class="sr-only">"Actions"</span></th></tr></thead>
+                                <div class="overflow-x-auto" tabindex="0" role="region" aria-label="Tokens"><table class="mt-2 min-w-full text-sm" data-testid="tokens-table">
+                                    <thead class="text-left"><tr><th class="p-1">"Token id"</th><th class="p-1">"Owner"</th><th class="p-1">"Issued"</th><th class="p-1">"Expires"</th><th class="p-1">"State"</th><th class="p-1"><span class="sr-only">"Actions"</span></th></tr></thead>
                                     <tbody><For each=move || list.clone() key=|t: &TokenInfo| (t.token_id.clone(), t.blacklist) children=row/></tbody>
                                 </table></div>
                             }.into_any()
@@ -104,6 +143,12 @@ pub fn Tokens() -> impl IntoView {
                     })}
                 </ErrorBoundary>
             </Transition>
+            <Pager trail count=count page_size=PAGE label="Token pages" testid="tokens-shown"/>
         </section>
     }
+}
+
+/// The first 8 characters of a token id, enough to tell it apart here.
+fn short_id(id: &str) -> String {
+    format!("{}…", id.chars().take(8).collect::<String>())
 }

@@ -5,7 +5,11 @@ use leptos::{ev::SubmitEvent, prelude::*};
 use super::{BUTTON, INPUT};
 use crate::{
     api::{use_api, ApiFailure},
-    components::status::{failures, Failure, Loading},
+    components::{
+        confirm::{use_confirm, Ask},
+        status::{failures, Failure, Loading},
+        toast::use_toasts,
+    },
     types::{CreateUser, ResetPassword, Role, UpdateUser, UserInfo},
 };
 
@@ -22,19 +26,27 @@ enum Change {
 pub fn Users() -> impl IntoView {
     let api = use_api();
     let error = RwSignal::new(None::<String>);
+    let (confirm, toasts) = (use_confirm(), use_toasts());
     let change = Action::new_local(move |c: &Change| {
         let c = c.clone();
         async move {
-            match c {
-                Change::Create(body) => api.create_user(&body).await.map(|_| ()),
-                Change::SetRole(id, role) => {
-                    api.set_role(id, &UpdateUser { role }).await.map(|_| ())
-                }
-                Change::SetPassword(id, password) => {
-                    api.reset_password(id, &ResetPassword { password }).await
-                }
-                Change::Delete(id) => api.delete_user(id).await,
-            }
+            let (r, done) = match c {
+                Change::Create(body) => (
+                    api.create_user(&body).await.map(|_| ()),
+                    format!("User {} created.", body.username),
+                ),
+                Change::SetRole(id, role) => (
+                    api.set_role(id, &UpdateUser { role }).await.map(|_| ()),
+                    format!("Role changed to {role}; the user's tokens are revoked."),
+                ),
+                Change::SetPassword(id, password) => (
+                    api.reset_password(id, &ResetPassword { password }).await,
+                    "Password reset; the user's tokens are revoked.".to_owned(),
+                ),
+                Change::Delete(id) => (api.delete_user(id).await, "User deleted.".to_owned()),
+            };
+            toasts.outcome(&r, done);
+            r
         }
     });
     let changed = change.version();
@@ -99,7 +111,14 @@ pub fn Users() -> impl IntoView {
                     </form>
                 </details></td>
                 <td class="p-1"><button type="button" class="text-red-700 underline disabled:opacity-50" disabled=move || pending.get()
-                    on:click=move |_| if !pending.get_untracked() { change.dispatch_local(Change::Delete(id)); }>"Delete"</button></td>
+                    on:click={
+                        let name = u.username.clone();
+                        move |_| confirm.ask(Ask {
+                            title: format!("Delete user {name}?"),
+                            detail: format!("{name} can no longer sign in, and every token of theirs is revoked at once: open pages, live streams and MQTT sessions end. The audit log keeps their entries."),
+                            confirm: format!("Delete {name}"),
+                        }, move || { change.dispatch_local(Change::Delete(id)); })
+                    }>"Delete"</button></td>
             </tr>
         }
     };

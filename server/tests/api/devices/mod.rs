@@ -5,6 +5,7 @@ mod crl;
 mod enrollment;
 pub mod groups;
 mod handshake;
+mod list;
 mod readings;
 mod renewal;
 mod revocation;

@@ -522,3 +522,150 @@ async fn an_aggregate_sums_up_each_sensor_per_bucket_over_a_range() {
         .unwrap();
     assert_eq!(res.status(), 401);
 }
+
+#[tokio::test]
+async fn history_pages_follow_link_and_the_csv_export_streams_every_reading_oldest_first() {
+    let app = spawn_with(|s| s.device_max_readings_per_s = 1_000_000).await;
+    let admin = app.admin_token().await;
+    let (device, _, client) = app.enrolled_device(&admin, "exporter").await;
+    let t = device_token(&app, &client).await.token;
+    let id = device.id;
+    // Several readings to a second (ties a page may not split), and a unit
+    // a CSV field must quote.
+    let body = json!({ "readings": [
+        { "sensor": "t", "value": 1.5, "unit": "C", "ts": "2026-11-22T10:00:00Z" },
+        { "sensor": "t", "value": 2, "unit": "C", "ts": "2026-11-22T10:00:00Z" },
+        { "sensor": "h", "value": 3, "unit": "\"%\", rel", "ts": "2026-11-22T10:00:00Z" },
+        { "sensor": "t", "value": 4, "ts": "2026-11-22T10:00:01Z" },
+        { "sensor": "t", "value": 5, "ts": "2026-11-22T10:00:02Z" },
+        { "sensor": "f", "value": 6, "unit": "=HYPERLINK(1)", "ts": "2026-11-22T10:00:03Z" },
+    ]});
+    assert_eq!(
+        send_readings(&app, &client, &t, body)
+            .await
+            .unwrap()
+            .status(),
+        202
+    );
+    let all: Vec<Reading> = app
+        .get(&format!("/api/v1/devices/{id}/readings"), &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 6);
+    let mut paged = Vec::new();
+    let mut next = Some(format!("/api/v1/devices/{id}/readings?limit=2"));
+    while let Some(path) = next.take() {
+        let res = app.get(&path, &admin).await;
+        assert_eq!(res.status(), 200, "{path}");
+        next = res.headers().get("link").map(|l| {
+            let l = l.to_str().unwrap();
+            l[l.find('<').unwrap() + 1..l.find('>').unwrap()].to_owned()
+        });
+        let page: Vec<Reading> = res.json().await.unwrap();
+        assert!(page.len() <= 2);
+        paged.extend(page);
+        assert!(paged.len() <= 6, "a reading repeated");
+    }
+    assert_eq!(paged, all, "every reading once, newest first");
+    let res = app
+        .get(
+            &format!("/api/v1/devices/{id}/readings?sensor=t&limit=1"),
+            &admin,
+        )
+        .await;
+    let link = res.headers()["link"].to_str().unwrap();
+    assert!(link.contains("sensor=t"), "the filter kept: {link}");
+
+    let csv = |q: String| {
+        let app = &app;
+        let admin = admin.clone();
+        async move {
+            let res = app
+                .get(&format!("/api/v1/devices/{id}/readings.csv{q}"), &admin)
+                .await;
+            assert_eq!(res.status(), 200, "{q}");
+            assert!(res.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/csv"));
+            assert!(res.headers()["content-disposition"]
+                .to_str()
+                .unwrap()
+                .starts_with("attachment"));
+            res.text().await.unwrap()
+        }
+    };
+    let text = csv(String::new()).await;
+    let lines: Vec<&str> = text.split_terminator("\r\n").collect();
+    assert_eq!(lines[0], "ts,sensor,value,unit");
+    assert_eq!(lines.len(), 7, "{text}");
+    assert!(
+        lines[1..4].contains(&"2026-11-22T10:00:00.000Z,h,3,\"\"\"%\"\", rel\""),
+        "{text}"
+    );
+    assert_eq!(lines[4], "2026-11-22T10:00:01.000Z,t,4,");
+    assert_eq!(lines[5], "2026-11-22T10:00:02.000Z,t,5,");
+    assert_eq!(
+        lines[6], "2026-11-22T10:00:03.000Z,f,6,'=HYPERLINK(1)",
+        "a unit that reads as a formula is not one in a spreadsheet"
+    );
+    let ranged = csv("?sensor=t&from=2026-11-22T10:00:01Z&to=2026-11-22T10:00:01Z".into()).await;
+    assert_eq!(
+        ranged,
+        "ts,sensor,value,unit\r\n2026-11-22T10:00:01.000Z,t,4,\r\n"
+    );
+
+    // More than a chunk of the export: every reading once, in order.
+    for batch in 0..6 {
+        let readings: Vec<Value> = (0..1000)
+            .map(|i| {
+                let n = batch * 1000 + i;
+                json!({ "sensor": "bulk", "value": n,
+                    "ts": format!("2026-11-23T{:02}:{:02}:{:02}Z", n / 3600, n / 60 % 60, n % 60) })
+            })
+            .collect();
+        let res = send_readings(&app, &client, &t, json!({ "readings": readings }))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 202);
+    }
+    let bulk = csv("?sensor=bulk".into()).await;
+    let values: Vec<i64> = bulk
+        .split_terminator("\r\n")
+        .skip(1)
+        .map(|l| l.split(',').nth(2).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(values, (0..6000).collect::<Vec<_>>());
+
+    for (q, status) in [
+        ("?from=yesterday", 400),
+        ("?sensor=a%20b", 400),
+        ("?from=2026-11-23T00:00:00Z&to=2026-11-22T00:00:00Z", 400),
+    ] {
+        let res = app
+            .get(&format!("/api/v1/devices/{id}/readings.csv{q}"), &admin)
+            .await;
+        assert_eq!(res.status(), status, "{q}");
+    }
+    for bad in ["cursor=x", "cursor=1.x", "cursor=."] {
+        let res = app
+            .get(&format!("/api/v1/devices/{id}/readings?{bad}"), &admin)
+            .await;
+        assert_eq!(
+            error_code(res).await,
+            (400, ErrorCode::ValidationFailed),
+            "{bad}"
+        );
+    }
+    let res = app.get("/api/v1/devices/999999/readings.csv", &admin).await;
+    assert_eq!(res.status(), 404);
+    let res = app
+        .client
+        .get(app.url(&format!("/api/v1/devices/{id}/readings.csv")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+}

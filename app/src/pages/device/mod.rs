@@ -2,16 +2,22 @@
 //! minutes, or the last hour, day or week summed up by the server), a
 //! history table over a chosen time range, and revocation.
 
+mod history;
+
 use leptos::{prelude::*, reactive::send_wrapper_ext::SendOption};
 use leptos_router::hooks::use_params_map;
 
+use history::History;
+
 use crate::{
-    api::{use_api, Api},
+    api::use_api,
     components::{
-        chart::{LineChart, Point},
+        chart::{self, LineChart, Point},
+        confirm::{use_confirm, Ask},
         header::Header,
         status::{failures, Failure, Loading},
-        time,
+        time::{self, Ago, Time},
+        toast::use_toasts,
     },
     live::{self, Subscription},
     pages::commands::{upsert, CommandsPanel},
@@ -29,7 +35,7 @@ pub fn DevicePage() -> impl IntoView {
     let id = move || params.with(|p| p.get("id").and_then(|s| s.parse::<i64>().ok()));
     view! {
         <Header/>
-        <main class="mx-auto max-w-5xl space-y-4 p-4">
+        <main id="main" tabindex="-1" class="mx-auto max-w-5xl space-y-4 p-4">
             <p><a href="/" class="text-sky-700 underline">"← All devices"</a></p>
             <Show when=move || auth.signed_in()>
                 // Another device in the same page component: start afresh.
@@ -78,14 +84,17 @@ fn Summary(device: Device, reload: impl Fn() + Copy + Send + Sync + 'static) -> 
     let id = device.id;
     let notice = RwSignal::new(None::<String>);
     let error = RwSignal::new(None::<String>);
-    let confirm = RwSignal::new(false);
-    let done = move |r: Result<(), crate::api::ApiFailure>, text: &str| match r {
-        Ok(()) => {
-            error.set(None);
-            notice.set(Some(text.to_owned()));
-            reload();
+    let (confirm, toasts) = (use_confirm(), use_toasts());
+    let done = move |r: Result<(), crate::api::ApiFailure>, text: &str| {
+        toasts.outcome(&r, text);
+        match r {
+            Ok(()) => {
+                error.set(None);
+                notice.set(Some(text.to_owned()));
+                reload();
+            }
+            Err(f) => error.set(Some(f.message)),
         }
-        Err(f) => error.set(Some(f.message)),
     };
     let revoke = Action::new_local(move |_: &()| async move {
         done(
@@ -103,13 +112,27 @@ fn Summary(device: Device, reload: impl Fn() + Copy + Send + Sync + 'static) -> 
     let active = device.status == DeviceStatus::Active;
     let is_admin = move || auth.role() == Some(Role::Admin);
     let can_operate = move || matches!(auth.role(), Some(Role::Admin | Role::Operator));
-    let on_revoke = move |_| {
-        if !confirm.get_untracked() {
-            confirm.set(true);
-        } else if !revoking.get_untracked() {
-            confirm.set(false);
-            revoke.dispatch_local(());
+    let rid = device.registration_id.clone();
+    let on_revoke = {
+        let rid = rid.clone();
+        move |_| {
+            confirm.ask(Ask {
+            title: format!("Revoke device {rid}?"),
+            detail: format!(
+                "{rid} is cut off for good: its certificate is refused at the next handshake, every token of it is revoked, its open connections and MQTT sessions end, and its open commands are cancelled. It cannot be made active again; enroll it anew to bring it back."
+            ),
+            confirm: format!("Revoke {rid}"),
+        }, move || { revoke.dispatch_local(()); })
         }
+    };
+    let on_revoke_tokens = move |_| {
+        confirm.ask(Ask {
+        title: format!("Revoke the tokens of {rid}?"),
+        detail: format!(
+            "Every token {rid} holds is refused at once and its MQTT sessions end. Its certificate stays trusted: it can ask for a new token."
+        ),
+        confirm: "Revoke its tokens".into(),
+    }, move || { revoke_tokens.dispatch_local(()); })
     };
     view! {
         <Show when=move || notice.with(Option::is_some)>
@@ -123,21 +146,21 @@ fn Summary(device: Device, reload: impl Fn() + Copy + Send + Sync + 'static) -> 
                 <dt class="font-medium">"Status"</dt><dd data-testid="device-status">{device.status.as_str()}</dd>
                 <dt class="font-medium">"Enrollment"</dt><dd>{device.enrollment.as_str().replace('_', "-")}</dd>
                 <dt class="font-medium">"Certificate SHA-256"</dt><dd class="break-all font-mono text-xs">{device.cert_sha256.clone()}</dd>
-                <dt class="font-medium">"Enrolled (UTC)"</dt><dd>{time::short(&device.created_at)}</dd>
-                <dt class="font-medium">"Last seen (UTC)"</dt><dd>{device.last_seen.as_deref().map(time::short).unwrap_or_else(|| "never".into())}</dd>
+                <dt class="font-medium">"Enrolled"</dt><dd><Time ts=device.created_at.clone()/></dd>
+                <dt class="font-medium">"Last seen"</dt><dd>{match device.last_seen.clone() { Some(ts) => view! { <Ago ts/> }.into_any(), None => "never".into_any() }}</dd>
             </dl>
             <div class="mt-3 flex flex-wrap gap-2">
                 <Show when=move || can_operate() && active>
                     <button type="button" class="rounded border border-slate-400 px-3 py-1 text-sm disabled:opacity-50"
                         disabled=move || revoking_tokens.get()
-                        on:click=move |_| if !revoking_tokens.get_untracked() { revoke_tokens.dispatch_local(()); }>
+                        on:click=on_revoke_tokens.clone()>
                         "Revoke tokens"
                     </button>
                 </Show>
                 <Show when=move || is_admin() && active>
                     <button type="button" class="rounded bg-red-700 px-3 py-1 text-sm text-white disabled:opacity-50"
-                        disabled=move || revoking.get() on:click=on_revoke>
-                        {move || if confirm.get() { "Confirm: revoke this device" } else { "Revoke device" }}
+                        disabled=move || revoking.get() on:click=on_revoke.clone()>
+                        "Revoke device"
                     </button>
                 </Show>
             </div>
@@ -178,6 +201,7 @@ fn add(all: RwSignal<Vec<Series>>, r: Reading) {
             t,
             v: r.value,
             ts: r.ts,
+            band: None,
         });
         pts.sort_by(|a, b| a.t.total_cmp(&b.t));
         let newest = pts.last().map(|p| p.t).unwrap_or(t);
@@ -261,6 +285,7 @@ fn Charts(id: i64, commands: ArcRwSignal<Vec<Command>>) -> impl IntoView {
 #[component]
 fn RangeCharts(id: i64, span: Signal<Span>) -> impl IntoView {
     let api = use_api();
+    chart::provide_cursor();
     let summary = LocalResource::new(move || {
         // Both ends by the browser's clock: a skew with the server's
         // cannot turn the range around.
@@ -292,10 +317,12 @@ fn range_charts(summary: ReadingsAggregate) -> AnyView {
                 t: time::millis(&b.start),
                 v: b.avg,
                 ts: b.start,
+                band: Some((b.min, b.max)),
             });
             *count += b.count;
         }
     }
+    let domain = (time::millis(&summary.from), time::millis(&summary.to));
     let minutes = summary.bucket_ms as f64 / 60_000.0;
     let per = if minutes < 1.0 {
         format!("{:.0} s", minutes * 60.0)
@@ -309,7 +336,7 @@ fn range_charts(summary: ReadingsAggregate) -> AnyView {
             {series.into_iter().map(|(sensor, points, count)| view! {
                 <div>
                     <LineChart sensor=sensor.clone() unit=Signal::derive(|| None)
-                        points=Signal::derive(move || points.clone())/>
+                        points=Signal::derive(move || points.clone()) domain=Signal::derive(move || domain)/>
                     <p class="px-1 text-xs text-slate-600" data-testid=format!("range-count-{sensor}")>
                         {format!("Average per {per}; {count} reading{}", if count == 1 { "" } else { "s" })}
                     </p>
@@ -323,7 +350,17 @@ fn range_charts(summary: ReadingsAggregate) -> AnyView {
 #[component]
 fn LiveCharts(id: i64, commands: ArcRwSignal<Vec<Command>>) -> impl IntoView {
     let (api, auth) = (use_api(), use_auth());
+    chart::provide_cursor();
     let series = RwSignal::new(Vec::<Series>::new());
+    // One time axis for all: the window up to the newest reading of any.
+    let domain = Signal::derive(move || {
+        let newest = series.with(|all| {
+            all.iter()
+                .filter_map(|s| s.points.with(|p| p.last().map(|p| p.t)))
+                .fold(f64::MIN, f64::max)
+        });
+        (newest - WINDOW_MS, newest.max(newest - WINDOW_MS + 1.0))
+    });
     let live_ready = RwSignal::new(false);
     let stream = StoredValue::new(SendOption::<Subscription>::new_local(None));
     // The charts start from recent history, then follow the stream.
@@ -380,71 +417,10 @@ fn LiveCharts(id: i64, commands: ArcRwSignal<Vec<Command>>) -> impl IntoView {
                     <For each=move || series.get() key=|s: &Series| s.sensor.clone() let:s>
                         <LineChart sensor=s.sensor.clone()
                             unit=Signal::derive(move || s.unit.get())
-                            points=Signal::derive(move || s.points.get())/>
+                            points=Signal::derive(move || s.points.get()) domain/>
                     </For>
                 </div>
             </Show>
         </div>
     }
-}
-
-/// Stored readings over a chosen range.
-#[component]
-fn History(id: i64) -> impl IntoView {
-    let api = use_api();
-    let (from, to) = (RwSignal::new(String::new()), RwSignal::new(String::new()));
-    // What the last "Show" asked for; the table follows it.
-    let range = RwSignal::new((None::<String>, None::<String>));
-    let rows = LocalResource::new(move || {
-        let (from, to) = range.get();
-        async move { history(api, id, from, to).await }
-    });
-    let as_rfc = |s: String| (!s.is_empty()).then(|| format!("{s}:00Z"));
-    view! {
-        <section aria-labelledby="history-title" class="rounded bg-white p-4 shadow-sm">
-            <h2 id="history-title" class="text-lg font-semibold">"History"</h2>
-            <form class="my-2 flex flex-wrap items-end gap-3 text-sm" on:submit=move |ev| {
-                ev.prevent_default();
-                range.set((as_rfc(from.get_untracked()), as_rfc(to.get_untracked())));
-            }>
-                <label>"From (UTC) " <input type="datetime-local" class="rounded border border-slate-300 px-2 py-1"
-                    on:input=move |ev| from.set(event_target_value(&ev))/></label>
-                <label>"To (UTC) " <input type="datetime-local" class="rounded border border-slate-300 px-2 py-1"
-                    on:input=move |ev| to.set(event_target_value(&ev))/></label>
-                <button type="submit" class="rounded bg-sky-700 px-3 py-1 text-white">"Show"</button>
-            </form>
-            <Transition fallback=|| view! { <Loading what="readings"/> }>
-                <ErrorBoundary fallback=failures>
-                    {move || Suspend::new(async move { rows.await.map(history_table) })}
-                </ErrorBoundary>
-            </Transition>
-        </section>
-    }
-}
-
-async fn history(
-    api: Api,
-    id: i64,
-    from: Option<String>,
-    to: Option<String>,
-) -> Result<Vec<Reading>, crate::api::ApiFailure> {
-    api.readings(id, from, to, 200).await
-}
-
-fn history_table(rows: Vec<Reading>) -> AnyView {
-    if rows.is_empty() {
-        return view! { <p class="text-slate-500">"No readings in this range."</p> }.into_any();
-    }
-    view! {
-        <div class="max-h-96 overflow-auto" tabindex="0" role="region" aria-label="Readings">
-            <table class="min-w-full text-sm" data-testid="history-table">
-                <thead class="sticky top-0 bg-slate-100 text-left"><tr><th class="p-1">"Time (UTC)"</th><th class="p-1">"Sensor"</th><th class="p-1">"Value"</th></tr></thead>
-                <tbody>{rows.into_iter().map(|r| view! {
-                    <tr class="border-t border-slate-100"><td class="p-1">{time::short(&r.ts)}</td><td class="p-1">{r.sensor}</td>
-                        <td class="p-1">{format!("{}{}", r.value, r.unit.unwrap_or_default())}</td></tr>
-                }).collect_view()}</tbody>
-            </table>
-        </div>
-    }
-    .into_any()
 }
