@@ -132,15 +132,8 @@ async fn the_log_is_searched_and_paged_through_link() {
         async move {
             let res = app.get(&path, &admin).await;
             assert_eq!(res.status(), 200, "{path}");
-            let total: i64 = res.headers()["x-total-count"]
-                .to_str()
-                .unwrap()
-                .parse()
-                .unwrap();
-            let next = res.headers().get("link").map(|l| {
-                let l = l.to_str().unwrap();
-                l[l.find('<').unwrap() + 1..l.find('>').unwrap()].to_owned()
-            });
+            let total: i64 = total_count(&res);
+            let next = next_link(&res);
             let page: Vec<AuditEntry> = res.json().await.unwrap();
             (page, total, next)
         }

@@ -215,3 +215,23 @@ where
     }
     panic!("still not so after 10 s");
 }
+
+/// The next page a list's answer links (`Link: <path>; rel="next"`), if
+/// any: the path and query to ask next.
+pub fn next_link(res: &Response) -> Option<String> {
+    res.headers().get("link").map(|l| {
+        let l = l.to_str().unwrap();
+        assert!(l.ends_with("rel=\"next\""), "{l}");
+        l[l.find('<').unwrap() + 1..l.find('>').unwrap()].to_owned()
+    })
+}
+
+/// The `x-total-count` a list's answer gives: what its filters match
+/// over all pages.
+pub fn total_count(res: &Response) -> i64 {
+    res.headers()["x-total-count"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}

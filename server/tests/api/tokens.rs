@@ -174,17 +174,8 @@ async fn follow(app: &TestApp, token: &str, path: &str) -> (Vec<String>, Vec<i64
     while let Some(path) = next.take() {
         let res = app.get(&path, token).await;
         assert_eq!(res.status(), 200, "{path}");
-        totals.push(
-            res.headers()["x-total-count"]
-                .to_str()
-                .unwrap()
-                .parse()
-                .unwrap(),
-        );
-        next = res.headers().get("link").map(|l| {
-            let l = l.to_str().unwrap();
-            l[l.find('<').unwrap() + 1..l.find('>').unwrap()].to_owned()
-        });
+        totals.push(total_count(&res));
+        next = next_link(&res);
         let page: Vec<TokenInfo> = res.json().await.unwrap();
         ids.extend(page.into_iter().map(|t| t.token_id));
         assert!(totals.len() < 30, "the pages never end");

@@ -181,14 +181,7 @@ async fn the_device_list_comes_in_pages_linked_to_the_end() {
     while let Some(path) = next.take() {
         let res = app.get(&path, &admin).await;
         assert_eq!(res.status(), 200);
-        next = res
-            .headers()
-            .get("link")
-            .map(|l| l.to_str().unwrap().to_owned())
-            .map(|l| {
-                assert!(l.ends_with("rel=\"next\""), "{l}");
-                l[l.find('<').unwrap() + 1..l.find('>').unwrap()].to_owned()
-            });
+        next = next_link(&res);
         let page: Vec<Device> = res.json().await.unwrap();
         assert!(page.len() <= 2);
         seen.extend(page.into_iter().map(|d| d.registration_id));

@@ -34,17 +34,8 @@ async fn follow(app: &TestApp, token: &str, path: &str) -> (Vec<String>, Vec<usi
     while let Some(path) = next.take() {
         let res = app.get(&path, token).await;
         assert_eq!(res.status(), 200, "{path}");
-        totals.push(
-            res.headers()["x-total-count"]
-                .to_str()
-                .unwrap()
-                .parse()
-                .unwrap(),
-        );
-        next = res.headers().get("link").map(|l| {
-            let l = l.to_str().unwrap();
-            l[l.find('<').unwrap() + 1..l.find('>').unwrap()].to_owned()
-        });
+        totals.push(total_count(&res));
+        next = next_link(&res);
         let page: Vec<Device> = res.json().await.unwrap();
         sizes.push(page.len());
         ids.extend(page.into_iter().map(|d| d.registration_id));

@@ -559,10 +559,7 @@ async fn history_pages_follow_link_and_the_csv_export_streams_every_reading_olde
     while let Some(path) = next.take() {
         let res = app.get(&path, &admin).await;
         assert_eq!(res.status(), 200, "{path}");
-        next = res.headers().get("link").map(|l| {
-            let l = l.to_str().unwrap();
-            l[l.find('<').unwrap() + 1..l.find('>').unwrap()].to_owned()
-        });
+        next = next_link(&res);
         let page: Vec<Reading> = res.json().await.unwrap();
         assert!(page.len() <= 2);
         paged.extend(page);
