@@ -1,5 +1,7 @@
 import { test as base, expect, Page } from "@playwright/test";
 import AxeBuilder from "@axe-core/playwright";
+import { execFileSync } from "node:child_process";
+import path from "node:path";
 
 export const ADMIN = "admin";
 export const ADMIN_PASSWORD = process.env.VIGIL_E2E_ADMIN_PASSWORD as string;
@@ -52,4 +54,23 @@ export async function login(page: Page, username: string, password: string) {
   await page.getByLabel("Username").fill(username);
   await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Sign in" }).click();
+}
+
+const root = path.resolve(__dirname, "..", "..");
+const port = process.env.VIGIL_E2E_PORT ?? "18443";
+const southPort = process.env.VIGIL_E2E_SOUTH_PORT ?? "18444";
+
+/** Runs the real device CLI against the test server. */
+export function device(args: string[], token = ""): string {
+  return execFileSync(path.join(root, "target", "debug", "vigil-device"), args, {
+    cwd: root,
+    encoding: "utf8",
+    env: {
+      ...process.env,
+      VIGIL_TOKEN: token,
+      VIGIL_NORTH_URL: `https://127.0.0.1:${port}`,
+      VIGIL_SOUTH_URL: `https://127.0.0.1:${southPort}`,
+      VIGIL_CA: path.join(root, "target", "e2e-data", "pki", "platform-ca.pem"),
+    },
+  });
 }

@@ -1,29 +1,9 @@
-import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Locator, Page } from "@playwright/test";
-import { test, expect, open, login, expectAccessible, ADMIN, ADMIN_PASSWORD } from "./fixtures";
-
-const root = path.resolve(__dirname, "..", "..");
-const port = process.env.VIGIL_E2E_PORT ?? "18443";
-const southPort = process.env.VIGIL_E2E_SOUTH_PORT ?? "18444";
-
-/** Runs the real device CLI against the test server. */
-function device(args: string[], token = ""): string {
-  return execFileSync(path.join(root, "target", "debug", "vigil-device"), args, {
-    cwd: root,
-    encoding: "utf8",
-    env: {
-      ...process.env,
-      VIGIL_TOKEN: token,
-      VIGIL_NORTH_URL: `https://127.0.0.1:${port}`,
-      VIGIL_SOUTH_URL: `https://127.0.0.1:${southPort}`,
-      VIGIL_CA: path.join(root, "target", "e2e-data", "pki", "platform-ca.pem"),
-    },
-  });
-}
+import { test, expect, open, login, expectAccessible, device, ADMIN, ADMIN_PASSWORD } from "./fixtures";
 
 async function sessionToken(page: Page): Promise<string> {
   return page.evaluate(() => JSON.parse(localStorage.getItem("vigil.session")!).token);
