@@ -318,6 +318,9 @@ pub struct TokenInfo {
     pub expires_at: String,
     pub blacklist: bool,
     pub blacklist_reason: Option<RevocationReason>,
+    /// The owner's username or device name; `null` once the owner is gone.
+    #[serde(default)]
+    pub owner_name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -21,6 +21,8 @@ use crate::{
 };
 
 const MAX_PAGE: i64 = 1000;
+/// The longest `owner=` text.
+const MAX_OWNER: usize = 200;
 
 pub fn router<S>() -> OpenApiRouter<S>
 where
@@ -51,6 +53,11 @@ pub struct ListQuery {
     /// Only tokens in this state.
     #[serde(skip_serializing_if = "Option::is_none")]
     state: Option<TokenState>,
+    /// Only tokens whose owner's name holds this text: a username, a
+    /// device's name or its registration id (ASCII letters in any case).
+    #[param(max_length = 200)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner: Option<String>,
     /// At most this many, newest first (default 200).
     #[param(minimum = 1, maximum = 1000)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -98,12 +105,26 @@ async fn list(
                 .ok_or_else(|| ApiError::bad_request("cursor is not one this list gave"))?,
         ),
     };
+    if q.owner
+        .as_ref()
+        .is_some_and(|o| o.chars().count() > MAX_OWNER)
+    {
+        return Err(ApiError::bad_request(format!(
+            "owner must be at most {MAX_OWNER} characters"
+        )));
+    }
     let filter = store::Filter {
         user_id: q.user_id,
         device_id: q.device_id,
         active: q.active,
         kind: q.kind,
         state: q.state,
+        owner: q
+            .owner
+            .as_deref()
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(str::to_owned),
         after,
     };
     let now = tokens.clock().now();
@@ -129,6 +150,7 @@ async fn list(
             expires_at: db::rfc3339(r.expires_at),
             blacklist: r.revoked,
             blacklist_reason: r.reason,
+            owner_name: r.owner_name,
         })
         .collect();
     Ok(paging::paged(page, next, total))

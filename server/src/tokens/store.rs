@@ -7,7 +7,7 @@ use sqlx::{any::AnyRow, Any, Executor, Row};
 use super::revoked::{still_accepted_since, RevokedToken};
 use crate::{
     db::{Db, Engine},
-    sql::Conditions,
+    sql::{contains_pattern, Conditions},
 };
 
 pub struct NewToken<'a> {
@@ -28,6 +28,8 @@ pub struct TokenRow {
     pub expires_at: i64,
     pub revoked: bool,
     pub reason: Option<RevocationReason>,
+    /// The user's name, or the device's, while the owner exists.
+    pub owner_name: Option<String>,
 }
 
 #[derive(Default)]
@@ -38,6 +40,9 @@ pub struct Filter {
     pub active: Option<bool>,
     pub kind: Option<TokenKind>,
     pub state: Option<TokenState>,
+    /// Only tokens whose owner's name holds this text: a username, a
+    /// device's name or its registration id (ASCII case ignored).
+    pub owner: Option<String>,
     /// Tokens after this (issued_at, token_id) in the list's order.
     pub after: Option<(i64, String)>,
 }
@@ -253,6 +258,14 @@ fn conditions(f: &Filter, now: i64) -> Conditions {
         }
         None => {}
     }
+    if let Some(text) = f.owner.as_deref() {
+        let n = c.text(contains_pattern(text));
+        c.push(format!(
+            "(user_id IN (SELECT id FROM users WHERE lower(username) LIKE {n} ESCAPE '\\') \
+             OR device_id IN (SELECT id FROM devices WHERE lower(name) LIKE {n} ESCAPE '\\' \
+             OR lower(registration_id) LIKE {n} ESCAPE '\\'))"
+        ));
+    }
     c
 }
 
@@ -267,7 +280,9 @@ pub async fn list(db: &Db, f: &Filter, now: i64, limit: i64) -> sqlx::Result<Vec
     }
     let n = c.int(limit);
     let sql = format!(
-        "SELECT token_id, user_id, device_id, issued_at, expires_at, blacklist, blacklist_reason \
+        "SELECT token_id, user_id, device_id, issued_at, expires_at, blacklist, blacklist_reason, \
+         COALESCE((SELECT username FROM users WHERE users.id = tokens.user_id), \
+         (SELECT name FROM devices WHERE devices.id = tokens.device_id)) \
          FROM tokens {} ORDER BY issued_at DESC, token_id LIMIT {n}",
         c.where_clause()
     );
@@ -283,6 +298,7 @@ pub async fn list(db: &Db, f: &Filter, now: i64, limit: i64) -> sqlx::Result<Vec
                 expires_at: r.try_get(4)?,
                 revoked: r.try_get::<i64, _>(5)? != 0,
                 reason: reason.as_deref().and_then(RevocationReason::parse),
+                owner_name: r.try_get(7)?,
             })
         })
         .collect()

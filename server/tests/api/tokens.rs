@@ -284,3 +284,54 @@ async fn tokens_are_filtered_by_kind_and_state_and_paged_through_link() {
         );
     }
 }
+
+#[tokio::test]
+async fn tokens_are_found_by_their_owners_name_and_show_it() {
+    use crate::device_helpers::*;
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (lee, _) = app.user_with_role(&admin, "Lee_Ops", Role::Viewer).await;
+    app.user_with_role(&admin, "kim", Role::Viewer).await;
+    let (device, _, client) = app.enrolled_device(&admin, "boiler-owner-7").await;
+    let device_tok = device_token(&app, &client).await;
+
+    let list = |q: &str| {
+        let (app, admin, q) = (&app, admin.clone(), q.to_owned());
+        async move {
+            let res = app.get(&format!("/api/v1/tokens?{q}"), &admin).await;
+            assert_eq!(res.status(), 200, "{q}");
+            res.json::<Vec<TokenInfo>>().await.unwrap()
+        }
+    };
+    // Part of the username, in another case: lee's token only, named.
+    let found = list("owner=lee_o").await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].user_id, Some(lee));
+    assert_eq!(found[0].owner_name.as_deref(), Some("Lee_Ops"));
+    // The device by its registration id and by its name.
+    for q in ["owner=OWNER-7", "owner=test%20dev&kind=device"] {
+        let found = list(q).await;
+        assert_eq!(found.len(), 1, "{q}: {found:?}");
+        assert_eq!(found[0].token_id, device_tok.token_id);
+        assert_eq!(found[0].device_id, Some(device.id));
+        assert_eq!(found[0].owner_name.as_deref(), Some("test device"));
+    }
+    // The filter keeps the others: lee's name as a device, nobody's name.
+    assert!(list("owner=lee&kind=device").await.is_empty());
+    assert!(list("owner=nobody-here").await.is_empty());
+    // LIKE's wildcards are taken literally: `_` is not "any character",
+    // `%` is not "anything".
+    assert!(list("owner=Lee%5Fo").await.len() == 1);
+    assert!(list("owner=Le_%5FOps").await.is_empty());
+    assert!(list("owner=%25").await.is_empty());
+    // Every token has an owner's name while the owner exists; the admin's too.
+    let all = list("limit=1000").await;
+    assert!(all.iter().all(|t| t.owner_name.is_some()), "{all:?}");
+    assert!(all.iter().any(|t| t.owner_name.as_deref() == Some("kim")));
+
+    let res = app
+        .get(&format!("/api/v1/tokens?owner={}", "x".repeat(201)), &admin)
+        .await;
+    assert_eq!(error_code(res).await, (400, ErrorCode::ValidationFailed));
+    assert_eq!(list(&format!("owner={}", "x".repeat(200))).await.len(), 0);
+}
