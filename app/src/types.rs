@@ -401,8 +401,9 @@ mod enroll_schema {
         /// Printable: no control characters.
         #[schema(pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]{1,128}$")]
         name: String,
-        /// A PKCS#10 request in PEM, at most 16 KiB.
-        #[schema(max_length = 16384)]
+        /// A PKCS#10 request in PEM, at most 16 KiB: PEM is ASCII text
+        /// (RFC 7468), so no escaped form of it can outgrow a request body.
+        #[schema(max_length = 16384, pattern = "^[ -~\\t\\r\\n]*$")]
         csr_pem: String,
     }
 
@@ -598,7 +599,12 @@ pub struct EnrollmentGroup {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewEnrollmentGroup {
     pub name: String,
-    /// The group's CA certificate (root or intermediate), PEM.
+    /// The group's CA certificate (root or intermediate), PEM: ASCII text,
+    /// at most 16 KiB.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 16384, pattern = "^[ -~\\t\\r\\n]*$")
+    )]
     pub ca_pem: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_devices: Option<i64>,
@@ -612,6 +618,11 @@ pub struct NewEnrollmentGroup {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VerifyGroup {
+    /// PEM: ASCII text, at most 16 KiB.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 16384, pattern = "^[ -~\\t\\r\\n]*$")
+    )]
     pub certificate_pem: String,
 }
 

@@ -82,7 +82,7 @@ fn trust(
             enrollment: Enrollment::SelfSigned,
             certificate_pem: None,
         }),
-        (None, Some(csr)) if csr.len() <= MAX_CSR => {
+        (None, Some(csr)) if csr.len() <= MAX_CSR && csr.is_ascii() => {
             let issued = devices
                 .0
                 .ca
@@ -95,7 +95,12 @@ fn trust(
                 certificate_pem: Some(issued.pem),
             })
         }
-        (None, Some(_)) => Err(DeviceError::Invalid("csr_pem is too large".into())),
+        (None, Some(csr)) if csr.len() > MAX_CSR => {
+            Err(DeviceError::Invalid("csr_pem is too large".into()))
+        }
+        (None, Some(_)) => Err(DeviceError::Invalid(
+            "csr_pem must be PEM: ASCII text (RFC 7468)".into(),
+        )),
         _ => Err(DeviceError::Invalid(
             "give exactly one of cert_sha256 (self-signed) or csr_pem".into(),
         )),

@@ -28,6 +28,9 @@ fn one_certificate(pem: &str, field: &str) -> Result<Vec<u8>, DeviceError> {
     if pem.len() > MAX_PEM {
         return Err(invalid(field, "too large"));
     }
+    if !pem.is_ascii() {
+        return Err(invalid(field, "PEM is ASCII text (RFC 7468)"));
+    }
     let mut blocks = Pem::iter_from_buffer(pem.as_bytes());
     let first = match blocks.next() {
         Some(Ok(p)) => p,

@@ -58,6 +58,50 @@ async fn a_csr_whose_signature_does_not_verify_is_refused() {
     assert!(list.is_empty(), "nothing enrolled");
 }
 
+/// PEM is ASCII text (RFC 7468) of at most 16 KiB, as the OpenAPI document
+/// says: text around the block that is not ASCII is refused too, even
+/// though a PEM reader would skip it, and the largest CSR the document
+/// allows, sent in its longest escaped form, still fits a request body (a
+/// 422 with the reason, never a 413).
+#[tokio::test]
+async fn a_csr_is_ascii_pem_of_at_most_16_kib() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (csr_pem, _) = csr("ascii");
+    let cases = [
+        format!("Subject: Zürich\n{csr_pem}"),
+        "\"".repeat(16 * 1024),
+        "A".repeat(16 * 1024 + 1),
+    ];
+    for (i, text) in cases.iter().enumerate() {
+        let res = app
+            .try_enroll(
+                &admin,
+                &json!({"registration_id": format!("ascii-{i}"), "name": "x", "csr_pem": text}),
+            )
+            .await;
+        assert_eq!(
+            error_code(res).await,
+            (422, ErrorCode::ValidationFailed),
+            "case {i}"
+        );
+    }
+    let list: Vec<Device> = app
+        .get("/api/v1/devices", &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(list.is_empty(), "nothing enrolled");
+    let res = app
+        .try_enroll(
+            &admin,
+            &json!({"registration_id": "ascii-ok", "name": "x", "csr_pem": csr_pem}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+}
+
 #[tokio::test]
 async fn enrollment_rights_and_conflicts() {
     let app = spawn_app().await;

@@ -543,6 +543,7 @@ async fn group_creation_checks_its_ca_and_is_for_admins_only() {
         json!({"name": "x", "ca_pem": format!("{}{}", ca.pem, ca.pem)}),
         json!({"name": "x", "ca_pem": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}),
         json!({"name": "x", "ca_pem": ca.key_pem}),
+        json!({"name": "x", "ca_pem": format!("Subject: Zürich\n{}", ca.pem)}),
         json!({"name": "", "ca_pem": ca.pem}),
         json!({"name": "x", "ca_pem": ca.pem, "max_devices": 0}),
         json!({"name": "x", "ca_pem": ca.pem, "expires_at": "2001-01-01T00:00:00Z"}),
