@@ -2,7 +2,7 @@ import { execFileSync, spawn, ChildProcess } from "node:child_process";
 import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { test, expect, open, login, ADMIN, ADMIN_PASSWORD } from "./fixtures";
+import { test, expect, open, login, ADMIN, ADMIN_PASSWORD, sessionToken } from "./fixtures";
 
 const root = path.resolve(__dirname, "..", "..");
 const port = process.env.VIGIL_E2E_PORT ?? "18443";
@@ -25,10 +25,6 @@ function enroll(registrationId: string, token: string): { dir: string; id: numbe
     env: env(token),
   });
   return { dir, id: JSON.parse(out).id };
-}
-
-async function sessionToken(page: import("@playwright/test").Page): Promise<string> {
-  return page.evaluate(() => JSON.parse(localStorage.getItem("vigil.session")!).token);
 }
 
 let listener: ChildProcess | undefined;

@@ -1,16 +1,12 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { test, expect, open, login, device, ADMIN, ADMIN_PASSWORD } from "./fixtures";
-
-async function adminToken(page: import("@playwright/test").Page): Promise<string> {
-  return page.evaluate(() => JSON.parse(localStorage.getItem("vigil.session")!).token);
-}
+import { test, expect, open, login, device, sessionToken, ADMIN, ADMIN_PASSWORD } from "./fixtures";
 
 test("a device's readings appear live, and revoking it from the UI cuts it off", async ({ page, errors }) => {
   await login(page, ADMIN, ADMIN_PASSWORD);
   await expect(page.getByTestId("welcome")).toBeVisible();
-  const token = await adminToken(page);
+  const token = await sessionToken(page);
 
   const dir = mkdtempSync(path.join(tmpdir(), "vigil-e2e-"));
   device(["enroll", "--registration-id", "e2e-boiler", "--name", "Boiler", "--out", dir], token);
@@ -40,7 +36,7 @@ test("a device's readings appear live, and revoking it from the UI cuts it off",
 test("a device's charts show the last day summed up by the server, and go back to live", async ({ page, errors }) => {
   await login(page, ADMIN, ADMIN_PASSWORD);
   await expect(page.getByTestId("welcome")).toBeVisible();
-  const token = await adminToken(page);
+  const token = await sessionToken(page);
   const dir = mkdtempSync(path.join(tmpdir(), "vigil-e2e-"));
   device(["enroll", "--registration-id", "e2e-ranged", "--name", "Ranged", "--out", dir], token);
   device(["send", "--dir", dir, "pressure=1013hPa", "flow=2.5"]);
@@ -67,12 +63,30 @@ test("a device's charts show the last day summed up by the server, and go back t
   await expect(page.getByTestId("chart-pressure")).toBeVisible();
   device(["send", "--dir", dir, "pressure=1020hPa"]);
   await expect(page.getByTestId("latest-pressure")).toHaveText("1020");
+
+  // By keyboard: the chart takes the focus and its arrows walk the
+  // readings; the other chart's cursor follows the same moment.
+  const chart = page.getByRole("img", { name: /^pressure over time/ });
+  await chart.focus();
+  await page.keyboard.press("End");
+  await expect(page.getByTestId("cursor-pressure")).toContainText("1020 at");
+  await expect(page.getByTestId("chart-pressure").getByTestId("chart-cursor")).toHaveCount(1);
+  await expect(page.getByTestId("cursor-flow")).toContainText("2.50 at");
+  await page.keyboard.press("ArrowLeft");
+  await expect(page.getByTestId("cursor-pressure")).toContainText("1015 at");
+  await page.keyboard.press("Home");
+  await expect(page.getByTestId("cursor-pressure")).toContainText("1013 at");
+  await page.keyboard.press("ArrowLeft");
+  await expect(page.getByTestId("cursor-pressure")).toContainText("1013 at");
+  await page.keyboard.press("Escape");
+  await expect(page.getByTestId("cursor-pressure")).toHaveText("");
+  await expect(page.getByTestId("chart-cursor")).toHaveCount(0);
 });
 
 test("a viewer cannot reach administration", async ({ page, request, errors }) => {
   await login(page, ADMIN, ADMIN_PASSWORD);
   await expect(page.getByTestId("welcome")).toBeVisible();
-  const token = await adminToken(page);
+  const token = await sessionToken(page);
   const res = await request.post("/api/v1/users", {
     headers: { "x-access-token": token },
     data: { username: "e2e-viewer", password: "quiet-viewer-pelican-47", role: "viewer" },
@@ -90,7 +104,7 @@ test("a viewer cannot reach administration", async ({ page, request, errors }) =
 test("the overview's cards count the fleet and lead to the devices behind each figure", async ({ page, errors }) => {
   await login(page, ADMIN, ADMIN_PASSWORD);
   await expect(page.getByTestId("welcome")).toBeVisible();
-  const token = await adminToken(page);
+  const token = await sessionToken(page);
   const within = page.getByTestId("online-within");
   const figure = async (id: string) => Number(await page.getByTestId(id).textContent());
 

@@ -49,6 +49,11 @@ export async function expectAccessible(page: Page) {
   expect(found, `axe-core on ${page.url()}`).toEqual([]);
 }
 
+/** The signed-in session's token, as the dashboard keeps it. */
+export async function sessionToken(page: Page): Promise<string> {
+  return page.evaluate(() => JSON.parse(localStorage.getItem("vigil.session")!).token);
+}
+
 export async function login(page: Page, username: string, password: string) {
   await open(page, "/login");
   await page.getByLabel("Username").fill(username);

@@ -2,7 +2,7 @@ import { execFileSync, spawn, ChildProcess } from "node:child_process";
 import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { test, expect, open, login, ADMIN, ADMIN_PASSWORD } from "./fixtures";
+import { test, expect, open, login, ADMIN, ADMIN_PASSWORD, sessionToken } from "./fixtures";
 
 // The device CLI over MQTT (`--mqtt`), seen from the dashboard.
 const root = path.resolve(__dirname, "..", "..");
@@ -27,10 +27,6 @@ function enroll(registrationId: string, token: string): { dir: string; id: numbe
   const dir = mkdtempSync(path.join(tmpdir(), "vigil-e2e-"));
   const out = device(["enroll", "--registration-id", registrationId, "--out", dir], token);
   return { dir, id: JSON.parse(out).id };
-}
-
-async function sessionToken(page: import("@playwright/test").Page): Promise<string> {
-  return page.evaluate(() => JSON.parse(localStorage.getItem("vigil.session")!).token);
 }
 
 let listener: ChildProcess | undefined;

@@ -3,11 +3,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Locator, Page } from "@playwright/test";
-import { test, expect, open, login, expectAccessible, device, ADMIN, ADMIN_PASSWORD } from "./fixtures";
-
-async function sessionToken(page: Page): Promise<string> {
-  return page.evaluate(() => JSON.parse(localStorage.getItem("vigil.session")!).token);
-}
+import { test, expect, open, login, expectAccessible, device, sessionToken, ADMIN, ADMIN_PASSWORD } from "./fixtures";
 
 /** Enrolls a device by a thumbprint through the API (no certificate needed for the list). */
 async function enrollByThumbprint(page: Page, token: string, registrationId: string, name: string): Promise<number> {
@@ -208,4 +204,50 @@ test("a device's history downloads as CSV, oldest first, through the authorized 
   expect(lines[3]).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z,temperature,22,C$/);
   expect(lines.slice(1, 3).map((l) => l.split(",").slice(1).join(",")).sort()).toEqual(["humidity,40,%", "temperature,21.5,C"]);
   await expect(page.getByTestId("toast").filter({ hasText: "exported" })).toBeVisible();
+});
+
+test("a role change asks first, a cancel puts the role back, and tokens are found by owner", async ({ page, errors }) => {
+  await login(page, ADMIN, ADMIN_PASSWORD);
+  await expect(page.getByTestId("welcome")).toBeVisible();
+  const token = await sessionToken(page);
+  const made = await page.request.post("/api/v1/users", {
+    headers: { "x-access-token": token },
+    data: { username: "e2e-role", password: "copper-lantern-47-meadow", role: "viewer" },
+  });
+  expect(made.status()).toBe(201);
+  const { id } = await made.json();
+  const signin = await page.request.post("/api/v1/auth/login", {
+    data: { username: "e2e-role", password: "copper-lantern-47-meadow" },
+  });
+  const { token: theirs, token_id: theirId } = await signin.json();
+  await open(page, "/admin");
+
+  // The token registry finds their token by part of their name and names them.
+  const tokens = page.locator("section", { has: page.getByRole("heading", { name: "Tokens" }) });
+  await tokens.getByLabel("Owner").fill("E2E-RO");
+  await tokens.getByRole("button", { name: "Filter" }).click();
+  await expect(tokens.getByTestId("tokens-shown")).toHaveText("1–1 of 1");
+  await expect(tokens.getByRole("row", { name: new RegExp(theirId) })).toContainText(`e2e-role (user ${id})`);
+
+  const select = page.getByLabel("Role of e2e-role");
+  await expect(select).toHaveValue("viewer");
+  await select.selectOption("operator");
+  const dialog = page.getByRole("dialog");
+  await expect(dialog).toContainText("Make e2e-role operator?");
+  await expect(dialog).toContainText("now viewer");
+  await expectAccessible(page);
+  await dialog.getByRole("button", { name: "Cancel" }).click();
+  await expect(dialog).toBeHidden();
+  await expect(select).toHaveValue("viewer");
+  let me = await page.request.get("/api/v1/auth/me", { headers: { "x-access-token": theirs } });
+  expect(me.status(), "a cancelled change leaves their session alone").toBe(200);
+
+  await select.selectOption("operator");
+  await dialog.getByRole("button", { name: "Make e2e-role operator" }).click();
+  await expect(page.getByTestId("toast").filter({ hasText: "Role changed to operator" })).toBeVisible();
+  await expect(page.getByLabel("Role of e2e-role")).toHaveValue("operator");
+  me = await page.request.get("/api/v1/auth/me", { headers: { "x-access-token": theirs } });
+  expect(me.status()).toBe(401);
+  const users = await page.request.get("/api/v1/users", { headers: { "x-access-token": token } });
+  expect((await users.json()).find((u: { id: number }) => u.id === id).role).toBe("operator");
 });

@@ -87,6 +87,8 @@ pub struct TokenFilter {
     pub state: Option<TokenState>,
     pub user_id: Option<i64>,
     pub device_id: Option<i64>,
+    /// Text the owner's name holds: username, device name or registration id.
+    pub owner: String,
     pub limit: u32,
 }
 
@@ -98,6 +100,12 @@ impl TokenFilter {
             ("state", self.state.map(|s| s.as_str().to_owned())),
             ("user_id", self.user_id.map(|u| u.to_string())),
             ("device_id", self.device_id.map(|d| d.to_string())),
+            (
+                "owner",
+                Some(self.owner.trim())
+                    .filter(|o| !o.is_empty())
+                    .map(str::to_owned),
+            ),
             ("limit", Some(self.limit.to_string())),
         ]);
         format!("/api/v1/tokens{q}")

@@ -2,7 +2,8 @@
 //! summed-up range, the band between each bucket's lowest and highest
 //! value under the average. Charts drawn side by side share a time axis
 //! and a hover cursor (`provide_cursor`): pointing at one marks the same
-//! moment on all, each with its value there.
+//! moment on all, each with its value there. By keyboard, a focused chart's
+//! arrow keys walk the cursor from reading to reading.
 
 use leptos::prelude::*;
 
@@ -44,6 +45,28 @@ fn fmt(v: f64) -> String {
 fn nearest(pts: &[Point], t: f64) -> Option<&Point> {
     pts.iter()
         .min_by(|a, b| (a.t - t).abs().total_cmp(&(b.t - t).abs()))
+}
+
+/// Where a key moves the cursor among the points: the previous or next
+/// point (Left, Right), the first or last (Home, End), or away (Escape).
+/// `None` for a key that is not the chart's: the event goes on.
+fn stepped(pts: &[Point], at: Option<f64>, key: &str) -> Option<Option<f64>> {
+    let last = pts.len().checked_sub(1);
+    let here = at.and_then(|t| {
+        pts.iter()
+            .enumerate()
+            .min_by(|(_, a), (_, b)| (a.t - t).abs().total_cmp(&(b.t - t).abs()))
+            .map(|(i, _)| i)
+    });
+    let to = match key {
+        "ArrowLeft" => here.map_or(last, |i| Some(i.saturating_sub(1))),
+        "ArrowRight" => here.map_or(Some(0), |i| Some((i + 1).min(last?))),
+        "Home" => Some(0),
+        "End" => last,
+        "Escape" => return Some(None),
+        _ => return None,
+    };
+    Some(to.and_then(|i| pts.get(i)).map(|p| p.t))
 }
 
 /// The time under the pointer: its x across the chart's plot area, as a
@@ -94,9 +117,18 @@ pub fn LineChart(
         #[cfg(not(feature = "browser"))]
         let _ = ev;
     };
-    let on_leave = move |_| {
+    let clear = move || {
         if let Some(c) = cursor {
             c.0.set(None);
+        }
+    };
+    // By keyboard: the chart takes the focus, the arrows walk its points.
+    let on_key = move |ev: leptos::ev::KeyboardEvent| {
+        let Some(c) = cursor else { return };
+        let moved = points.with(|p| stepped(p, c.0.get_untracked(), &ev.key()));
+        if let Some(t) = moved {
+            ev.prevent_default();
+            c.0.set(t);
         }
     };
     view! {
@@ -106,10 +138,11 @@ pub fn LineChart(
                 <span class="ml-2 text-slate-500" data-testid=format!("latest-{sensor}")>
                     {move || points.with(|p| p.last().map(|p| fmt(p.v)))}
                 </span>
-                <span class="ml-2 text-xs text-slate-600" data-testid=format!("cursor-{sensor}")>{readout}</span>
+                <span class="ml-2 text-xs text-slate-600" aria-live="polite" data-testid=format!("cursor-{sensor}")>{readout}</span>
             </figcaption>
-            <svg viewBox=format!("0 0 {W} {H}") class="h-auto w-full touch-none" role="img"
-                 aria-label=format!("{sensor} over time") on:pointermove=on_move on:pointerleave=on_leave>
+            <svg viewBox=format!("0 0 {W} {H}") class="h-auto w-full touch-none rounded focus-visible:outline-2 focus-visible:outline-sky-600" role="img"
+                 tabindex="0" aria-label=format!("{sensor} over time; arrow keys move the cursor between readings")
+                 on:pointermove=on_move on:pointerleave=move |_| clear() on:keydown=on_key on:blur=move |_| clear()>
                 {move || {
                     let pts = points.get();
                     let Some((t0, t1)) = axis().filter(|_| !pts.is_empty()) else {
@@ -172,5 +205,25 @@ mod tests {
         assert_eq!(nearest(&pts, 160.0).map(|p| p.t), Some(100.0));
         assert_eq!(nearest(&pts, 190.0).map(|p| p.t), Some(250.0));
         assert_eq!(nearest(&[], 1.0), None);
+    }
+
+    #[test]
+    fn the_keys_walk_the_points_and_stop_at_the_ends() {
+        let pts = [at(0.0), at(100.0), at(250.0)];
+        // From nowhere: Left starts at the last point, Right at the first.
+        assert_eq!(stepped(&pts, None, "ArrowLeft"), Some(Some(250.0)));
+        assert_eq!(stepped(&pts, None, "ArrowRight"), Some(Some(0.0)));
+        // From the time another chart set: its nearest point, then one on.
+        assert_eq!(stepped(&pts, Some(120.0), "ArrowRight"), Some(Some(250.0)));
+        assert_eq!(stepped(&pts, Some(120.0), "ArrowLeft"), Some(Some(0.0)));
+        assert_eq!(stepped(&pts, Some(250.0), "ArrowRight"), Some(Some(250.0)));
+        assert_eq!(stepped(&pts, Some(0.0), "ArrowLeft"), Some(Some(0.0)));
+        assert_eq!(stepped(&pts, Some(120.0), "Home"), Some(Some(0.0)));
+        assert_eq!(stepped(&pts, None, "End"), Some(Some(250.0)));
+        assert_eq!(stepped(&pts, Some(100.0), "Escape"), Some(None));
+        // Other keys are not the chart's (Tab leaves it).
+        assert_eq!(stepped(&pts, Some(100.0), "Tab"), None);
+        assert_eq!(stepped(&[], None, "ArrowLeft"), Some(None));
+        assert_eq!(stepped(&[], None, "ArrowRight"), Some(None));
     }
 }

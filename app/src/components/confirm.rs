@@ -21,12 +21,29 @@ pub struct Ask {
 pub struct Confirmer {
     ask: RwSignal<Option<Ask>>,
     then: StoredValue<Option<Box<dyn FnOnce()>>, LocalStorage>,
+    otherwise: StoredValue<Option<Box<dyn FnOnce()>>, LocalStorage>,
 }
 
 impl Confirmer {
     /// Opens the dialog; `then` runs only if the user confirms.
     pub fn ask(&self, ask: Ask, then: impl FnOnce() + 'static) {
+        self.ask_or(ask, then, || {});
+    }
+
+    /// As `ask`; `otherwise` runs if the user cancels, to undo what led
+    /// here (a select put back to its value).
+    pub fn ask_or(
+        &self,
+        ask: Ask,
+        then: impl FnOnce() + 'static,
+        otherwise: impl FnOnce() + 'static,
+    ) {
+        // A question still open is cancelled by the new one.
+        if let Some(undo) = self.otherwise.try_update_value(Option::take).flatten() {
+            undo();
+        }
         self.then.set_value(Some(Box::new(then)));
+        self.otherwise.set_value(Some(Box::new(otherwise)));
         self.ask.set(Some(ask));
     }
 }
@@ -40,6 +57,7 @@ pub fn provide() {
     provide_context(Confirmer {
         ask: RwSignal::new(None),
         then: StoredValue::new_local(None),
+        otherwise: StoredValue::new_local(None),
     });
 }
 
@@ -58,13 +76,19 @@ pub fn ConfirmDialog() -> impl IntoView {
             }
         }
     });
-    // Closed any way (Escape included): nothing runs.
+    // Closed any way but the confirming button (Escape included): only
+    // the undo runs.
     let closed = move || {
         c.then.set_value(None);
+        let undo = c.otherwise.try_update_value(Option::take).flatten();
         c.ask.set(None);
+        if let Some(undo) = undo {
+            undo();
+        }
     };
     let confirm = move |_| {
         let then = c.then.try_update_value(Option::take).flatten();
+        c.otherwise.set_value(None);
         c.ask.set(None);
         if let Some(then) = then {
             then();

@@ -1,4 +1,4 @@
-//! The token registry: filtered by kind, state, user and device, a page at
+//! The token registry: filtered by kind, state and owner's name, a page at
 //! a time; revoking one asks first, naming the token and its owner.
 
 use leptos::{ev::SubmitEvent, prelude::*};
@@ -19,11 +19,16 @@ use crate::{
 /// Tokens per page.
 const PAGE: u32 = 50;
 
+/// "user 3", or "alice (user 3)" while the user exists.
 fn owner(t: &TokenInfo) -> String {
-    match (t.user_id, t.device_id) {
+    let id = match (t.user_id, t.device_id) {
         (Some(u), _) => format!("user {u}"),
         (_, Some(d)) => format!("device {d}"),
         _ => String::new(),
+    };
+    match &t.owner_name {
+        Some(name) => format!("{name} ({id})"),
+        None => id,
     }
 }
 
@@ -59,21 +64,19 @@ pub fn Tokens() -> impl IntoView {
             count.set(p.items.len());
         }
     });
-    let (kind, state, user, device) = (
+    let (kind, state, who) = (
         RwSignal::new(String::new()),
         RwSignal::new("active".to_owned()),
-        RwSignal::new(String::new()),
         RwSignal::new(String::new()),
     );
     let apply = move |ev: SubmitEvent| {
         ev.prevent_default();
-        let id = |s: String| s.trim().parse::<i64>().ok();
         filter.set(TokenFilter {
             kind: TokenKind::parse(&kind.get_untracked()),
             state: TokenState::parse(&state.get_untracked()),
-            user_id: id(user.get_untracked()),
-            device_id: id(device.get_untracked()),
+            owner: who.get_untracked(),
             limit: PAGE,
+            ..Default::default()
         });
     };
     let pending = revoke.pending();
@@ -121,8 +124,8 @@ pub fn Tokens() -> impl IntoView {
                 <label>"State"<select class=INPUT on:change=move |ev| state.set(event_target_value(&ev))>
                     <option value="active">"active"</option><option value="revoked">"revoked"</option><option value="expired">"expired"</option><option value="">"all"</option>
                 </select></label>
-                <label>"User id"<input class=INPUT inputmode="numeric" on:input=move |ev| user.set(event_target_value(&ev))/></label>
-                <label>"Device id"<input class=INPUT inputmode="numeric" on:input=move |ev| device.set(event_target_value(&ev))/></label>
+                <label>"Owner"<input class=INPUT type="search" placeholder="username, device name or registration id" maxlength="200"
+                    on:input=move |ev| who.set(event_target_value(&ev))/></label>
                 <button type="submit" class=BUTTON>"Filter"</button>
             </form>
             <Transition fallback=|| view! { <Loading what="tokens"/> }>

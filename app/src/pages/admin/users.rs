@@ -1,4 +1,5 @@
-//! Users: list, create, change role, delete.
+//! Users: list, create, change role and delete (each change of role or
+//! deletion behind a confirmation), reset a password.
 
 use leptos::{ev::SubmitEvent, prelude::*};
 
@@ -80,15 +81,39 @@ pub fn Users() -> impl IntoView {
         }));
     };
     let row = move |u: UserInfo| {
-        let id = u.id;
+        let (id, current) = (u.id, u.role);
         let new_pw = RwSignal::new(String::new());
+        // The select shows the role asked for while the dialog is open,
+        // and goes back to the user's role if the change is cancelled.
+        let shown = RwSignal::new(current);
+        let name = u.username.clone();
+        let ask_role = move |r: Role| {
+            if r == current {
+                return;
+            }
+            shown.set(r);
+            confirm.ask_or(
+                Ask {
+                    title: format!("Make {name} {r}?"),
+                    detail: format!(
+                        "{name} becomes {r} (now {current}). Every token of theirs is revoked at once: open pages, live streams and MQTT sessions end, and {name} signs in again with the new role."
+                    ),
+                    confirm: format!("Make {name} {r}"),
+                },
+                move || {
+                    change.dispatch_local(Change::SetRole(id, r));
+                },
+                move || shown.set(current),
+            );
+        };
         view! {
             <tr class="border-t border-slate-100">
                 <td class="p-1">{u.username.clone()}</td>
                 <td class="p-1"><label class="sr-only" for=format!("role-{id}")>{format!("Role of {}", u.username)}</label>
                     <select id=format!("role-{id}") class="rounded border border-slate-300" disabled=move || pending.get()
+                        prop:value=move || shown.get().as_str()
                         on:change=move |ev| if let Some(r) = Role::parse(&event_target_value(&ev)) {
-                            change.dispatch_local(Change::SetRole(id, r));
+                            ask_role(r);
                         }>
                         {Role::ALL.iter().map(|r| view! {
                             <option value=r.as_str() selected=*r == u.role>{r.as_str()}</option>
