@@ -112,12 +112,7 @@ async fn simulate_runs_a_small_fleet_and_reports() {
         report.contains("devices 3") && report.contains("errors 0"),
         "{report}"
     );
-    let devices: Vec<Device> = app
-        .get("/api/v1/devices", &admin)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let devices = app.devices(&admin).await;
     assert_eq!(devices.len(), 3);
 }
 
@@ -336,12 +331,7 @@ async fn a_simulated_fleet_that_only_listens_answers_for_its_whole_run() {
         .unwrap();
     let mut devices: Vec<Device> = Vec::new();
     for _ in 0..50 {
-        devices = app
-            .get("/api/v1/devices", &admin)
-            .await
-            .json()
-            .await
-            .unwrap();
+        devices = app.devices(&admin).await;
         if devices.len() == 2 {
             break;
         }
@@ -472,12 +462,7 @@ async fn simulate_sends_over_mqtt() {
         report.contains("errors 0") && report.contains("over MQTT"),
         "{report}"
     );
-    let devices: Vec<Device> = app
-        .get("/api/v1/devices", &admin)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let devices = app.devices(&admin).await;
     let mut stored = 0;
     for d in &devices {
         let r: Vec<Reading> = app

@@ -127,6 +127,13 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The devices list as `token` sees it (its first page).
+    pub async fn devices(&self, token: &str) -> Vec<Device> {
+        let res = self.get("/api/v1/devices", token).await;
+        assert_eq!(res.status(), 200, "the devices list");
+        res.json().await.unwrap()
+    }
+
     /// Posts an enrollment body as given, well-formed or not.
     pub async fn try_enroll(&self, token: &str, body: &impl Serialize) -> Response {
         let body = serde_json::to_value(body).unwrap();

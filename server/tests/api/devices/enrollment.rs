@@ -1,6 +1,6 @@
 //! Who may enroll, what conflicts, and what the device CA signs.
 
-use app::types::{Device, EnrollRequest, Enrollment, ErrorCode, Role};
+use app::types::{EnrollRequest, Enrollment, ErrorCode, Role};
 use serde_json::json;
 
 use super::one_reading;
@@ -49,13 +49,7 @@ async fn a_csr_whose_signature_does_not_verify_is_refused() {
         )
         .await;
     assert_eq!(error_code(res).await, (422, ErrorCode::ValidationFailed));
-    let list: Vec<Device> = app
-        .get("/api/v1/devices", &admin)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert!(list.is_empty(), "nothing enrolled");
+    assert!(app.devices(&admin).await.is_empty(), "nothing enrolled");
 }
 
 /// PEM is ASCII text (RFC 7468) of at most 16 KiB, as the OpenAPI document
@@ -86,13 +80,7 @@ async fn a_csr_is_ascii_pem_of_at_most_16_kib() {
             "case {i}"
         );
     }
-    let list: Vec<Device> = app
-        .get("/api/v1/devices", &admin)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert!(list.is_empty(), "nothing enrolled");
+    assert!(app.devices(&admin).await.is_empty(), "nothing enrolled");
     let res = app
         .try_enroll(
             &admin,
@@ -125,12 +113,7 @@ async fn enrollment_rights_and_conflicts() {
         error_code(app.try_enroll(&admin, &same_cert).await).await.1,
         ErrorCode::Conflict
     );
-    let list: Vec<Device> = app
-        .get("/api/v1/devices", &viewer)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list = app.devices(&viewer).await;
     assert_eq!(list.len(), 1);
     let id = list[0].id;
     assert_eq!(

@@ -203,12 +203,7 @@ async fn a_group_is_verified_by_proof_of_possession_and_its_devices_register_the
         .await
         .unwrap();
     assert_eq!(res.status(), 202);
-    let listed: Vec<Device> = app
-        .get("/api/v1/devices", &admin)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let listed = app.devices(&admin).await;
     assert!(listed.iter().any(|d| d.id == first.id));
     let shown: EnrollmentGroup = app
         .get(&format!("/api/v1/enrollment-groups/{}", group.id), &admin)
@@ -316,12 +311,7 @@ async fn chains_and_names_that_must_not_register_are_refused_at_the_handshake() 
     });
     assert_eq!(app.register(&expired, "").await, None);
     // None of them became a device.
-    let listed: Vec<Device> = app
-        .get("/api/v1/devices", &admin)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let listed = app.devices(&admin).await;
     assert!(listed.is_empty(), "{listed:?}");
     // While a good one does.
     assert_eq!(
@@ -389,12 +379,7 @@ async fn concurrent_registrations_never_pass_max_devices() {
         .await
         .unwrap();
     assert_eq!(shown.registered, 3);
-    let listed: Vec<Device> = app
-        .get("/api/v1/devices", &admin)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let listed = app.devices(&admin).await;
     assert_eq!(listed.len(), 3);
 }
 
@@ -500,13 +485,7 @@ async fn revoked_and_expired_groups_take_no_registration_and_revoking_with_devic
         res.map(|r| r.status())
     );
     handshake_refused(&app, &app.device_client(&kept.cert_pem, &kept.key_pem)).await;
-    let shown: Device = app
-        .get("/api/v1/devices", &admin)
-        .await
-        .json::<Vec<Device>>()
-        .await
-        .unwrap()
-        .remove(0);
+    let shown: Device = app.devices(&admin).await.remove(0);
     assert_eq!(shown.status, app::types::DeviceStatus::Revoked);
 
     // A group past its expires_at: 403, saying so.

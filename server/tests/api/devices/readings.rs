@@ -177,12 +177,7 @@ async fn devices_show_the_newest_value_of_each_sensor() {
             .status(),
         202
     );
-    let list: Vec<Device> = app
-        .get("/api/v1/devices", &admin)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list = app.devices(&admin).await;
     let latest = &list[0].latest;
     assert_eq!(latest.len(), 2);
     assert_eq!(latest[0].sensor, "humidity");
