@@ -24,5 +24,7 @@ start_vigil() {
   VIGIL_TOKEN=$(curl -sf --cacert "$DATA/pki/platform-ca.pem" -H 'content-type: application/json' \
     -d "{\"username\":\"admin\",\"password\":\"$password\"}" "https://127.0.0.1:$NORTH/api/v1/auth/login" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  # The admin's password, for a benchmark that signs in as a person would.
+  VIGIL_BENCH_PASSWORD=$password
   export VIGIL_TOKEN
 }

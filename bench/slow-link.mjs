@@ -3,7 +3,9 @@
 // 1.44 Mbit/s down, 675 kbit/s up, each at 90 %): the login page loaded
 // with an empty cache, then again with the cache the first load left.
 // Prints first contentful paint, hydration (the page answers clicks) and
-// the bytes that crossed the link, per load.
+// the bytes that crossed the link, per load. Then signs in and opens the
+// overview and the administration page, each a wasm chunk of its own in a
+// split build: the time from the click to the page's heading, and the bytes.
 import { launch } from "./browser.mjs";
 
 const base = process.env.BASE;
@@ -34,4 +36,21 @@ for (const load of ["empty cache", "warm cache"]) {
   console.log(`Fast 3G, ${load}: first contentful paint ${Math.round(fcp)} ms, ` +
     `hydrated ${hydrated} ms, ${Math.round(bytes / 1024)} KiB over the link`);
 }
+
+// Signed in, over the same link: each page's chunk comes when first shown.
+bytes = 0;
+let started = Date.now();
+await page.getByLabel("Username").fill("admin");
+await page.getByLabel("Password").fill(process.env.VIGIL_BENCH_PASSWORD);
+await page.getByRole("button", { name: "Sign in" }).click();
+await page.getByRole("heading", { level: 1, name: "Overview" }).waitFor({ timeout: 60_000 });
+console.log(`Fast 3G, sign-in to the overview: ${Date.now() - started} ms, ` +
+  `${Math.round(bytes / 1024)} KiB over the link`);
+await page.waitForLoadState("networkidle");
+bytes = 0;
+started = Date.now();
+await page.getByRole("link", { name: "Admin", exact: true }).first().click();
+await page.getByRole("heading", { level: 1, name: "Administration" }).waitFor({ timeout: 60_000 });
+console.log(`Fast 3G, overview to administration: ${Date.now() - started} ms, ` +
+  `${Math.round(bytes / 1024)} KiB over the link`);
 await browser.close();

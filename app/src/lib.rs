@@ -6,6 +6,7 @@ pub mod api;
 pub mod components;
 pub mod live;
 pub mod pages;
+mod routes;
 pub mod session;
 pub mod types;
 
@@ -13,7 +14,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    path,
+    path, Lazy,
 };
 
 /// The HTML document around the app, rendered by the server, with a
@@ -86,11 +87,11 @@ pub fn App() -> impl IntoView {
             <FocusOnNavigate/>
             <Routes fallback=|| view! { <pages::not_found::NotFound/> }>
                 <Route path=path!("/login") view=pages::login::LoginPage/>
-                <Route path=path!("/") view=pages::home::HomePage/>
-                <Route path=path!("/devices/:id") view=pages::device::DevicePage/>
-                <Route path=path!("/admin") view=pages::admin::AdminPage/>
-                <Route path=path!("/password") view=pages::password::PasswordPage/>
-                <Route path=path!("/security") view=pages::security::SecurityPage/>
+                <Route path=path!("/") view={Lazy::<routes::Home>::new()}/>
+                <Route path=path!("/devices/:id") view={Lazy::<routes::Device>::new()}/>
+                <Route path=path!("/admin") view={Lazy::<routes::Admin>::new()}/>
+                <Route path=path!("/password") view={Lazy::<routes::Password>::new()}/>
+                <Route path=path!("/security") view={Lazy::<routes::Security>::new()}/>
             </Routes>
         </Router>
     }

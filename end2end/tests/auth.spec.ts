@@ -48,9 +48,15 @@ test("a revoked session sends the user back to the login page with a message", a
   });
   expect(revoke.status()).toBe(204);
 
-  await open(page, "/");
+  // The open page learns it at once: the revocation ends its live stream
+  // with token_revoked. (Reloading instead raced with that: the stream's
+  // end could clear the session first, and the reload then found none.)
   await expect(page).toHaveURL(/\/login$/);
   await expect(page.getByTestId("login-notice")).toHaveText("Your session was revoked. Please sign in again.");
+  expect(await page.evaluate(() => localStorage.getItem("vigil.session"))).toBeNull();
+  // A reload finds no session either.
+  await open(page, "/");
+  await expect(page).toHaveURL(/\/login$/);
 });
 
 test("the home page without a session leads to the login page", async ({ page, errors }) => {

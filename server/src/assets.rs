@@ -1,8 +1,14 @@
-//! The dashboard's files (`vigil.js`, `vigil.wasm`, `vigil.css` in the
-//! site's `pkg` directory) under names that carry a hash of their content:
-//! `/pkg/vigil.<hash>.js` and so on, kept by browsers for a year
-//! (`immutable`). A new build has a new hash, so a page never mixes two
-//! builds and a returning visitor downloads nothing that has not changed.
+//! The dashboard's files under a directory named by a hash of their
+//! content: `/pkg/vigil.<hash>/vigil.js`, `vigil.wasm`, `vigil.css`, and in
+//! a split build (`cargo leptos build --release --split`) the loader
+//! `__wasm_split.*.js` and the pages' wasm chunks beside them. Browsers
+//! keep them a year (`immutable`). A new build has a new hash, so a page
+//! never mixes two builds and a returning visitor downloads nothing that
+//! has not changed. A directory rather than hashed file names: the files
+//! name each other by their build names (`./vigil.js`, `./chunk_1.wasm`),
+//! which stay right within it, and the loader must import the very module
+//! the page started (a second copy of `vigil.js` would be a second,
+//! uninitialised instance).
 //!
 //! Each file is compressed once, with Brotli and gzip at their best, on a
 //! thread of its own after start (a multi-megabyte wasm takes seconds at
@@ -35,12 +41,18 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// Above this a file is compressed with Brotli at a lower level (a debug
 /// wasm of tens of megabytes would take minutes at the best one).
 const BEST_UP_TO: usize = 8 << 20;
+/// The loader of a split build's chunks, under the name `cargo leptos`
+/// gives it when it does not hash file names itself.
+const SPLIT_LOADER: &str = "__wasm_split.______________________.js";
+/// Which chunks each split point loads: the chunks' names, by split.
+const SPLIT_MANIFEST: &str = "__wasm_split_manifest.json";
 
 /// The hashed files of one build.
 pub struct Assets {
-    /// `vigil.<hash>`: the name the pages link (`LeptosOptions::output_name`).
+    /// `vigil.<hash>`: the directory under `/pkg/` the pages link
+    /// (`LeptosOptions::site_pkg_dir` is `pkg/vigil.<hash>`).
     pub name: String,
-    files: Vec<(&'static str, Asset)>,
+    files: Vec<(String, Asset)>,
 }
 
 struct Asset {
@@ -51,48 +63,89 @@ struct Asset {
     brotli: OnceLock<Bytes>,
 }
 
-/// The extensions served, and their types.
-const KINDS: [(&str, &str); 3] = [
-    ("js", "text/javascript"),
-    ("wasm", "application/wasm"),
-    ("css", "text/css"),
-];
+/// The type a file's extension gives (only these are ever read).
+fn content_type(file: &str) -> &'static str {
+    match file.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("js") => "text/javascript",
+        Some("wasm") => "application/wasm",
+        _ => "text/css",
+    }
+}
+
+/// The files of a build in `pkg_dir`: `<output>.js`, `.wasm`, `.css`,
+/// and when the build was split (its JavaScript imports the loader) the
+/// loader and every chunk its manifest names. `None` when one is missing or the manifest does not read.
+fn build_files(pkg_dir: &Path, output: &str) -> Option<Vec<(String, Vec<u8>)>> {
+    let mut names: Vec<String> = ["js", "wasm", "css"]
+        .iter()
+        .map(|ext| format!("{output}.{ext}"))
+        .collect();
+    // Split only if this build's JavaScript imports the loader: a debug
+    // build over a release one leaves the old loader and chunks behind.
+    let js = std::fs::read(pkg_dir.join(&names[0])).ok()?;
+    let split = js
+        .windows(SPLIT_LOADER.len())
+        .any(|w| w == SPLIT_LOADER.as_bytes());
+    if split {
+        let manifest = std::fs::read(pkg_dir.join(SPLIT_MANIFEST)).ok()?;
+        let splits: std::collections::BTreeMap<String, Vec<String>> =
+            serde_json::from_slice(&manifest).ok()?;
+        let mut chunks: Vec<String> = splits
+            .into_values()
+            .flatten()
+            // Names the build wrote: no path of any kind.
+            .filter(|c| c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+            .map(|c| format!("{c}.wasm"))
+            .collect();
+        chunks.sort();
+        chunks.dedup();
+        names.push(SPLIT_LOADER.to_owned());
+        names.extend(chunks);
+    }
+    names
+        .into_iter()
+        .map(|name| {
+            let bytes = std::fs::read(pkg_dir.join(&name)).ok()?;
+            Some((name, bytes))
+        })
+        .collect()
+}
 
 impl Assets {
-    /// Reads `<output>.js`, `.wasm` and `.css` from `pkg_dir`, names them
-    /// by a hash of all three, and starts compressing them. `None` when
-    /// one is missing (a build without the dashboard): pages then link the
-    /// plain names.
+    /// Reads the build's files from `pkg_dir` (`build_files`), names
+    /// their directory by a hash of them all, and starts compressing them.
+    /// `None` when one is missing (a build without the dashboard): pages
+    /// then link the plain names.
     pub fn load(pkg_dir: &Path, output: &str) -> Option<Arc<Assets>> {
+        let files = build_files(pkg_dir, output)?;
         let mut hash = Sha256::new();
-        let mut files = Vec::new();
-        for (ext, _) in KINDS {
-            let bytes = std::fs::read(pkg_dir.join(format!("{output}.{ext}"))).ok()?;
+        for (name, bytes) in &files {
+            hash.update((name.len() as u64).to_le_bytes());
+            hash.update(name.as_bytes());
             hash.update((bytes.len() as u64).to_le_bytes());
-            hash.update(&bytes);
-            files.push((ext, bytes));
+            hash.update(bytes);
         }
         let digest = hex::encode(&hash.finalize()[..8]);
-        let name = format!("{output}.{digest}");
         let files = files
             .into_iter()
-            .zip(KINDS)
-            .map(|((ext, bytes), (_, content_type))| {
-                let etag = HeaderValue::from_str(&format!("\"{digest}-{ext}\""))
+            .enumerate()
+            .map(|(i, (name, bytes))| {
+                let etag = HeaderValue::from_str(&format!("\"{digest}-{i}\""))
                     .expect("hex is a valid header value");
-                (
-                    ext,
-                    Asset {
-                        content_type,
-                        identity: Bytes::from(bytes),
-                        etag,
-                        gzip: OnceLock::new(),
-                        brotli: OnceLock::new(),
-                    },
-                )
+                let asset = Asset {
+                    content_type: content_type(&name),
+                    identity: Bytes::from(bytes),
+                    etag,
+                    gzip: OnceLock::new(),
+                    brotli: OnceLock::new(),
+                };
+                (name, asset)
             })
             .collect();
-        let assets = Arc::new(Assets { name, files });
+        let assets = Arc::new(Assets {
+            name: format!("{output}.{digest}"),
+            files,
+        });
         let compressing = Arc::clone(&assets);
         // A plain thread: it outlives nothing it needs, and no runtime
         // waits for it.
@@ -111,16 +164,19 @@ impl Assets {
         }
     }
 
-    /// The file a hashed path names: `/pkg/vigil.<hash>.js`, or the wasm
-    /// under the `_bg` name Leptos links when built without
+    /// The file a hashed path names: `/pkg/vigil.<hash>/vigil.js`, or the
+    /// wasm under the `_bg` name Leptos links when built without
     /// `LEPTOS_OUTPUT_NAME`.
     fn find(&self, path: &str) -> Option<&Asset> {
-        let file = path.strip_prefix("/pkg/")?;
-        let rest = file.strip_prefix(self.name.as_str())?;
-        let ext = rest
-            .strip_prefix('.')
-            .or_else(|| rest.strip_prefix("_bg."))?;
-        self.files.iter().find(|(e, _)| *e == ext).map(|(_, a)| a)
+        let file = path
+            .strip_prefix("/pkg/")?
+            .strip_prefix(self.name.as_str())?
+            .strip_prefix('/')?;
+        let file = match file.strip_suffix("_bg.wasm") {
+            Some(stem) => format!("{stem}.wasm"),
+            None => file.to_owned(),
+        };
+        self.files.iter().find(|(n, _)| *n == file).map(|(_, a)| a)
     }
 
     /// Whether every variant is ready (tests wait on it).
@@ -245,37 +301,39 @@ mod tests {
 
     #[test]
     fn only_this_builds_hashed_names_are_found() {
-        let asset = |ext| {
-            (
-                ext,
-                Asset {
-                    content_type: "text/plain",
-                    identity: Bytes::from_static(b"x"),
-                    etag: HeaderValue::from_static("\"x\""),
-                    gzip: OnceLock::new(),
-                    brotli: OnceLock::new(),
-                },
-            )
+        let asset = || Asset {
+            content_type: "text/plain",
+            identity: Bytes::from_static(b"x"),
+            etag: HeaderValue::from_static("\"x\""),
+            gzip: OnceLock::new(),
+            brotli: OnceLock::new(),
         };
         let assets = Assets {
             name: "vigil.0123456789abcdef".into(),
-            files: vec![asset("js"), asset("wasm"), asset("css")],
+            files: ["vigil.js", "vigil.wasm", "vigil.css", "chunk_0_home.wasm"]
+                .into_iter()
+                .map(|n| (n.to_owned(), asset()))
+                .collect(),
         };
         for found in [
-            "/pkg/vigil.0123456789abcdef.js",
-            "/pkg/vigil.0123456789abcdef.wasm",
-            "/pkg/vigil.0123456789abcdef_bg.wasm",
-            "/pkg/vigil.0123456789abcdef.css",
+            "/pkg/vigil.0123456789abcdef/vigil.js",
+            "/pkg/vigil.0123456789abcdef/vigil.wasm",
+            "/pkg/vigil.0123456789abcdef/vigil_bg.wasm",
+            "/pkg/vigil.0123456789abcdef/vigil.css",
+            "/pkg/vigil.0123456789abcdef/chunk_0_home.wasm",
         ] {
             assert!(assets.find(found).is_some(), "{found}");
         }
         for not in [
             "/pkg/vigil.js",
-            "/pkg/vigil.fedcba9876543210.js",
-            "/pkg/vigil.0123456789abcdef.html",
-            "/pkg/vigil.0123456789abcdef.js.map",
-            "/vigil.0123456789abcdef.js",
-            "/pkg/vigil.0123456789abcdefjs",
+            "/pkg/vigil.0123456789abcdef.js",
+            "/pkg/vigil.fedcba9876543210/vigil.js",
+            "/pkg/vigil.0123456789abcdef/vigil.html",
+            "/pkg/vigil.0123456789abcdef/vigil.js.map",
+            "/pkg/vigil.0123456789abcdef/../vigil.js",
+            "/pkg/vigil.0123456789abcdef/chunk_1.wasm",
+            "/vigil.0123456789abcdef/vigil.js",
+            "/pkg/vigil.0123456789abcdefvigil.js",
         ] {
             assert!(assets.find(not).is_none(), "{not}");
         }

@@ -442,13 +442,13 @@ fn spawn_last_seen_flusher(
     })
 }
 
-/// Pages link the dashboard's files by their hashed name when the build
-/// is there (`assets`), by the plain one otherwise.
+/// Pages link the dashboard's files in their hashed directory when the
+/// build is there (`assets`), by the plain names otherwise.
 fn leptos_options(settings: &Settings, assets: Option<&crate::assets::Assets>) -> LeptosOptions {
     let mut options = LeptosOptions::builder()
-        .output_name(assets.map_or("vigil", |a| a.name.as_str()))
+        .output_name("vigil")
         .site_root(settings.site_root.to_string_lossy().into_owned())
-        .site_pkg_dir("pkg")
+        .site_pkg_dir(assets.map_or_else(|| "pkg".to_owned(), |a| format!("pkg/{}", a.name)))
         .build();
     options.site_addr = settings.https_addr;
     options

@@ -4,6 +4,8 @@
 //! the button that opened it. The question names exactly what will be
 //! cut off.
 
+use std::cell::RefCell;
+
 use leptos::{html, prelude::*};
 
 /// What to ask.
@@ -20,8 +22,26 @@ pub struct Ask {
 #[derive(Clone, Copy)]
 pub struct Confirmer {
     ask: RwSignal<Option<Ask>>,
-    then: StoredValue<Option<Box<dyn FnOnce()>>, LocalStorage>,
-    otherwise: StoredValue<Option<Box<dyn FnOnce()>>, LocalStorage>,
+}
+
+/// What runs on a confirm and on a cancel of the open question. Kept by
+/// the thread, not in the reactive arena: the closures are not `Send`
+/// (they hold the page's handles), and a value of the arena that is not
+/// `Send` panics when the server renders a page on one thread and drops
+/// it on another (a lazy route's render awaits, and may move). Only the
+/// browser, which has one thread, ever stores one.
+type Pending = Option<Box<dyn FnOnce()>>;
+thread_local! {
+    static THEN: RefCell<Pending> = const { RefCell::new(None) };
+    static OTHERWISE: RefCell<Pending> = const { RefCell::new(None) };
+}
+
+fn take(slot: &'static std::thread::LocalKey<RefCell<Pending>>) -> Pending {
+    slot.with(|s| s.borrow_mut().take())
+}
+
+fn put(slot: &'static std::thread::LocalKey<RefCell<Pending>>, value: Pending) {
+    slot.with(|s| *s.borrow_mut() = value);
 }
 
 impl Confirmer {
@@ -39,11 +59,11 @@ impl Confirmer {
         otherwise: impl FnOnce() + 'static,
     ) {
         // A question still open is cancelled by the new one.
-        if let Some(undo) = self.otherwise.try_update_value(Option::take).flatten() {
+        if let Some(undo) = take(&OTHERWISE) {
             undo();
         }
-        self.then.set_value(Some(Box::new(then)));
-        self.otherwise.set_value(Some(Box::new(otherwise)));
+        put(&THEN, Some(Box::new(then)));
+        put(&OTHERWISE, Some(Box::new(otherwise)));
         self.ask.set(Some(ask));
     }
 }
@@ -56,8 +76,6 @@ pub fn use_confirm() -> Confirmer {
 pub fn provide() {
     provide_context(Confirmer {
         ask: RwSignal::new(None),
-        then: StoredValue::new_local(None),
-        otherwise: StoredValue::new_local(None),
     });
 }
 
@@ -79,16 +97,16 @@ pub fn ConfirmDialog() -> impl IntoView {
     // Closed any way but the confirming button (Escape included): only
     // the undo runs.
     let closed = move || {
-        c.then.set_value(None);
-        let undo = c.otherwise.try_update_value(Option::take).flatten();
+        put(&THEN, None);
+        let undo = take(&OTHERWISE);
         c.ask.set(None);
         if let Some(undo) = undo {
             undo();
         }
     };
     let confirm = move |_| {
-        let then = c.then.try_update_value(Option::take).flatten();
-        c.otherwise.set_value(None);
+        let then = take(&THEN);
+        put(&OTHERWISE, None);
         c.ask.set(None);
         if let Some(then) = then {
             then();

@@ -337,7 +337,7 @@ async fn the_dashboards_files_go_out_under_hashed_names_compressed_once_and_kept
     let html = res.text().await.unwrap();
     for ext in ["js", "wasm", "css"] {
         assert!(
-            html.contains(&format!("/pkg/{name}.{ext}")),
+            html.contains(&format!("/pkg/{name}/vigil.{ext}")),
             "{ext} linked: {html}"
         );
     }
@@ -370,7 +370,7 @@ async fn the_dashboards_files_go_out_under_hashed_names_compressed_once_and_kept
         ("wasm", &wasm, "application/wasm"),
         ("css", &css, "text/css"),
     ] {
-        let path = format!("/pkg/{name}.{ext}");
+        let path = format!("/pkg/{name}/vigil.{ext}");
         for (accept, expected) in [
             ("gzip, deflate, br", Some("br")),
             ("gzip", Some("gzip")),
@@ -444,11 +444,114 @@ async fn the_dashboards_files_go_out_under_hashed_names_compressed_once_and_kept
     }
     // Another build's hash is not this build's file; the plain name is
     // still served, revalidated on every use.
-    let res = get("/pkg/vigil.0123456789abcdef.js".into(), "br")
+    let res = get("/pkg/vigil.0123456789abcdef/vigil.js".into(), "br")
         .await
         .unwrap();
     assert_eq!(res.status(), 404);
     let res = get("/pkg/vigil.js".into(), "").await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["cache-control"], "no-cache");
+}
+
+#[tokio::test]
+async fn a_split_builds_loader_and_chunks_are_served_in_the_same_hashed_directory() {
+    let site = tempfile::tempdir().unwrap();
+    let pkg = site.path().join("pkg");
+    std::fs::create_dir(&pkg).unwrap();
+    let file = |seed: u32| -> Vec<u8> { (0..16_384u32).map(|i| ((i + seed) % 11) as u8).collect() };
+    let chunk = file(4);
+    // The build's JavaScript imports the loader, as a split build's does.
+    let mut js = file(1);
+    js.extend_from_slice(b"import * from './__wasm_split.______________________.js';");
+    for (name, bytes) in [
+        ("vigil.js", js),
+        ("vigil.wasm", file(2)),
+        ("vigil.css", file(3)),
+        ("__wasm_split.______________________.js", file(5)),
+        ("split_home_1234.wasm", chunk.clone()),
+        // Left by an earlier build: not in the manifest, never served.
+        ("split_old_9999.wasm", file(6)),
+        ("secret.wasm", file(7)),
+    ] {
+        std::fs::write(pkg.join(name), bytes).unwrap();
+    }
+    // The manifest as `cargo leptos --split` writes it; a name that is a
+    // path is not the build's and is left out.
+    std::fs::write(
+        pkg.join("__wasm_split_manifest.json"),
+        r#"{"home_1234":["split_home_1234"],"admin_5678":["../secret"]}"#,
+    )
+    .unwrap();
+    let root = site.path().to_path_buf();
+    let app = spawn_with(move |s| s.site_root = root).await;
+    let name = app
+        .app
+        .state()
+        .assets
+        .clone()
+        .expect("the build's files")
+        .name
+        .clone();
+    let html = app
+        .client
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(&format!("/pkg/{name}/vigil.js")), "{html}");
+
+    for (path, status) in [
+        (format!("/pkg/{name}/split_home_1234.wasm"), 200),
+        (
+            format!("/pkg/{name}/__wasm_split.______________________.js"),
+            200,
+        ),
+        (format!("/pkg/{name}/split_old_9999.wasm"), 404),
+        (format!("/pkg/{name}/secret.wasm"), 404),
+        (format!("/pkg/{name}/__wasm_split_manifest.json"), 404),
+    ] {
+        let res = app.client.get(app.url(&path)).send().await.unwrap();
+        assert_eq!(res.status(), status, "{path}");
+        if status == 200 {
+            assert_eq!(
+                res.headers()["cache-control"],
+                "public, max-age=31536000, immutable"
+            );
+        }
+    }
+    let res = app
+        .client
+        .get(app.url(&format!("/pkg/{name}/split_home_1234.wasm")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["content-type"], "application/wasm");
+    assert_eq!(res.bytes().await.unwrap().to_vec(), chunk);
+
+    // Another chunk is another build: the directory's name changes.
+    std::fs::write(pkg.join("split_home_1234.wasm"), file(8)).unwrap();
+    let again = vigil::assets::Assets::load(&pkg, "vigil").unwrap();
+    assert_ne!(again.name, name);
+
+    // A build that does not import the loader (a debug build over a split
+    // one) is not split: the old loader and chunks are not its files.
+    std::fs::write(pkg.join("vigil.js"), file(1)).unwrap();
+    let root = site.path().to_path_buf();
+    let app = spawn_with(move |s| s.site_root = root).await;
+    let name = app.app.state().assets.clone().unwrap().name.clone();
+    for file in [
+        "split_home_1234.wasm",
+        "__wasm_split.______________________.js",
+    ] {
+        let res = app
+            .client
+            .get(app.url(&format!("/pkg/{name}/{file}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404, "{file}");
+    }
 }
