@@ -5,8 +5,17 @@
 use clap::Parser;
 use vigil::{settings::Settings, startup::Application};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // Before the runtime starts its threads, so that every one of them
+    // finds the bound.
+    limit_malloc_arenas();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve())
+}
+
+async fn serve() -> anyhow::Result<()> {
     let settings = Settings::parse();
     vigil::telemetry::init(&settings.log, settings.log_format);
     let app = Application::build(settings).await?;
@@ -42,6 +51,23 @@ async fn stop_signal() {
         eprintln!("vigil: second signal, exiting at once");
         std::process::exit(130);
     });
+}
+
+/// glibc gives each thread that meets contention an arena of its own, up
+/// to eight per core, and memory freed in one arena serves only that
+/// arena: under 100 live streams at 20,000 readings/s the RSS peaked at
+/// 145 MB and stayed at 116 MB after; with two arenas 103 MB and 77 MB,
+/// at the same throughput (`bench/live.sh 1000 2 20 100`). An explicit
+/// `MALLOC_ARENA_MAX` in the environment is left to decide.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt takes two integers and changes a setting of the
+        // allocator; called before any other thread exists.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
+    }
 }
 
 /// glibc's allocator keeps memory freed after a load (connections closed,
