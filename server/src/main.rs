@@ -56,8 +56,9 @@ async fn stop_signal() {
 /// glibc gives each thread that meets contention an arena of its own, up
 /// to eight per core, and memory freed in one arena serves only that
 /// arena: under 100 live streams at 20,000 readings/s the RSS peaked at
-/// 145 MB and stayed at 116 MB after; with two arenas 103 MB and 77 MB,
-/// at the same throughput (`bench/live.sh 1000 2 20 100`). An explicit
+/// 145-169 MB and stayed at 116-142 MB after; with two arenas 103-118 MB
+/// and 75-94 MB, at the same throughput (`bench/live.sh 1000 2 20 100`,
+/// three runs each). An explicit
 /// `MALLOC_ARENA_MAX` in the environment is left to decide.
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
