@@ -52,6 +52,8 @@ pub struct Assets {
     /// `vigil.<hash>`: the directory under `/pkg/` the pages link
     /// (`LeptosOptions::site_pkg_dir` is `pkg/vigil.<hash>`).
     pub name: String,
+    /// The build's name for its files (`vigil`).
+    output: String,
     files: Vec<(String, Asset)>,
 }
 
@@ -68,13 +70,15 @@ fn content_type(file: &str) -> &'static str {
     match file.rsplit_once('.').map(|(_, ext)| ext) {
         Some("js") => "text/javascript",
         Some("wasm") => "application/wasm",
-        _ => "text/css",
+        Some("css") => "text/css",
+        _ => "application/octet-stream",
     }
 }
 
 /// The files of a build in `pkg_dir`: `<output>.js`, `.wasm`, `.css`,
 /// and when the build was split (its JavaScript imports the loader) the
-/// loader and every chunk its manifest names. `None` when one is missing or the manifest does not read.
+/// loader and every chunk its manifest names. `None` when one is missing
+/// or the manifest does not read.
 fn build_files(pkg_dir: &Path, output: &str) -> Option<Vec<(String, Vec<u8>)>> {
     let mut names: Vec<String> = ["js", "wasm", "css"]
         .iter()
@@ -87,9 +91,19 @@ fn build_files(pkg_dir: &Path, output: &str) -> Option<Vec<(String, Vec<u8>)>> {
         .windows(SPLIT_LOADER.len())
         .any(|w| w == SPLIT_LOADER.as_bytes());
     if split {
-        let manifest = std::fs::read(pkg_dir.join(SPLIT_MANIFEST)).ok()?;
-        let splits: std::collections::BTreeMap<String, Vec<String>> =
-            serde_json::from_slice(&manifest).ok()?;
+        let splits = std::fs::read(pkg_dir.join(SPLIT_MANIFEST))
+            .ok()
+            .and_then(|m| {
+                serde_json::from_slice::<std::collections::BTreeMap<String, Vec<String>>>(&m).ok()
+            });
+        let Some(splits) = splits else {
+            // The pages then link the plain names, revalidated each time.
+            tracing::warn!(
+                dir = %pkg_dir.display(),
+                "a split build without a readable {SPLIT_MANIFEST}: its files are not hashed"
+            );
+            return None;
+        };
         let mut chunks: Vec<String> = splits
             .into_values()
             .flatten()
@@ -144,6 +158,7 @@ impl Assets {
             .collect();
         let assets = Arc::new(Assets {
             name: format!("{output}.{digest}"),
+            output: output.to_owned(),
             files,
         });
         let compressing = Arc::clone(&assets);
@@ -172,11 +187,14 @@ impl Assets {
             .strip_prefix("/pkg/")?
             .strip_prefix(self.name.as_str())?
             .strip_prefix('/')?;
-        let file = match file.strip_suffix("_bg.wasm") {
-            Some(stem) => format!("{stem}.wasm"),
-            None => file.to_owned(),
-        };
-        self.files.iter().find(|(n, _)| *n == file).map(|(_, a)| a)
+        let main_wasm = file.strip_suffix("_bg.wasm") == Some(self.output.as_str());
+        self.files
+            .iter()
+            .find(|(n, _)| match main_wasm {
+                true => n.strip_suffix(".wasm") == Some(self.output.as_str()),
+                false => n == file,
+            })
+            .map(|(_, a)| a)
     }
 
     /// Whether every variant is ready (tests wait on it).
@@ -310,6 +328,7 @@ mod tests {
         };
         let assets = Assets {
             name: "vigil.0123456789abcdef".into(),
+            output: "vigil".into(),
             files: ["vigil.js", "vigil.wasm", "vigil.css", "chunk_0_home.wasm"]
                 .into_iter()
                 .map(|n| (n.to_owned(), asset()))
@@ -332,6 +351,7 @@ mod tests {
             "/pkg/vigil.0123456789abcdef/vigil.js.map",
             "/pkg/vigil.0123456789abcdef/../vigil.js",
             "/pkg/vigil.0123456789abcdef/chunk_1.wasm",
+            "/pkg/vigil.0123456789abcdef/chunk_0_home_bg.wasm",
             "/vigil.0123456789abcdef/vigil.js",
             "/pkg/vigil.0123456789abcdefvigil.js",
         ] {

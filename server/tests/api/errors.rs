@@ -535,6 +535,16 @@ async fn a_split_builds_loader_and_chunks_are_served_in_the_same_hashed_director
     std::fs::write(pkg.join("split_home_1234.wasm"), file(8)).unwrap();
     let again = vigil::assets::Assets::load(&pkg, "vigil").unwrap();
     assert_ne!(again.name, name);
+    // A split build whose manifest does not read, or names a chunk that
+    // is not there, is not hashed at all (the pages link the plain names).
+    std::fs::write(pkg.join("__wasm_split_manifest.json"), "not json").unwrap();
+    assert!(vigil::assets::Assets::load(&pkg, "vigil").is_none());
+    std::fs::write(
+        pkg.join("__wasm_split_manifest.json"),
+        r#"{"home_1234":["split_home_1234","split_gone_1"]}"#,
+    )
+    .unwrap();
+    assert!(vigil::assets::Assets::load(&pkg, "vigil").is_none());
 
     // A build that does not import the loader (a debug build over a split
     // one) is not split: the old loader and chunks are not its files.
