@@ -10,6 +10,9 @@
 # share the machine's cores with the server: their CPU time is printed
 # beside the server's, to tell how much of a slowdown is theirs.
 # Usage: bash bench/live.sh [devices] [batches/s each] [seconds] [streams]
+# VIEWERS_NICE=19 runs the curl clients at that nice level, so that they
+# take only the CPU the server and the load generator leave: what is left
+# of the slowdown is then the server's own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEVICES=${1:-1000}
@@ -47,6 +50,9 @@ run() {
   echo "server RSS 10 s after the run: $(( $(rss_kb) / 1024 )) MB"
 }
 
+# After the admin's login (Argon2 takes 19 MiB, given back at the next
+# trim, within 2 s).
+sleep 3
 echo "server RSS idle: $(( $(rss_kb) / 1024 )) MB"
 
 echo "== $DEVICES devices × $RATE batches/s × 10 readings, no live stream (${DURATION}s; each run enrolls its devices first)"
@@ -67,7 +73,7 @@ for i in $(seq "$VIEWERS"); do
     ((${#CURLS[@]} >= STREAMS)) && break
     # Each viewer from its own loopback address: the per-address
     # connection cap (64) would refuse the 65th stream from one.
-    curl -sN --interface "127.0.1.$i" --cacert "$CA" -H "x-access-token: $token" \
+    nice -n "${VIEWERS_NICE:-0}" curl -sN --interface "127.0.1.$i" --cacert "$CA" -H "x-access-token: $token" \
       "https://127.0.0.1:$NORTH/api/v1/live" -o /dev/null &
     CURLS+=($!)
   done
@@ -79,6 +85,8 @@ alive=0; for p in "${CURLS[@]}"; do kill -0 "$p" 2>/dev/null && alive=$((alive +
 echo "live streams open: $alive"
 c0=$(curl_cpu)
 run live
+alive=0; for p in "${CURLS[@]}"; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done
+echo "live streams still open after the run: $alive"
 echo "curl clients' CPU during the run and the 10 s after: $(awk -v a="$c0" -v b="$(curl_cpu)" 'BEGIN { printf "%.1f", b - a }') s"
 kill "${CURLS[@]}" 2>/dev/null || true
 sleep 2

@@ -5,6 +5,22 @@
 use clap::Parser;
 use vigil::{settings::Settings, startup::Application};
 
+/// Rust's allocations go to jemalloc: with glibc's allocator (two arenas,
+/// trimmed every 2 s) the RSS after 1,000 devices at 20,000 readings/s
+/// with 100 live streams stayed 14-31 MB above what jemalloc keeps
+/// (`bench/live.sh 1000 2 20 100`: 74-91 MB against 56-60 MB once the
+/// streams closed), the freed memory scattered over partly used pages.
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's settings (`_RJEM_MALLOC_CONF` in the environment still
+/// overrides them): a background thread gives freed pages back to the
+/// system within about a second of their last use (jemalloc's default is
+/// ten seconds, and only when allocating again), and skips the "muzzy"
+/// stage that would keep them mapped for as long again.
+#[export_name = "_rjem_malloc_conf"]
+static MALLOC_CONF: &u8 = &b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0"[0];
+
 fn main() -> anyhow::Result<()> {
     // Before the runtime starts its threads, so that every one of them
     // finds the bound.
@@ -53,13 +69,14 @@ async fn stop_signal() {
     });
 }
 
-/// glibc gives each thread that meets contention an arena of its own, up
-/// to eight per core, and memory freed in one arena serves only that
-/// arena: under 100 live streams at 20,000 readings/s the RSS peaked at
-/// 145-169 MB and stayed at 116-142 MB after; with two arenas 103-118 MB
-/// and 75-94 MB, at the same throughput (`bench/live.sh 1000 2 20 100`,
-/// three runs each). An explicit
-/// `MALLOC_ARENA_MAX` in the environment is left to decide.
+/// What C code allocates (SQLite's caches and statements) still goes to
+/// glibc, which gives each thread that meets contention an arena of its
+/// own, up to eight per core, and memory freed in one arena serves only
+/// that arena: when all of the process used glibc, under 100 live streams
+/// at 20,000 readings/s the RSS peaked at 145-169 MB and stayed at
+/// 116-142 MB after; with two arenas 103-118 MB and 75-94 MB, at the same
+/// throughput (`bench/live.sh 1000 2 20 100`, three runs each). An
+/// explicit `MALLOC_ARENA_MAX` in the environment is left to decide.
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
@@ -71,11 +88,12 @@ fn limit_malloc_arenas() {
     }
 }
 
-/// glibc's allocator keeps memory freed after a load (connections closed,
-/// stream queues emptied) in its arenas, so the process stayed at its peak
-/// RSS long after the load ended (`bench/live.sh`). Every 2 s the free
-/// pages go back to the system; a trim with little to give costs a few
-/// microseconds. (mimalloc was tried instead: idle RSS 84 MB against 51.)
+/// glibc's allocator keeps memory freed after a load in its arenas, so
+/// the process stayed at its peak RSS long after the load ended
+/// (`bench/live.sh`). Every 2 s its free pages (SQLite's, and Argon2's
+/// 19 MiB per login) go back to the system; a trim with little to give
+/// costs a few microseconds. (mimalloc was tried for Rust's allocations
+/// before jemalloc: idle RSS 84 MB against 51.)
 fn spawn_memory_trimming() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     tokio::spawn(async {
