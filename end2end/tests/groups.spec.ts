@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { test, expect, open, login, ADMIN, ADMIN_PASSWORD } from "./fixtures";
+import { test, expect, expectAccessible, open, login, ADMIN, ADMIN_PASSWORD } from "./fixtures";
 
 const root = path.resolve(__dirname, "..", "..");
 const port = process.env.VIGIL_E2E_PORT ?? "18443";
@@ -69,6 +69,7 @@ test("an admin creates and verifies an enrollment group, and a device that regis
   await page.getByRole("link", { name: "Security" }).click();
   await expect(page.getByRole("heading", { name: "Security overview" })).toBeVisible();
   await expect(page.getByTestId("active-device-tokens")).toBeVisible();
+  await expectAccessible(page);
   const before = (await page.getByTestId("signing-key").textContent())!.trim();
   await page.getByRole("link", { name: "Admin" }).click();
   await page.getByRole("button", { name: "Rotate the signing key" }).click();

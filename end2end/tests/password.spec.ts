@@ -1,4 +1,4 @@
-import { test, expect, open, login, ADMIN, ADMIN_PASSWORD } from "./fixtures";
+import { test, expect, expectAccessible, open, login, ADMIN, ADMIN_PASSWORD } from "./fixtures";
 
 const FIRST = "copper-meadow-lantern-83";
 const SECOND = "silver-harbour-kestrel-27";
@@ -17,6 +17,7 @@ test("a user changes their password, and an admin resets it", async ({ page, req
   await expect(page.getByTestId("welcome")).toBeVisible();
   await page.getByRole("link", { name: "Change password" }).click();
   await expect(page.getByRole("heading", { name: "Change password" })).toBeVisible();
+  await expectAccessible(page);
   await page.getByLabel("Current password").fill(FIRST);
   await page.getByLabel("New password", { exact: true }).fill("password1234");
   await page.getByLabel("New password again").fill("password1234");
