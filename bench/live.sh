@@ -11,8 +11,8 @@
 # beside the server's, to tell how much of a slowdown is theirs.
 # Usage: bash bench/live.sh [devices] [batches/s each] [seconds] [streams]
 # VIEWERS_NICE=19 runs the curl clients at that nice level, so that they
-# take only the CPU the server and the load generator leave: what is left
-# of the slowdown is then the server's own.
+# take only the CPU the server and the load generator leave (a way to
+# tell their share of a slowdown from the server's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEVICES=${1:-1000}
@@ -22,6 +22,11 @@ STREAMS=${4:-100}
 NORTH=${VIGIL_BENCH_PORT:-19543}
 SOUTH=$((NORTH + 1))
 source bench/lib.sh
+# Without the dashboard's files: whatever build sits in target/site would
+# count in the RSS (a debug build's 6 MB wasm and its compressed copies
+# are about 18 MB; a release build's, a few).
+NO_SITE=$(mktemp -d)
+export VIGIL_SITE_ROOT=${VIGIL_SITE_ROOT:-$NO_SITE}
 start_vigil
 CA="$DATA/pki/platform-ca.pem"
 export VIGIL_NORTH_URL="https://127.0.0.1:$NORTH" VIGIL_SOUTH_URL="https://127.0.0.1:$SOUTH" VIGIL_CA="$CA"
@@ -50,8 +55,8 @@ run() {
   echo "server RSS 10 s after the run: $(( $(rss_kb) / 1024 )) MB"
 }
 
-# After the admin's login (Argon2 takes 19 MiB, given back at the next
-# trim, within 2 s).
+# Not straight after the admin's login: its Argon2 check takes 19 MiB
+# for a moment (glibc gives it back at its next trim, within 2 s).
 sleep 3
 echo "server RSS idle: $(( $(rss_kb) / 1024 )) MB"
 
@@ -78,15 +83,14 @@ for i in $(seq "$VIEWERS"); do
     CURLS+=($!)
   done
 done
-trap 'kill ${CURLS[*]} $SERVER 2>/dev/null || true; rm -rf "$DATA"' EXIT
+trap 'kill ${CURLS[*]} $SERVER 2>/dev/null || true; rm -rf "$DATA" "$NO_SITE"' EXIT
 sleep 1
+streams_alive() { local n=0 p; for p in "${CURLS[@]}"; do kill -0 "$p" 2>/dev/null && n=$((n + 1)); done; echo "$n"; }
 curl_cpu() { local t=0; for p in "${CURLS[@]}"; do t=$(awk -v t="$t" -v c="$(cpu_s "$p" 2>/dev/null || echo 0)" 'BEGIN { print t + c }'); done; echo "$t"; }
-alive=0; for p in "${CURLS[@]}"; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done
-echo "live streams open: $alive"
+echo "live streams open: $(streams_alive)"
 c0=$(curl_cpu)
 run live
-alive=0; for p in "${CURLS[@]}"; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done
-echo "live streams still open after the run: $alive"
+echo "live streams still open after the run: $(streams_alive)"
 echo "curl clients' CPU during the run and the 10 s after: $(awk -v a="$c0" -v b="$(curl_cpu)" 'BEGIN { printf "%.1f", b - a }') s"
 kill "${CURLS[@]}" 2>/dev/null || true
 sleep 2

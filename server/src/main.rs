@@ -90,9 +90,8 @@ fn limit_malloc_arenas() {
 
 /// glibc's allocator keeps memory freed after a load in its arenas, so
 /// the process stayed at its peak RSS long after the load ended
-/// (`bench/live.sh`). Every 2 s its free pages (SQLite's, and Argon2's
-/// 19 MiB per login) go back to the system; a trim with little to give
-/// costs a few microseconds. (mimalloc was tried for Rust's allocations
+/// (`bench/live.sh`). Every 2 s its free pages (SQLite's) go back to the
+/// system; a trim with little to give costs a few microseconds. (mimalloc was tried for Rust's allocations
 /// before jemalloc: idle RSS 84 MB against 51.)
 fn spawn_memory_trimming() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

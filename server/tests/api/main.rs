@@ -16,6 +16,7 @@ mod helpers;
 mod instances;
 mod keys;
 mod live;
+mod memory;
 mod mqtt;
 mod observe;
 mod overview;
